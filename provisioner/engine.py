@@ -1,0 +1,156 @@
+"""The Docker adapter: the one module that talks to the engine. Everything else sees plain data classes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Iterable, Mapping
+
+from . import containers
+from .containers import ContainerSpec, Observation, ObservedContainer
+from .errors import EngineError
+
+# Pinned so that docker-py does not spend a round-trip asking the engine for its version on every run.
+API_VERSION = "1.41"
+DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
+
+
+class Engine:
+    def __init__(self, environ: Mapping[str, str] | None = None):
+        import docker
+        from docker.utils import kwargs_from_env
+
+        environ = os.environ if environ is None else environ
+        self.docker_host = environ.get("DOCKER_HOST")
+        try:
+            settings = kwargs_from_env(environment=environ)
+            self.endpoint = settings.get("base_url") or DEFAULT_ENDPOINT
+            self.api = docker.APIClient(version=API_VERSION, **settings)
+        except docker.errors.DockerException as error:
+            raise EngineError(f"cannot use the Docker endpoint {self._where()}: {error}; fix DOCKER_HOST "
+                              "(and DOCKER_TLS_VERIFY / DOCKER_CERT_PATH)") from None
+        self._errors = docker.errors
+        self._pull_locks: dict[str, threading.Lock] = {}
+        self._pull_locks_guard = threading.Lock()
+
+    def _where(self) -> str:
+        endpoint = getattr(self, "endpoint", self.docker_host or DEFAULT_ENDPOINT)
+        origin = f"DOCKER_HOST={self.docker_host}" if self.docker_host else "DOCKER_HOST is not set"
+        return f"{endpoint} ({origin})"
+
+    @contextlib.contextmanager
+    def _call(self, what: str):
+        import requests
+
+        try:
+            yield
+        except requests.exceptions.RequestException as error:
+            raise EngineError(f"cannot reach the Docker engine at {self._where()} while {what}: "
+                              f"{_root_cause(error)}; start the engine (dockerd) or point DOCKER_HOST at one") from None
+        except self._errors.APIError as error:
+            raise EngineError(f"the Docker engine refused {what}: {error.explanation or error}") from None
+
+    def observe(self, project: str, wanted_names: Iterable[str]) -> Observation:
+        """One list call for the project's containers; a second only when wanted names are not the project's."""
+        with self._call("listing containers"):
+            rows = self.api.containers(all=True, filters={"label": containers.ownership_filter(project)})
+        owned = tuple(_observed(row) for row in rows)
+        held = {container.name for container in owned}
+        missing = sorted(set(wanted_names) - held)
+        if not missing:
+            return Observation(owned)
+        with self._call("listing containers"):
+            rows = self.api.containers(all=True, filters={"name": [f"^/{name.replace('.', '[.]')}$" for name in missing]})
+        foreign = {}
+        for row in rows:
+            name = _name(row)
+            if name in missing:
+                foreign[name] = _describe_holder(row)
+        return Observation(owned, foreign)
+
+    def create(self, spec: ContainerSpec) -> str:
+        """Create and start the container; return its id. Pulls the image when the engine lacks it."""
+        what = f"creating container '{spec.container_name}'"
+        with self._call(what):
+            host_config = self.api.create_host_config(network_mode="host",
+                                                      restart_policy={"Name": spec.restart_policy})
+            try:
+                created = self._create(spec, host_config)
+            except self._errors.ImageNotFound:
+                self._pull(spec.image)
+                created = self._create(spec, host_config)
+            container_id = created["Id"]
+        try:
+            with self._call(f"starting container '{spec.container_name}'"):
+                self.api.start(container_id)
+        except EngineError:
+            self.remove(container_id)  # a container that never started would only confuse the next plan
+            raise
+        return container_id
+
+    def _create(self, spec: ContainerSpec, host_config: dict) -> dict:
+        try:
+            return self.api.create_container(image=spec.image, command=list(spec.command), name=spec.container_name,
+                                             labels=dict(spec.labels), host_config=host_config, detach=True)
+        except self._errors.APIError as error:
+            if error.status_code == 409:
+                raise EngineError(f"the name '{spec.container_name}' is taken by a container tunnelctl does not "
+                                  "manage; remove or rename it, or set a different container_name") from None
+            raise
+
+    def _pull(self, image: str) -> None:
+        from docker.utils import parse_repository_tag
+
+        with self._pull_locks_guard:
+            lock = self._pull_locks.setdefault(image, threading.Lock())
+        with lock:
+            repository, tag = parse_repository_tag(image)
+            for event in self.api.pull(repository, tag=tag or "latest", stream=True, decode=True):
+                if "error" in event:
+                    raise EngineError(f"image '{image}' is not on the engine and pulling it failed: {event['error']}")
+
+    def remove(self, container_id: str) -> None:
+        """Remove the container at once: an ssh client loses nothing to SIGKILL, and nobody waits for a stop timeout."""
+        with self._call(f"removing container {container_id[:12]}"):
+            try:
+                self.api.remove_container(container_id, force=True)
+            except self._errors.NotFound:
+                pass  # already gone: that is what we wanted
+
+
+def _name(row: Mapping) -> str:
+    names = row.get("Names") or ["/"]
+    return names[0].lstrip("/")
+
+
+def _observed(row: Mapping) -> ObservedContainer:
+    labels = row.get("Labels") or {}
+    try:
+        digests = json.loads(labels.get(containers.SETTING_DIGESTS, "{}"))
+    except ValueError:
+        digests = {}
+    return ObservedContainer(
+        id=row["Id"],
+        name=_name(row),
+        tunnel=labels.get(containers.TUNNEL, ""),
+        state=row.get("State", ""),
+        status=row.get("Status", ""),
+        spec_hash=labels.get(containers.SPEC_HASH, ""),
+        setting_digests=digests if isinstance(digests, dict) else {},
+    )
+
+
+def _describe_holder(row: Mapping) -> str:
+    labels = row.get("Labels") or {}
+    owner = (f"tunnelctl project '{labels.get(containers.PROJECT)}'"
+             if labels.get(containers.MANAGED_BY) == containers.MANAGER else "not managed by tunnelctl")
+    return f"container {row['Id'][:12]} ({owner})"
+
+
+def _root_cause(error: BaseException) -> str:
+    while error.__cause__ or error.__context__ or (error.args and isinstance(error.args[0], BaseException)):
+        error = error.__cause__ or error.__context__ or error.args[0]
+    text = getattr(error, "strerror", None) or str(error)
+    return text.lower() if text else type(error).__name__

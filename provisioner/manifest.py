@@ -1,0 +1,178 @@
+"""Load a manifest: read the YAML, render its Jinja2 templates, validate it, and resolve each tunnel's settings."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path as FilePath
+from typing import Any
+
+from . import schema, templates
+from .errors import ManifestError, UserError
+from .schema import Path
+from .yamlpos import YamlProblem, parse
+
+DEFAULT_FILE = "tunnels.yaml"
+
+
+@dataclass(frozen=True)
+class Tunnel:
+    name: str
+    settings: Mapping[str, Any]  # every setting resolved: built-in defaults < manifest defaults < the tunnel's own
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: FilePath
+    project: str
+    tunnels: tuple[Tunnel, ...]
+    secrets: frozenset[str] = field(default=frozenset())
+
+
+class _Problems:
+    """Collects `file:line:col: path: message` lines, so that one run reports every error."""
+
+    def __init__(self, path: FilePath, positions: dict[Path, tuple[int, int]], data: Any):
+        self.path, self.positions, self.data = path, positions, data
+        self.found: list[tuple[int, int, str]] = []
+
+    def add(self, where: Path, message: str) -> None:
+        line, column = self._position(where)
+        self.found.append((line, column, f"{schema.format_path(where)}{self._tunnel(where)}: {message}"))
+
+    def add_at(self, line: int, column: int, message: str) -> None:
+        self.found.append((line, column, message))
+
+    def _position(self, where: Path) -> tuple[int, int]:
+        while where not in self.positions and where:
+            where = where[:-1]
+        return self.positions.get(where, (1, 1))
+
+    def _tunnel(self, where: Path) -> str:
+        if len(where) >= 2 and where[0] == "tunnels" and isinstance(where[1], int):
+            try:
+                name = self.data["tunnels"][where[1]]["name"]
+            except (KeyError, IndexError, TypeError):
+                return ""
+            return f" (tunnel '{name}')" if isinstance(name, str) else ""
+        return ""
+
+    def raise_if_any(self, secrets: frozenset[str] = frozenset()) -> None:
+        if self.found:
+            raise ManifestError([f"{self.path}:{line}:{column}: {message}"
+                                 for line, column, message in sorted(self.found)], secrets)
+
+
+def read_text(path: FilePath) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file; copy tunnels.yaml.example to start one, or name another with -f FILE") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot read it: {error.strerror}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise UserError(f"{path}:{line}: not UTF-8 text (byte {error.start}); save the file as UTF-8") from None
+
+
+def load(path: FilePath, environ: Mapping[str, str] | None = None) -> Manifest:
+    """The whole front of the pipeline: file → rendered, validated, resolved tunnels. Raises ManifestError."""
+    text = read_text(path)
+    data, problems = _parse(path, text)
+    if not isinstance(data, dict):
+        problems.add((), "the manifest must be a mapping with `version: 1` and `tunnels:`")
+        problems.raise_if_any()
+
+    unrendered = set()
+    for where, message in templates.render_all(data, os.environ if environ is None else environ):
+        problems.add(where, message)
+        unrendered.add(where)
+    secrets = _secret_values(data)
+
+    for where, message in schema.validation_problems(data):
+        if where not in unrendered:  # a template that failed to render has been reported already
+            problems.add(where, message)
+    problems.raise_if_any(secrets)
+
+    _check_unique(data, problems)
+    problems.raise_if_any(secrets)
+
+    project = data.get("project") or project_from_folder(path)
+    defaults = {**schema.field_defaults(), **data.get("defaults", {})}
+    tunnels = tuple(_resolve_tunnel(project, defaults, entry) for entry in data["tunnels"])
+    return Manifest(path=path, project=project, tunnels=tunnels, secrets=secrets)
+
+
+def _parse(path: FilePath, text: str) -> tuple[Any, _Problems]:
+    try:
+        data, positions, key_problems = parse(text)
+    except YamlProblem as problem:
+        raise ManifestError([f"{path}:{problem.line}:{problem.column}: {problem.message}"]) from None
+    problems = _Problems(path, positions, data)
+    for problem in key_problems:
+        problems.add_at(problem.line, problem.column, problem.message)
+    return data, problems
+
+
+def project_from_folder(path: FilePath) -> str:
+    folder = path.resolve().parent.name.lower()
+    name = re.sub(r"[^a-z0-9_.-]+", "-", folder).strip("-_.")[:63].strip("-_.")
+    return name or "default"
+
+
+def _secret_values(data: Any) -> frozenset[str]:
+    values = set()
+    for _, node, value in schema.walk(data):
+        if schema.is_secret(node):
+            values.update(str(item) for item in (value if isinstance(value, list) else [value]) if item not in ("", None))
+    return frozenset(values)
+
+
+def _check_unique(data: dict, problems: _Problems) -> None:
+    project = data.get("project") or project_from_folder(problems.path)
+    seen_names: dict[str, int] = {}
+    seen_containers: dict[str, int] = {}
+    container_default = data.get("defaults", {}).get("container_name")
+    for index, entry in enumerate(data["tunnels"]):
+        name = entry["name"]
+        if name in seen_names:
+            problems.add(("tunnels", index, "name"),
+                         f"duplicate tunnel name '{name}' (also tunnels[{seen_names[name]}]): names must be unique")
+        seen_names.setdefault(name, index)
+        container = entry.get("container_name", container_default) or default_container_name(project, name)
+        if container in seen_containers:
+            problems.add(("tunnels", index), f"container name '{container}' is also used by "
+                         f"tunnels[{seen_containers[container]}]: set a distinct container_name")
+        seen_containers.setdefault(container, index)
+
+
+def default_container_name(project: str, tunnel: str) -> str:
+    return f"{project}-{tunnel}"
+
+
+def _resolve_tunnel(project: str, defaults: Mapping[str, Any], entry: Mapping[str, Any]) -> Tunnel:
+    settings = {**defaults, **entry}
+    name = settings.pop("name")
+    if not settings.get("server"):
+        settings["server"] = "pro.pinggy.io" if settings.get("token") else "free.pinggy.io"
+    settings.setdefault("container_name", default_container_name(project, name))
+    return Tunnel(name=name, settings=settings)
+
+
+def load_project(path: FilePath, environ: Mapping[str, str] | None = None) -> str:
+    """Only the project name: `destroy` must work where the tunnels' secrets are not set."""
+    data, problems = _parse(path, read_text(path))
+    if not isinstance(data, dict) or data.get("project") is None:
+        return project_from_folder(path)
+    subset = {"project": data["project"]}
+    for where, message in templates.render_all(subset, os.environ if environ is None else environ):
+        problems.add(where, message)
+    problems.raise_if_any()
+    for where, message in schema.validation_problems({"version": 1, "tunnels": [], **subset}):
+        problems.add(where, message)
+    problems.raise_if_any()
+    return subset["project"]

@@ -1,0 +1,41 @@
+"""Everything tunnelctl prints goes through a Console, which blanks out every secret the manifest holds."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import TextIO
+
+SENSITIVE = "(sensitive)"
+# Shorter "secrets" would blank out ordinary words; the structured output never prints secret fields anyway.
+MIN_REDACTED_LENGTH = 4
+
+
+class Console:
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None):
+        self._out = out or sys.stdout
+        self._err = err or sys.stderr
+        self._secrets: list[str] = []
+
+    def hide(self, secrets: Iterable[str]) -> None:
+        known = set(self._secrets) | {secret for secret in secrets if len(secret) >= MIN_REDACTED_LENGTH}
+        self._secrets = sorted(known, key=len, reverse=True)  # longest first, so a secret's prefix never wins
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, SENSITIVE)
+        return text
+
+    def print(self, text: str = "") -> None:
+        self._write(self._out, text)
+
+    def error(self, text: str) -> None:
+        self._write(self._err, text)
+
+    def _write(self, stream: TextIO, text: str) -> None:
+        stream.write(self.redact(text) + "\n")
+        stream.flush()
+
+    @property
+    def interactive(self) -> bool:
+        return sys.stdin.isatty()

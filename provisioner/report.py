@@ -1,0 +1,82 @@
+"""How plans and results read: Terraform-like text for people, JSON for scripts. No I/O here."""
+
+from __future__ import annotations
+
+import json
+
+from .executor import Outcome
+from .planner import CONFLICT, CREATE, RECREATE, REMOVE, UNCHANGED, Plan
+
+JSON_FORMAT_VERSION = 1
+
+_SYMBOLS = {CREATE: "+", RECREATE: "-/+", REMOVE: "-", CONFLICT: "!"}
+_PAST_TENSE = {CREATE: "created", RECREATE: "recreated", REMOVE: "removed"}
+
+
+def plan_text(plan: Plan) -> str:
+    shown = [action for action in plan.actions if action.kind != UNCHANGED]
+    unchanged = plan.count(UNCHANGED)
+    if not shown:
+        tunnels = f"{unchanged} tunnel{'s' if unchanged != 1 else ''}"
+        return f"No changes. Project '{plan.project}': {tunnels} up to date."
+    width = max(len(action.tunnel) for action in shown)
+    lines = [f"Project '{plan.project}':", ""]
+    for action in shown:
+        lines.append(f"{_SYMBOLS[action.kind]:>3} {action.tunnel:<{width}}  {action.kind:<8}  {_detail(action)}")
+    lines += ["", summary_line(plan)]
+    return "\n".join(lines)
+
+
+def _detail(action) -> str:
+    if action.kind == CREATE:
+        return f"{action.container_name} ({action.spec.target})"
+    if action.kind == CONFLICT:
+        return action.reasons[0]
+    return f"{action.container_name}: {'; '.join(action.reasons)}"
+
+
+def summary_line(plan: Plan) -> str:
+    line = (f"Plan: {plan.count(CREATE)} to create, {plan.count(RECREATE)} to recreate, "
+            f"{plan.count(REMOVE)} to remove.")
+    conflicts = plan.count(CONFLICT)
+    if conflicts:
+        line += f" {conflicts} tunnel{'s' if conflicts != 1 else ''} blocked (marked !)."
+    return line
+
+
+def plan_json(plan: Plan) -> str:
+    document = {
+        "format_version": JSON_FORMAT_VERSION,
+        "project": plan.project,
+        "changes": plan.has_changes,
+        "summary": {kind: plan.count(kind) for kind in (CREATE, RECREATE, REMOVE, UNCHANGED, CONFLICT)},
+        "actions": [
+            {
+                "tunnel": action.tunnel,
+                "action": action.kind,
+                "container": action.container_name,
+                "reasons": list(action.reasons),
+                "replaces": [container.id for container in action.replaces],
+            }
+            for action in plan.actions
+        ],
+    }
+    return json.dumps(document, indent=2)
+
+
+def outcome_line(outcome: Outcome) -> str:
+    action = outcome.action
+    if outcome.failed:
+        return f"{action.tunnel}: failed to {action.kind if action.kind != CONFLICT else 'create'}: {outcome.error}"
+    container = action.container_name + (f" ({outcome.container_id[:12]})" if outcome.container_id else "")
+    return f"{action.tunnel}: {_PAST_TENSE[action.kind]} {container}"
+
+
+def apply_summary(outcomes: list[Outcome]) -> str:
+    failed = [outcome for outcome in outcomes if outcome.failed]
+    done = {kind: sum(1 for o in outcomes if not o.failed and o.action.kind == kind) for kind in _PAST_TENSE}
+    counts = ", ".join(f"{count} {_PAST_TENSE[kind]}" for kind, count in done.items())
+    if not failed:
+        return f"Apply complete: {counts}."
+    names = ", ".join(sorted(outcome.action.tunnel for outcome in failed))
+    return f"Apply failed for {len(failed)} of {len(outcomes)} tunnels ({names}); {counts}."

@@ -1,0 +1,102 @@
+"""Desired state: turn each resolved tunnel into the container spec that runs its Pinggy ssh client."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from . import containers
+from .containers import ContainerSpec
+from .manifest import Manifest, Tunnel
+
+# Bump only when the container layout itself changes (not when tunnelctl's code is refactored): every
+# container whose spec hash differs is recreated.
+SPEC_FORMAT = "1"
+
+_NEEDS_QUOTES = re.compile(r"""[\s"'\\]""")
+
+
+def desired_specs(manifest: Manifest) -> list[ContainerSpec]:
+    return [container_spec(manifest.project, tunnel) for tunnel in manifest.tunnels]
+
+
+def container_spec(project: str, tunnel: Tunnel) -> ContainerSpec:
+    settings = tunnel.settings
+    command = tuple(ssh_arguments(settings))
+    runtime = {
+        "name": settings["container_name"],
+        "image": settings["image"],
+        "command": command,
+        "restart": settings["restart"],
+        "network_mode": "host",
+    }
+    spec_hash = _digest(runtime)
+    digests = setting_digests(settings)
+    labels = {
+        containers.MANAGED_BY: containers.MANAGER,
+        containers.PROJECT: project,
+        containers.TUNNEL: tunnel.name,
+        containers.SPEC_VERSION: SPEC_FORMAT,
+        containers.SPEC_HASH: spec_hash,
+        containers.SETTING_DIGESTS: json.dumps(digests, sort_keys=True, separators=(",", ":")),
+    }
+    return ContainerSpec(
+        tunnel=tunnel.name,
+        container_name=settings["container_name"],
+        image=settings["image"],
+        command=command,
+        restart_policy=settings["restart"],
+        labels=labels,
+        spec_hash=spec_hash,
+        setting_digests=digests,
+        target=f"{settings['host']}:{settings['port']} → {settings['server']}:{settings['server_port']}",
+    )
+
+
+def ssh_arguments(settings: Mapping[str, Any]) -> list[str]:
+    """The arguments after the image name, in the order of the `docker run … pinggy/pinggy …` people write by hand."""
+    token = settings.get("token") or ""
+    user = token + ("+force" if token and settings.get("force") else "")
+    destination = f"{user}@{settings['server']}" if user else settings["server"]
+    arguments = [
+        "-p", str(settings["server_port"]),
+        f"-R0:{settings['host']}:{settings['port']}",
+        "-o", "StrictHostKeyChecking=no",
+        "-o", f"ServerAliveInterval={settings['keepalive']}",
+        "-t", destination,
+    ]
+    return arguments + [_remote_word(option) for option in pinggy_options(settings)]
+
+
+def pinggy_options(settings: Mapping[str, Any]) -> list[str]:
+    """Pinggy's options, which travel as the ssh remote command."""
+    options = [f"k:{key}" for key in settings.get("access_keys", [])]
+    if settings.get("https_only"):
+        options.append("x:https")
+    if settings.get("forwarded_for"):
+        options.append("x:xff")
+    headers = settings.get("headers", {})
+    for name, values in headers.get("add", {}).items():
+        options += [f"a:{name}:{value}" for value in (values if isinstance(values, list) else [values])]
+    options += [f"u:{name}:{value}" for name, value in headers.get("update", {}).items()]
+    options += [f"r:{name}" for name in headers.get("remove", [])]
+    return options
+
+
+def _remote_word(option: str) -> str:
+    """ssh joins the remote command with spaces and the server splits it again: quote words that would break apart."""
+    if not _NEEDS_QUOTES.search(option):
+        return option
+    return '"' + option.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def setting_digests(settings: Mapping[str, Any]) -> dict[str, str]:
+    return {name: _digest(value)[:16] for name, value in sorted(settings.items())}
+
+
+def _digest(value: Any) -> str:
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
