@@ -142,7 +142,8 @@ def _check_unique(data: dict, problems: _Problems) -> None:
         if name in seen_names:
             problems.add(("tunnels", index, "name"),
                          f"duplicate tunnel name '{name}' (also tunnels[{seen_names[name]}]): names must be unique")
-        seen_names.setdefault(name, index)
+            continue
+        seen_names[name] = index
         container = entry.get("container_name", container_default) or default_container_name(project, name)
         if container in seen_containers:
             problems.add(("tunnels", index), f"container name '{container}' is also used by "

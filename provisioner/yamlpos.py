@@ -10,6 +10,8 @@ from .schema import Path
 
 # An alias may be expanded many times; past this many values a manifest is an expansion bomb, not a tunnel list.
 MAX_VALUES = 200_000
+# Far deeper than any manifest needs, and far from Python's recursion limit.
+MAX_DEPTH = 64
 
 
 class YamlProblem(Exception):
@@ -46,6 +48,7 @@ class _Builder:
         self.loader = loader
         self.positions = positions
         self.count = 0
+        self.open_nodes: list[yaml.Node] = []
         self.key_problems: list[YamlProblem] = []
 
     def build(self, node: yaml.Node, path: Path, mark) -> Any:
@@ -54,11 +57,19 @@ class _Builder:
             raise YamlProblem(mark.line + 1, mark.column + 1,
                               f"the manifest expands to more than {MAX_VALUES} values (an alias bomb?)")
         self.positions[path] = (mark.line + 1, mark.column + 1)
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
+        if isinstance(node, yaml.ScalarNode):
+            return self.loader.construct_object(node, deep=True)
+        if any(node is open_node for open_node in self.open_nodes):
+            raise YamlProblem(mark.line + 1, mark.column + 1, "an alias refers to a value that contains it")
+        if len(self.open_nodes) >= MAX_DEPTH:
+            raise YamlProblem(mark.line + 1, mark.column + 1, f"values are nested more than {MAX_DEPTH} levels deep")
+        self.open_nodes.append(node)
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
             return [self.build(item, path + (index,), item.start_mark) for index, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)
+        finally:
+            self.open_nodes.pop()
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict:
         own_entries = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")

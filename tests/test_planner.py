@@ -1,0 +1,99 @@
+"""The planner alone: pure data in, actions out, no Docker anywhere."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from provisioner.containers import ContainerSpec, Observation, ObservedContainer
+from provisioner.planner import CONFLICT, CREATE, RECREATE, REMOVE, UNCHANGED, plan
+
+
+def spec(tunnel: str, digest: str = "d1", **digests: str) -> ContainerSpec:
+    settings = {"port": digest, **digests}
+    return ContainerSpec(tunnel=tunnel, container_name=f"p-{tunnel}", image="img", command=("-p", "443"),
+                         restart_policy="unless-stopped", labels={}, spec_hash="hash-" + "-".join(settings.values()),
+                         setting_digests=settings, target="127.0.0.1:1 → free.pinggy.io:443")
+
+
+def running(desired: ContainerSpec, state: str = "running", status: str = "Up 3 minutes", **override) -> ObservedContainer:
+    fields = dict(id=f"id-{desired.tunnel}-0123456789", name=desired.container_name, tunnel=desired.tunnel,
+                  state=state, status=status, spec_hash=desired.spec_hash, setting_digests=desired.setting_digests)
+    return ObservedContainer(**{**fields, **override})
+
+
+def kinds(result) -> dict[str, str]:
+    return {action.tunnel: action.kind for action in result.actions}
+
+
+def test_nothing_running_means_create_everything():
+    result = plan("p", [spec("a"), spec("b")], Observation(()))
+    assert kinds(result) == {"a": CREATE, "b": CREATE}
+    assert result.has_changes and result.count(CREATE) == 2
+
+
+def test_converged_state_is_unchanged_and_has_no_changes():
+    a, b = spec("a"), spec("b")
+    result = plan("p", [a, b], Observation((running(a), running(b))))
+    assert kinds(result) == {"a": UNCHANGED, "b": UNCHANGED}
+    assert not result.has_changes
+
+
+def test_changed_setting_recreates_and_names_the_setting():
+    old, new = spec("a", "d1", token="t1"), spec("a", "d1", token="t2")
+    [action] = plan("p", [new], Observation((running(old),))).actions
+    assert action.kind == RECREATE
+    assert action.reasons == ("token changed",)
+    assert action.replaces[0].id.startswith("id-a")
+
+
+def test_stopped_container_is_recreated_with_its_status_as_reason():
+    a = spec("a")
+    [action] = plan("p", [a], Observation((running(a, state="exited", status="Exited (137) 5 seconds ago"),))).actions
+    assert action.kind == RECREATE
+    assert action.reasons == ("container is not running (Exited (137) 5 seconds ago)",)
+
+
+def test_restarting_container_is_left_to_its_restart_policy():
+    a = spec("a")
+    assert kinds(plan("p", [a], Observation((running(a, state="restarting"),)))) == {"a": UNCHANGED}
+
+
+def test_hash_change_without_setting_change_still_recreates():
+    a = spec("a")
+    [action] = plan("p", [a], Observation((running(a, spec_hash="from-an-older-tunnelctl"),))).actions
+    assert action.kind == RECREATE and action.reasons == ("container configuration changed",)
+
+
+def test_tunnel_gone_from_manifest_is_removed():
+    a, gone = spec("a"), spec("gone")
+    result = plan("p", [a], Observation((running(a), running(gone))))
+    assert kinds(result) == {"a": UNCHANGED, "gone": REMOVE}
+    assert result.actions[-1].replaces[0].name == "p-gone"
+
+
+def test_duplicate_containers_for_one_tunnel_are_replaced_by_one():
+    a = spec("a")
+    twins = (running(a), running(a, id="id-twin-0123456789", name="p-a-old"))
+    [action] = plan("p", [a], Observation(twins)).actions
+    assert action.kind == RECREATE and len(action.replaces) == 2
+    assert "2 containers run this tunnel" in action.reasons[0]
+
+
+def test_name_held_by_a_foreign_container_blocks_only_that_tunnel():
+    a, b = spec("a"), spec("b")
+    result = plan("p", [a, b], Observation((), {"p-a": "container abc (not managed by tunnelctl)"}))
+    assert kinds(result) == {"a": CONFLICT, "b": CREATE}
+    assert result.conflicts[0].replaces == ()  # the foreign container is never scheduled for removal
+    assert "container abc (not managed by tunnelctl)" in result.conflicts[0].reasons[0]
+
+
+def test_destroy_is_a_plan_with_nothing_desired():
+    a, b = spec("a"), spec("b")
+    result = plan("p", [], Observation((running(a), running(b))))
+    assert kinds(result) == {"a": REMOVE, "b": REMOVE}
+
+
+def test_planner_does_not_import_docker():
+    code = "import sys, provisioner.planner, provisioner.specs; print('docker' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

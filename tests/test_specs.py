@@ -1,0 +1,96 @@
+"""Desired container specs: the exact argv people used to type, and labels that own without leaking."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+from provisioner import containers, manifest
+from provisioner.specs import desired_specs
+
+# The command from the developers' brief, as people paste it today.
+FIGMA_DOCKER_RUN = """docker run --name figma-tunnel -d --restart unless-stopped --net=host pinggy/pinggy -p 443 \\
+  -R0:127.0.0.1:3845 -o StrictHostKeyChecking=no -o ServerAliveInterval=30 -t TOKEN+force@pro.pinggy.io \\
+  k:ACCESS_KEY x:https x:xff a:Host:localhost:3845"""
+
+FIGMA_MANIFEST = """
+    version: 1
+    project: figma
+    tunnels:
+      - name: figma
+        port: 3845
+        container_name: figma-tunnel
+        token: "{{ env.PINGGY_TOKEN }}"
+        force: true
+        access_keys: ["{{ env.FIGMA_ACCESS_KEY }}"]
+        https_only: true
+        forwarded_for: true
+        headers:
+          add: {Host: "localhost:3845"}
+"""
+FIGMA_ENV = {"PINGGY_TOKEN": "TOKEN", "FIGMA_ACCESS_KEY": "ACCESS_KEY"}
+
+
+def shell_words(command: str) -> list[str]:
+    return shlex.split(command.replace("\\\n", " "))  # a shell joins backslash-continued lines
+
+
+def spec_for(write_manifest, text: str, environ=None):
+    return desired_specs(manifest.load(write_manifest(text), environ or {}))
+
+
+def test_figma_example_produces_exactly_the_hand_written_docker_run(write_manifest):
+    [spec] = spec_for(write_manifest, FIGMA_MANIFEST, FIGMA_ENV)
+    words = shell_words(FIGMA_DOCKER_RUN)
+    image_at = words.index("pinggy/pinggy")
+    assert spec.command == tuple(words[image_at + 1:])
+    assert spec.container_name == words[words.index("--name") + 1]
+    assert spec.restart_policy == words[words.index("--restart") + 1]
+    assert spec.image == "pinggy/pinggy:latest"  # the same image `pinggy/pinggy` names
+
+
+def test_labels_own_the_container_and_never_hold_a_secret(write_manifest):
+    [spec] = spec_for(write_manifest, FIGMA_MANIFEST, FIGMA_ENV)
+    assert spec.labels[containers.MANAGED_BY] == "tunnelctl"
+    assert spec.labels[containers.PROJECT] == "figma"
+    assert spec.labels[containers.TUNNEL] == "figma"
+    text = json.dumps(dict(spec.labels))
+    assert "TOKEN" not in text and "ACCESS_KEY" not in text
+
+
+def test_spec_hash_is_stable_and_follows_every_setting(write_manifest):
+    base = spec_for(write_manifest, FIGMA_MANIFEST, FIGMA_ENV)[0]
+    again = spec_for(write_manifest, FIGMA_MANIFEST, FIGMA_ENV)[0]
+    other_token = spec_for(write_manifest, FIGMA_MANIFEST, {**FIGMA_ENV, "PINGGY_TOKEN": "OTHER"})[0]
+    assert base.spec_hash == again.spec_hash
+    assert other_token.spec_hash != base.spec_hash
+    changed = [name for name in base.setting_digests if base.setting_digests[name] != other_token.setting_digests[name]]
+    assert changed == ["token"]
+
+
+def test_anonymous_tunnel_has_no_user_and_uses_the_free_server(write_manifest):
+    [spec] = spec_for(write_manifest, """
+        version: 1
+        tunnels: [{name: web, port: 8080, force: true}]
+    """)
+    assert "free.pinggy.io" in spec.command
+    assert not any("@" in word for word in spec.command)
+
+
+def test_header_values_with_spaces_and_quotes_stay_one_remote_word(write_manifest):
+    [spec] = spec_for(write_manifest, """
+        version: 1
+        tunnels:
+          - name: web
+            port: 8080
+            headers:
+              add: {X-Note: ["hello world", 'say "hi"'], X-Plain: ok}
+              update: {User-Agent: "tunnel ctl"}
+              remove: [X-Debug]
+    """)
+    options = spec.command[spec.command.index("free.pinggy.io") + 1:]
+    assert options == ('"a:X-Note:hello world"', r'"a:X-Note:say \"hi\""', "a:X-Plain:ok",
+                       '"u:User-Agent:tunnel ctl"', "r:X-Debug")
+    # What the server sees after ssh joins the words with spaces and splits them again, shell-like:
+    assert shlex.split(" ".join(options)) == ["a:X-Note:hello world", 'a:X-Note:say "hi"', "a:X-Plain:ok",
+                                              "u:User-Agent:tunnel ctl", "r:X-Debug"]
