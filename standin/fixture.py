@@ -1,0 +1,198 @@
+"""Test helpers for the Pinggy stand-in (standard library only).
+
+    from standin.fixture import ensure_running          # or put standin/ on sys.path
+    si = ensure_running()                               # port 2222, starts it if needed
+    si.add_token("tok1")
+    si.clear_records()
+    ... docker run -d --net=host tunnelctl-test/pinggy-ssh:latest -p 2222 \\
+            -R0:127.0.0.1:8000 -o StrictHostKeyChecking=no -t tok1+force@127.0.0.1 k:abc ...
+    rec = si.wait_for_record("tok1")
+    rec["options"]   -> ["k:abc", ...]
+    rec["port"]      -> the port sshd allocated; http://127.0.0.1:<port>/ reaches the client's local server
+
+Everything that creates users or starts sshd needs root (tests run as root here and in CI).
+See standin/README.md for the record format.
+"""
+
+import glob
+import json
+import os
+import re
+import subprocess
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLI = os.path.join(HERE, "pinggy-standin")
+SETUP = os.path.join(HERE, "setup")
+BUILD_IMAGE = os.path.join(HERE, "build-image")
+IMAGE = os.environ.get("PINGGY_STANDIN_IMAGE", "tunnelctl-test/pinggy-ssh:latest")
+DEFAULT_PORT = 2222
+TYPES = ("http", "tcp", "tls", "udp", "tlstcp")
+REFUSED_LINE = "Login is not allowed: A tunnel with the same token {token} is already active."
+BANNER_HEAD = "You can access local server via following URL(s):"
+_URL_PORT = re.compile(r"\b[a-z]+://[^\s/]*-p(\d+)\.a\.pinggy\.link\S*")
+
+
+def _default_dir(port):
+    if os.environ.get("PINGGY_STANDIN_DIR"):
+        return os.environ["PINGGY_STANDIN_DIR"]
+    return "/tmp/pinggy-standin" if port == DEFAULT_PORT else "/tmp/pinggy-standin-%d" % port
+
+
+def _cli(*args, check=True):
+    return subprocess.run([CLI] + list(args), check=check, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True)
+
+
+def parse_banner(text):
+    """URLs and allocated port from a client's output (e.g. `docker logs`).
+
+    Returns {"urls": [...], "port": int or None, "refused": bool}."""
+    urls = [m.group(0) for m in _URL_PORT.finditer(text)]
+    ports = [int(m.group(1)) for m in _URL_PORT.finditer(text)]
+    return {"urls": urls, "port": ports[0] if ports else None,
+            "refused": "Login is not allowed:" in text}
+
+
+def ensure_image(force=False):
+    """Build tunnelctl-test/pinggy-ssh:latest unless it is up to date."""
+    subprocess.run([BUILD_IMAGE, "--quiet"] + (["--force"] if force else []), check=True)
+    return IMAGE
+
+
+class StandIn:
+    def __init__(self, port=DEFAULT_PORT, state_dir=None):
+        self.port = port
+        self.host = "127.0.0.1"
+        self.dir = state_dir or _default_dir(port)
+        self.records_dir = os.path.join(self.dir, "records")
+        self.locks_dir = os.path.join(self.dir, "locks")
+
+    def _args(self):
+        return ["--port", str(self.port), "--dir", self.dir]
+
+    # -- lifecycle -------------------------------------------------------
+    def start(self):
+        _cli("start", *self._args())
+        return self
+
+    def stop(self):
+        _cli("stop", *self._args())
+
+    def is_running(self):
+        return _cli("status", *self._args(), check=False).returncode == 0
+
+    # -- users -----------------------------------------------------------
+    def add_token(self, *tokens):
+        """Create the ssh users TOKEN, TOKEN+force, TOKEN+TYPE[+force] (idempotent)."""
+        _cli("add-token", *tokens)
+
+    def remove_token(self, *tokens):
+        _cli("remove-token", *tokens)
+
+    @staticmethod
+    def user(token, type=None, force=False):
+        """ssh user name, e.g. user("tok1", "tcp", True) -> "tok1+tcp+force"."""
+        return "+".join([token] + ([type] if type else []) + (["force"] if force else []))
+
+    def ssh_args(self, token, local="127.0.0.1:8000", type=None, force=True, options=()):
+        """Arguments for the tunnel image (its entrypoint is /usr/bin/ssh)."""
+        return (["-p", str(self.port), "-R0:" + local, "-o", "StrictHostKeyChecking=no",
+                 "-o", "ServerAliveInterval=30", "-t",
+                 "%s@%s" % (self.user(token, type, force), self.host)] + list(options))
+
+    # -- records ---------------------------------------------------------
+    def records(self, token=None):
+        """Parsed session records, oldest first (optionally for one token)."""
+        out = []
+        for path in glob.glob(os.path.join(self.records_dir, "*.json")):
+            try:
+                with open(path) as f:
+                    rec = json.load(f)
+            except (OSError, ValueError):
+                continue  # vanished or half-written (writes are atomic renames, so rare)
+            if token is None or rec.get("token") == token:
+                out.append(rec)
+        return sorted(out, key=lambda r: (r.get("time", 0), r.get("pid", 0)))
+
+    def wait_for_record(self, token, timeout=20, newer_than=None, status=None, poll=0.05):
+        """Wait for a session record of `token` and return the newest one.
+
+        newer_than: a record returned earlier; only records started after it count.
+        status: only records with this status ("active", "refused", "closed", "kicked").
+        Raises TimeoutError (with what was seen) if none arrives in time."""
+        after = (newer_than["time"], newer_than["pid"]) if newer_than else None
+        deadline = time.time() + timeout
+        while True:
+            recs = [r for r in self.records(token)
+                    if (after is None or (r.get("time", 0), r.get("pid", 0)) > after)
+                    and (status is None or r.get("status") == status)]
+            if recs:
+                return recs[-1]
+            if time.time() >= deadline:
+                raise TimeoutError("no stand-in record for token %r within %ss (have: %s)" % (
+                    token, timeout, [(r.get("user"), r.get("status")) for r in self.records(token)]))
+            time.sleep(poll)
+
+    def wait_for_status(self, record, status, timeout=20, poll=0.05):
+        """Wait until the session of `record` reaches `status` (e.g. "closed", "kicked")."""
+        deadline = time.time() + timeout
+        path = os.path.join(self.records_dir, record["record"])
+        while True:
+            try:
+                with open(path) as f:
+                    rec = json.load(f)
+                if rec.get("status") == status:
+                    return rec
+            except (OSError, ValueError):
+                rec = None
+            if time.time() >= deadline:
+                raise TimeoutError("record %s has status %r, not %r after %ss" % (
+                    record["record"], rec and rec.get("status"), status, timeout))
+            time.sleep(poll)
+
+    def clear_records(self):
+        for path in glob.glob(os.path.join(self.records_dir, "*.json")):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+    def active_sessions(self, token=None):
+        """Live tunnels, one per token: dicts with token, user, pid, sshd_pid,
+        ports, record (file name of its record), time."""
+        out = []
+        for path in glob.glob(os.path.join(self.locks_dir, "*.json")):
+            try:
+                with open(path) as f:
+                    info = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if _alive(info.get("pid"), info.get("starttime")) and \
+                    (token is None or info.get("token") == token):
+                out.append(info)
+        return sorted(out, key=lambda i: i.get("time", 0))
+
+    def __repr__(self):
+        return "StandIn(port=%d, dir=%r)" % (self.port, self.dir)
+
+
+def _alive(pid, starttime=None):
+    if not pid:
+        return False
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    if fields[0] in ("Z", "X"):
+        return False
+    return starttime is None or int(fields[19]) == starttime
+
+
+def ensure_running(port=DEFAULT_PORT, state_dir=None):
+    """Start the stand-in on 127.0.0.1:port unless it runs; return a StandIn.
+
+    Always goes through `pinggy-standin start`, which is idempotent and cheap
+    (~50 ms) and also refreshes the installed session scripts."""
+    return StandIn(port, state_dir).start()
