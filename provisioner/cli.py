@@ -138,11 +138,12 @@ def run_destroy(args, console: Console) -> int:
 
     project = manifest.load_project(args.file)
     engine = Engine()
-    destroy_plan = plan(project, [], engine.observe(project, []))
-    return _carry_out(args, console, engine, destroy_plan, f"Remove every container of project '{project}'?")
+    destroy_plan = plan(project, [], engine.observe(project, []), removal_reason="destroy")
+    return _carry_out(args, console, engine, destroy_plan, f"Remove every container of project '{project}'?",
+                      verb="Destroy")
 
 
-def _carry_out(args, console: Console, engine, plan, question: str) -> int:
+def _carry_out(args, console: Console, engine, plan, question: str, verb: str = "Apply") -> int:
     from . import report
     from .executor import execute
 
@@ -153,7 +154,7 @@ def _carry_out(args, console: Console, engine, plan, question: str) -> int:
         return EXIT_ERROR
     console.print("")
     outcomes = execute(plan, engine, lambda outcome: console.print(report.outcome_line(outcome)), args.parallelism)
-    console.print(report.apply_summary(outcomes))
+    console.print(report.apply_summary(verb, outcomes))
     return EXIT_ERROR if any(outcome.failed for outcome in outcomes) else EXIT_OK
 
 

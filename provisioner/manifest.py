@@ -88,10 +88,11 @@ def load(path: FilePath, environ: Mapping[str, str] | None = None) -> Manifest:
         problems.raise_if_any()
 
     unrendered = set()
-    for where, message in templates.render_all(data, os.environ if environ is None else environ):
+    template_problems, secret_inputs = templates.render_all(data, os.environ if environ is None else environ)
+    for where, message in template_problems:
         problems.add(where, message)
         unrendered.add(where)
-    secrets = _secret_values(data)
+    secrets = _secret_values(data) | secret_inputs
 
     for where, message in schema.validation_problems(data):
         if where not in unrendered:  # a template that failed to render has been reported already
@@ -170,7 +171,7 @@ def load_project(path: FilePath, environ: Mapping[str, str] | None = None) -> st
     if not isinstance(data, dict) or data.get("project") is None:
         return project_from_folder(path)
     subset = {"project": data["project"]}
-    for where, message in templates.render_all(subset, os.environ if environ is None else environ):
+    for where, message in templates.render_all(subset, os.environ if environ is None else environ)[0]:
         problems.add(where, message)
     problems.raise_if_any()
     for where, message in schema.validation_problems({"version": 1, "tunnels": [], **subset}):

@@ -46,14 +46,15 @@ class Plan:
         return tuple(action for action in self.actions if action.kind == CONFLICT)
 
 
-def plan(project: str, desired: Iterable[ContainerSpec], observed: Observation) -> Plan:
+def plan(project: str, desired: Iterable[ContainerSpec], observed: Observation,
+         removal_reason: str = "not in the manifest") -> Plan:
     by_tunnel: dict[str, list[ObservedContainer]] = defaultdict(list)
     for container in observed.owned:
         by_tunnel[container.tunnel].append(container)
 
     actions = [_converge(spec, tuple(by_tunnel.pop(spec.tunnel, ())), observed) for spec in desired]
     for tunnel, leftovers in sorted(by_tunnel.items()):
-        actions.append(Action(REMOVE, tunnel, leftovers[0].name, ("not in the manifest",), replaces=tuple(leftovers)))
+        actions.append(Action(REMOVE, tunnel, leftovers[0].name, (removal_reason,), replaces=tuple(leftovers)))
     return Plan(project, tuple(actions))
 
 

@@ -72,11 +72,11 @@ def outcome_line(outcome: Outcome) -> str:
     return f"{action.tunnel}: {_PAST_TENSE[action.kind]} {container}"
 
 
-def apply_summary(outcomes: list[Outcome]) -> str:
+def apply_summary(verb: str, outcomes: list[Outcome]) -> str:
     failed = [outcome for outcome in outcomes if outcome.failed]
     done = {kind: sum(1 for o in outcomes if not o.failed and o.action.kind == kind) for kind in _PAST_TENSE}
     counts = ", ".join(f"{count} {_PAST_TENSE[kind]}" for kind, count in done.items())
     if not failed:
-        return f"Apply complete: {counts}."
+        return f"{verb} complete: {counts}."
     names = ", ".join(sorted(outcome.action.tunnel for outcome in failed))
-    return f"Apply failed for {len(failed)} of {len(outcomes)} tunnels ({names}); {counts}."
+    return f"{verb} failed for {len(failed)} of {len(outcomes)} tunnels ({names}); {counts}."

@@ -31,26 +31,54 @@ def _environment():
     return SandboxedEnvironment(undefined=ReportingUndefined, autoescape=False, keep_trailing_newline=True)
 
 
-def render_all(data: Any, environ: Mapping[str, str]) -> list[tuple[Path, str]]:
-    """Replace every templated string in `data` by its rendering; return the problems found."""
-    templated = [(path, node, value) for path, node, value in schema.walk(data)
-                 if isinstance(value, str) and any(marker in value for marker in _MARKERS)]
+class _RecordingEnv(dict):
+    """The environment as templates see it, noting which variables a template read."""
+
+    def __init__(self, environ: Mapping[str, str]):
+        super().__init__(environ)
+        self.read: set[str] = set()
+
+    def __getitem__(self, name):
+        self.read.add(name)
+        return super().__getitem__(name)
+
+    def get(self, name, default=None):
+        self.read.add(name)
+        return super().get(name, default)
+
+
+def render_all(data: Any, environ: Mapping[str, str]) -> tuple[list[tuple[Path, str]], set[str]]:
+    """Replace every templated string in `data` by its rendering.
+
+    Returns the problems found, and the values of the environment variables that secret fields read: a password
+    used in a token stays a secret when another field reuses it.
+    """
+    templated, secret_paths = [], set()
+    for path, node, value in schema.walk(data):
+        if schema.is_secret(node):
+            secret_paths.add(path)
+        if isinstance(value, str) and any(marker in value for marker in _MARKERS):
+            templated.append((path, node, value))
     if not templated:
-        return []
+        return [], set()
     jinja = _environment()
-    context = {"env": dict(environ)}
-    problems = []
+    problems: list[tuple[Path, str]] = []
+    secret_inputs: set[str] = set()
     for path, node, source in templated:
+        env = _RecordingEnv(environ)
         try:
-            rendered = jinja.from_string(source).render(context)
+            rendered = jinja.from_string(source).render(env=env)
         except UndefinedVariable as error:
             problems.append((path, _undefined_message(error.name, source)))
             continue
         except Exception as error:  # jinja2's syntax, security and runtime errors all mean: fix this template
             problems.append((path, f"template error: {error}"))
             continue
+        finally:
+            if any(path[:length] in secret_paths for length in range(len(path) + 1)):
+                secret_inputs.update(str(environ[name]) for name in env.read if name in environ)
         _assign(data, path, _coerce(rendered, schema.expected_type(node)))
-    return problems
+    return problems, secret_inputs
 
 
 def _undefined_message(name: str, source: str) -> str:

@@ -1,0 +1,19 @@
+"""The example manifest a newcomer copies must stay valid and produce the brief's Figma container."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from provisioner import manifest
+from provisioner.specs import desired_specs
+from test_specs import FIGMA_DOCKER_RUN, shell_words
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "tunnels.yaml.example"
+
+
+def test_example_manifest_is_the_figma_command():
+    loaded = manifest.load(EXAMPLE, {"PINGGY_TOKEN": "TOKEN", "FIGMA_ACCESS_KEY": "ACCESS_KEY"})
+    [spec] = desired_specs(loaded)
+    words = shell_words(FIGMA_DOCKER_RUN)
+    assert spec.command == tuple(words[words.index("pinggy/pinggy") + 1:])
+    assert spec.container_name == "figma-tunnel"
