@@ -15,12 +15,13 @@ from . import __version__
 from .errors import ManifestError, UserError
 from .output import Console
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_DEGRADED = 0, 1, 2, 3
 
 EPILOG = """exit codes:
   0  success, or no changes
   1  error (invalid manifest, Docker unreachable, a failed action, a blocked tunnel)
   2  changes present (plan --detailed-exitcode only)
+  3  some tunnel of the manifest is not up (status only)
 
 environment:
   DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH   the Docker engine to use (default: the local socket)
@@ -52,11 +53,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     apply = command("apply", run_apply, "create, recreate and remove containers until they match the manifest")
     apply.add_argument("--auto-approve", action="store_true", help="apply without asking for confirmation")
+    apply.add_argument("--no-wait", action="store_true",
+                       help="do not wait for new tunnels to show their public URLs")
+    apply.add_argument("--timeout", type=float, default=60, metavar="SECONDS",
+                       help="how long to wait for new tunnels to come up (default: 60)")
     _add_parallelism(apply)
 
     destroy = command("destroy", run_destroy, "remove every container of the manifest's project")
     destroy.add_argument("--auto-approve", action="store_true", help="destroy without asking for confirmation")
     _add_parallelism(destroy)
+
+    status = command("status", run_status, "show every tunnel's state, local target and public URLs")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+
+    logs = command("logs", run_logs, "show a tunnel's output, secrets masked")
+    logs.add_argument("tunnel", metavar="NAME", help="the tunnel's name")
+    logs.add_argument("--follow", action="store_true", help="keep printing new output")
+    logs.add_argument("--tail", default="all", metavar="N", help="only the last N lines (default: all)")
     return parser
 
 
@@ -127,7 +140,8 @@ def run_plan(args, console: Console) -> int:
 
 
 def run_apply(args, console: Console) -> int:
-    engine, plan = _plan(_load(args, console))
+    loaded = _load(args, console)
+    engine, plan = _plan(loaded)
     return _carry_out(args, console, engine, plan, "Apply these changes?")
 
 
@@ -155,7 +169,101 @@ def _carry_out(args, console: Console, engine, plan, question: str, verb: str = 
     console.print("")
     outcomes = execute(plan, engine, lambda outcome: console.print(report.outcome_line(outcome)), args.parallelism)
     console.print(report.apply_summary(verb, outcomes))
-    return EXIT_ERROR if any(outcome.failed for outcome in outcomes) else EXIT_OK
+    failed = any(outcome.failed for outcome in outcomes)
+    if getattr(args, "no_wait", True):
+        return EXIT_ERROR if failed else EXIT_OK
+    started = [outcome for outcome in outcomes if not outcome.failed and outcome.container_id]
+    return EXIT_ERROR if _wait_until_up(args, console, engine, plan.project, started) or failed else EXIT_OK
+
+
+def _wait_until_up(args, console: Console, engine, project: str, started) -> bool:
+    """Wait for the started tunnels; print a table; return whether any failed to come up."""
+    from . import report
+    from .readiness import FAILED, Target, wait_until_up
+
+    if not started:
+        return False
+    targets = [Target(outcome.action.tunnel, outcome.container_id, outcome.action.spec.local_host,
+                      outcome.action.spec.local_port) for outcome in started]
+    console.print("")
+    results = wait_until_up(engine, project, targets, args.timeout, _Progress(console))
+    console.print("")
+    console.print(report.readiness_table(results))
+    return any(result.state == FAILED for result in results)
+
+
+class _Progress:
+    """Live per-tunnel lines on a terminal; elsewhere one plain line per tunnel once it is up or has failed."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.drawn = 0
+        self.reported: set[str] = set()
+
+    def __call__(self, results) -> None:
+        from . import report
+        from .readiness import STARTING
+
+        if self.console.live:
+            cursor_up = f"\x1b[{self.drawn}A" if self.drawn else ""
+            self.console.print(cursor_up + "\n".join("\x1b[2K" + report.readiness_line(r) for r in results))
+            self.drawn = len(results)
+            return
+        for result in results:
+            if result.state != STARTING and result.tunnel not in self.reported:
+                self.reported.add(result.tunnel)
+                self.console.print(report.readiness_line(result))
+
+
+def run_status(args, console: Console) -> int:
+    from . import report, status
+    from .engine import Engine
+
+    loaded = _load(args, console)
+    items = status.gather(Engine(), loaded)
+    console.print(report.status_json(loaded.project, items) if args.json else report.status_text(loaded.project, items))
+    wanted = [item for item in items if item.in_manifest]
+    return EXIT_OK if all(item.healthy for item in wanted) else EXIT_DEGRADED
+
+
+def run_logs(args, console: Console) -> int:
+    from . import manifest
+    from .engine import Engine
+    from .specs import secrets_in_command
+
+    try:
+        loaded = manifest.load(args.file)
+        project = loaded.project
+        console.hide(loaded.secrets)
+    except ManifestError:  # logs must work where the secrets are not set: the container's own argv names them
+        project = manifest.load_project(args.file)
+    engine = Engine()
+    mine = [container for container in engine.observe(project, []).owned if container.tunnel == args.tunnel]
+    if not mine:
+        raise UserError(f"tunnel '{args.tunnel}' has no container in project '{project}': "
+                        "check the name (tunnelctl status lists them) or run tunnelctl apply")
+    [details] = engine.inspect([mine[0].id]) or [None]
+    if details is None:
+        raise UserError(f"the container of tunnel '{args.tunnel}' disappeared; run tunnelctl status")
+    console.hide(secrets_in_command(details.command))
+    tail = args.tail if args.tail == "all" else _whole_number(args.tail, "--tail")
+    if not args.follow:
+        console.write(engine.logs(details.id, tail=tail))
+        return EXIT_OK
+    pending = ""
+    for chunk in engine.follow_logs(details.id, tail=tail):
+        pending += chunk
+        complete, _, pending = pending.rpartition("\n")
+        if complete:  # mask whole lines only, so a secret split across chunks is still caught
+            console.write(complete + "\n")
+    console.write(pending)
+    return EXIT_OK
+
+
+def _whole_number(text: str, option: str) -> int:
+    if not text.isdigit():
+        raise UserError(f"{option} takes a whole number or 'all', not {text!r}")
+    return int(text)
 
 
 def _confirmed(console: Console, question: str) -> bool:

@@ -33,6 +33,8 @@ class ContainerSpec:
     labels: Mapping[str, str]
     spec_hash: str
     setting_digests: Mapping[str, str]  # per setting, so that a plan can say which settings changed
+    local_host: str
+    local_port: int
     target: str  # "host:port → server", for people reading a plan
 
 
@@ -59,3 +61,17 @@ class Observation:
 
     owned: tuple[ObservedContainer, ...]
     foreign_names: Mapping[str, str] = field(default_factory=dict)  # container name → description of its holder
+
+
+@dataclass(frozen=True)
+class ContainerDetails:
+    """What `docker inspect` adds to the list view: enough for status and readiness."""
+
+    id: str
+    name: str
+    tunnel: str
+    state: str
+    exit_code: int | None
+    started_at: float | None  # seconds since the epoch of the current run; None if it never started
+    restart_count: int
+    command: tuple[str, ...]

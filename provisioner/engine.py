@@ -6,10 +6,12 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 from . import containers
-from .containers import ContainerSpec, Observation, ObservedContainer
+from .containers import ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from .errors import EngineError
 
 # Pinned so that docker-py does not spend a round-trip asking the engine for its version on every run.
@@ -51,6 +53,11 @@ class Engine:
                               f"{_root_cause(error)}; start the engine (dockerd) or point DOCKER_HOST at one") from None
         except self._errors.APIError as error:
             raise EngineError(f"the Docker engine refused {what}: {error.explanation or error}") from None
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the engine's host network is this machine's, so that its local ports can be probed from here."""
+        return self.endpoint.startswith(("unix://", "npipe://", "tcp://127.", "tcp://localhost"))
 
     def observe(self, project: str, wanted_names: Iterable[str]) -> Observation:
         """One list call for the project's containers; a second only when wanted names are not the project's."""
@@ -118,6 +125,59 @@ class Engine:
                 self.api.remove_container(container_id, force=True)
             except self._errors.NotFound:
                 pass  # already gone: that is what we wanted
+
+
+    def inspect(self, container_ids: Iterable[str]) -> list[ContainerDetails]:
+        """`docker inspect` of each container, concurrently; containers gone meanwhile are left out."""
+        def one(container_id: str) -> ContainerDetails | None:
+            with self._call(f"inspecting container {container_id[:12]}"):
+                try:
+                    return _details(self.api.inspect_container(container_id))
+                except self._errors.NotFound:
+                    return None
+
+        ids = list(container_ids)
+        if not ids:
+            return []
+        with ThreadPoolExecutor(max_workers=min(8, len(ids))) as pool:
+            return [details for details in pool.map(one, ids) if details is not None]
+
+    def logs(self, container_id: str, since: float | None = None, tail: int | str = "all") -> str:
+        with self._call(f"reading the logs of container {container_id[:12]}"):
+            try:
+                raw = self.api.logs(container_id, stdout=True, stderr=True, tail=tail,
+                                    since=int(since) if since else None)
+            except self._errors.NotFound:
+                return ""
+        return raw.decode("utf-8", errors="replace")
+
+    def follow_logs(self, container_id: str, tail: int | str = "all") -> Iterator[str]:
+        with self._call(f"reading the logs of container {container_id[:12]}"):
+            for chunk in self.api.logs(container_id, stdout=True, stderr=True, tail=tail, stream=True, follow=True):
+                yield chunk.decode("utf-8", errors="replace")
+
+
+def _details(info: Mapping) -> ContainerDetails:
+    state = info.get("State") or {}
+    config = info.get("Config") or {}
+    return ContainerDetails(
+        id=info["Id"],
+        name=info.get("Name", "").lstrip("/"),
+        tunnel=(config.get("Labels") or {}).get(containers.TUNNEL, ""),
+        state=state.get("Status", ""),
+        exit_code=state.get("ExitCode") if state.get("Status") in ("exited", "dead") else None,
+        started_at=_timestamp(state.get("StartedAt")),
+        restart_count=int(info.get("RestartCount") or 0),
+        command=tuple(config.get("Cmd") or ()),
+    )
+
+
+def _timestamp(text: str | None) -> float | None:
+    if not text or text.startswith("0001-"):
+        return None
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    moment = datetime.fromisoformat(whole + "+00:00")
+    return moment.timestamp() + (float("0." + fraction[:6]) if fraction else 0.0)
 
 
 def _name(row: Mapping) -> str:

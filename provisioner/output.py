@@ -32,6 +32,11 @@ class Console:
     def error(self, text: str) -> None:
         self._write(self._err, text)
 
+    def write(self, text: str) -> None:
+        """Output as it comes, without adding a line break (for streamed logs)."""
+        self._out.write(self.redact(text))
+        self._out.flush()
+
     def _write(self, stream: TextIO, text: str) -> None:
         stream.write(self.redact(text) + "\n")
         stream.flush()
@@ -39,3 +44,8 @@ class Console:
     @property
     def interactive(self) -> bool:
         return sys.stdin.isatty()
+
+    @property
+    def live(self) -> bool:
+        """Whether output goes to a terminal, where progress can be redrawn in place."""
+        return self._out.isatty()

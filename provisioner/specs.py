@@ -52,6 +52,8 @@ def container_spec(project: str, tunnel: Tunnel) -> ContainerSpec:
         labels=labels,
         spec_hash=spec_hash,
         setting_digests=digests,
+        local_host=settings["host"],
+        local_port=settings["port"],
         target=f"{settings['host']}:{settings['port']} → {settings['server']}:{settings['server_port']}",
     )
 
@@ -61,14 +63,39 @@ def ssh_arguments(settings: Mapping[str, Any]) -> list[str]:
     token = settings.get("token") or ""
     user = token + ("+force" if token and settings.get("force") else "")
     destination = f"{user}@{settings['server']}" if user else settings["server"]
-    arguments = [
-        "-p", str(settings["server_port"]),
-        f"-R0:{settings['host']}:{settings['port']}",
+    arguments = ["-p", str(settings["server_port"]), f"-R0:{settings['host']}:{settings['port']}"]
+    if settings.get("debugger_port"):
+        arguments.append(f"-L{settings['debugger_port']}:localhost:4300")
+    arguments += [
         "-o", "StrictHostKeyChecking=no",
         "-o", f"ServerAliveInterval={settings['keepalive']}",
         "-t", destination,
     ]
     return arguments + [_remote_word(option) for option in pinggy_options(settings)]
+
+
+def forward_target(command: tuple[str, ...]) -> tuple[str | None, int | None]:
+    """The local (host, port) of a container's `-R0:HOST:PORT` argument; (None, None) if it has none."""
+    for word in command:
+        if word.startswith("-R0:"):
+            host, _, port = word[len("-R0:"):].rpartition(":")
+            if port.isdigit():
+                return host, int(port)
+    return None, None
+
+
+def secrets_in_command(command: tuple[str, ...]) -> set[str]:
+    """The token and keys a container's own arguments carry, to mask its logs when the manifest cannot be rendered."""
+    found = set()
+    for word in command:
+        word = word.strip('"')
+        if "@" in word and not word.startswith("-"):
+            found.add(word.split("@", 1)[0].split("+", 1)[0])
+        elif word.startswith("k:"):
+            found.add(word[2:])
+        elif word.startswith("b:"):
+            found.add(word[2:].split(":", 1)[-1])
+    return {secret for secret in found if secret}
 
 
 def pinggy_options(settings: Mapping[str, Any]) -> list[str]:

@@ -99,10 +99,10 @@ def answer_prompt(args: list[str], cwd, env: dict, answer: str) -> tuple[int, st
 
 def test_confirmation_accepts_only_yes(docker_api, project, tmp_path):
     (tmp_path / "tunnels.yaml").write_text(manifest_text(project))
-    code, shown = answer_prompt(["apply"], tmp_path, SECRETS, "y")
+    code, shown = answer_prompt(["apply", "--no-wait"], tmp_path, SECRETS, "y")
     assert code == 1 and "Only 'yes' will be accepted" in shown and "nothing was changed" in shown
     assert project_containers(docker_api, project) == {}
-    code, shown = answer_prompt(["apply"], tmp_path, SECRETS, "yes")
+    code, shown = answer_prompt(["apply", "--no-wait"], tmp_path, SECRETS, "yes")
     assert code == 0 and "Apply complete: 1 created" in shown
     assert list(project_containers(docker_api, project)) == ["mcp"]
 
@@ -127,8 +127,8 @@ def test_no_secret_is_ever_printed(docker_api, project, tmp_path):
     (tmp_path / "broken.yaml").write_text(broken)
     printed = ""
     try:
-        for args in (["validate"], ["plan"], ["plan", "--json"], ["apply", "--auto-approve"], ["plan"],
-                     ["plan", "--json"], ["apply", "--auto-approve"], ["validate", "-f", "broken.yaml"],
+        for args in (["validate"], ["plan"], ["plan", "--json"], ["apply", "--auto-approve", "--no-wait"], ["plan"],
+                     ["plan", "--json"], ["apply", "--auto-approve", "--no-wait"], ["validate", "-f", "broken.yaml"],
                      ["plan", "-f", "broken.yaml"], ["destroy", "--auto-approve"]):
             result = run_tunnelctl(*args, cwd=tmp_path, env=SECRETS)
             printed += result.stdout + result.stderr

@@ -60,7 +60,7 @@ def test_a_users_day(docker_api, project, bystanders, tmp_path):
     manifest = tmp_path / "tunnels.yaml"
     manifest.write_text(day_manifest(project))
 
-    applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=SECRETS)
+    applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path, env=SECRETS)
     assert applied.returncode == 0, applied.stderr
     assert "Apply complete: 3 created, 0 recreated, 0 removed." in applied.stdout
 
@@ -81,7 +81,7 @@ def test_a_users_day(docker_api, project, bystanders, tmp_path):
     converged = run_tunnelctl("plan", "--detailed-exitcode", cwd=tmp_path, env=SECRETS)
     assert converged.returncode == 0
     assert converged.stdout.startswith("No changes.")
-    again = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=SECRETS)
+    again = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path, env=SECRETS)
     assert again.returncode == 0 and again.stdout.startswith("No changes.")
     assert ids_of(project_containers(docker_api, project)) == first_ids
 
@@ -90,7 +90,7 @@ def test_a_users_day(docker_api, project, bystanders, tmp_path):
     assert changed.returncode == 2
     assert "-/+ b" in changed.stdout and "keepalive changed" in changed.stdout
     assert "Plan: 0 to create, 1 to recreate, 0 to remove." in changed.stdout
-    assert run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=SECRETS).returncode == 0
+    assert run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path, env=SECRETS).returncode == 0
     containers = project_containers(docker_api, project)
     assert containers["b"]["Config"]["Cmd"][6] == "ServerAliveInterval=45"
     assert containers["b"]["Id"] != first_ids["b"]
@@ -99,14 +99,14 @@ def test_a_users_day(docker_api, project, bystanders, tmp_path):
     manifest.write_text(day_manifest(project, keepalive_b=45, with_c=False))
     removal = run_tunnelctl("plan", cwd=tmp_path, env=SECRETS)
     assert "  - c" in removal.stdout and "Plan: 0 to create, 0 to recreate, 1 to remove." in removal.stdout
-    assert run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=SECRETS).returncode == 0
+    assert run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path, env=SECRETS).returncode == 0
     assert sorted(project_containers(docker_api, project)) == ["a", "b"]
 
     docker_api.stop(first_ids["a"], timeout=5)
     repair = run_tunnelctl("plan", "--detailed-exitcode", cwd=tmp_path, env=SECRETS)
     assert repair.returncode == 2
     assert "-/+ a" in repair.stdout and "container is not running (Exited (0)" in repair.stdout
-    assert run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=SECRETS).returncode == 0
+    assert run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path, env=SECRETS).returncode == 0
     assert project_containers(docker_api, project)["a"]["State"]["Running"] is True
 
     destroyed = run_tunnelctl("destroy", "--auto-approve", cwd=tmp_path)  # no secrets needed to destroy
@@ -133,7 +133,7 @@ def test_a_name_held_by_an_unmanaged_container_blocks_that_tunnel_only(docker_ap
         assert planned.returncode == 1
         assert f"  ! a" in planned.stdout and f"taken by container {squatter['Id'][:12]} (not managed by tunnelctl)" in planned.stdout
 
-        applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path)
+        applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path)
         assert applied.returncode == 1
         assert "b: created" in applied.stdout
         assert "Apply failed for 1 of 2 tunnels (a)" in applied.stdout
@@ -162,7 +162,7 @@ def test_figma_container_matches_the_hand_typed_docker_run(docker_api, project, 
         subprocess.run(words, check=True, capture_output=True)
         (tmp_path / "tunnels.yaml").write_text(textwrap.dedent(FIGMA_MANIFEST).replace("project: figma",
                                                                                      f"project: {project}"))
-        applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=FIGMA_ENV)
+        applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path, env=FIGMA_ENV)
         assert applied.returncode == 0, applied.stdout + applied.stderr
         ours = docker_api.inspect_container("figma-tunnel")
         theirs = docker_api.inspect_container(by_hand)

@@ -13,7 +13,8 @@ def spec(tunnel: str, digest: str = "d1", **digests: str) -> ContainerSpec:
     settings = {"port": digest, **digests}
     return ContainerSpec(tunnel=tunnel, container_name=f"p-{tunnel}", image="img", command=("-p", "443"),
                          restart_policy="unless-stopped", labels={}, spec_hash="hash-" + "-".join(settings.values()),
-                         setting_digests=settings, target="127.0.0.1:1 → free.pinggy.io:443")
+                         setting_digests=settings, local_host="127.0.0.1", local_port=1,
+                         target="127.0.0.1:1 → free.pinggy.io:443")
 
 
 def running(desired: ContainerSpec, state: str = "running", status: str = "Up 3 minutes", **override) -> ObservedContainer:

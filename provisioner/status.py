@@ -1,0 +1,77 @@
+"""What is running: every tunnel of the manifest and every container of the project, with its public URLs."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from . import probe
+from .containers import ContainerDetails
+from .engine import Engine
+from .manifest import Manifest
+from .pinggy_output import read_session
+from .specs import forward_target
+
+
+@dataclass(frozen=True)
+class TunnelStatus:
+    tunnel: str
+    container: str | None
+    in_manifest: bool
+    state: str  # running, restarting, exited, created, paused, dead, missing
+    exit_code: int | None = None
+    uptime_seconds: float | None = None
+    restarts: int | None = None
+    local_host: str | None = None
+    local_port: int | None = None
+    listening: bool | None = None  # None: the engine is remote, so its local ports cannot be probed from here
+    urls: tuple[str, ...] = ()
+    problem: str = ""
+
+    @property
+    def healthy(self) -> bool:
+        return self.in_manifest and self.state == "running" and bool(self.urls)
+
+
+def gather(engine: Engine, loaded: Manifest) -> list[TunnelStatus]:
+    owned = engine.observe(loaded.project, []).owned
+    details = {item.tunnel: item for item in engine.inspect(container.id for container in owned)}
+    wanted = {tunnel.name: tunnel for tunnel in loaded.tunnels}
+    names = list(wanted) + sorted(set(details) - set(wanted))
+
+    def one(name: str) -> TunnelStatus:
+        tunnel = wanted.get(name)
+        found = details.get(name)
+        host, port = ((tunnel.settings["host"], tunnel.settings["port"]) if tunnel
+                      else forward_target(found.command) if found else (None, None))
+        listening = probe.listening(host, port) if engine.is_local and host and port else None
+        base = TunnelStatus(tunnel=name, container=found.name if found else None, in_manifest=tunnel is not None,
+                            state="missing", local_host=host, local_port=port, listening=listening)
+        if found is None:
+            return base
+        debugger_port = tunnel.settings.get("debugger_port") if tunnel else None
+        return _with_container(engine, base, found, debugger_port)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(one, names))
+
+
+def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
+                    debugger_port: int | None) -> TunnelStatus:
+    running = found.state == "running"
+    session = read_session(engine.logs(found.id, since=found.started_at)) if found.started_at else None
+    urls = session.urls if session and running else ()
+    if running and not urls and debugger_port and engine.is_local:
+        urls = probe.debugger_urls(debugger_port)
+    problem = ""
+    if session and session.refusal:
+        problem = session.refusal
+    elif not running and session and session.last_line:
+        problem = session.last_line
+    return TunnelStatus(
+        tunnel=base.tunnel, container=found.name, in_manifest=base.in_manifest, state=found.state,
+        exit_code=found.exit_code,
+        uptime_seconds=time.time() - found.started_at if running and found.started_at else None,
+        restarts=found.restart_count, local_host=base.local_host, local_port=base.local_port,
+        listening=base.listening, urls=urls, problem=problem)
