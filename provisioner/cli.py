@@ -148,16 +148,17 @@ def run_apply(args, console: Console) -> int:
 def run_destroy(args, console: Console) -> int:
     from . import manifest
     from .engine import Engine
-    from .planner import plan
+    from .planner import REMOVE, plan
 
     project = manifest.load_project(args.file)
     engine = Engine()
     destroy_plan = plan(project, [], engine.observe(project, []), removal_reason="destroy")
     return _carry_out(args, console, engine, destroy_plan, f"Remove every container of project '{project}'?",
-                      verb="Destroy")
+                      verb="Destroy", kinds=(REMOVE,))
 
 
-def _carry_out(args, console: Console, engine, plan, question: str, verb: str = "Apply") -> int:
+def _carry_out(args, console: Console, engine, plan, question: str, verb: str = "Apply",
+               kinds: tuple[str, ...] = ("create", "recreate", "remove")) -> int:
     from . import report
     from .executor import execute
 
@@ -168,7 +169,7 @@ def _carry_out(args, console: Console, engine, plan, question: str, verb: str = 
         return EXIT_ERROR
     console.print("")
     outcomes = execute(plan, engine, lambda outcome: console.print(report.outcome_line(outcome)), args.parallelism)
-    console.print(report.apply_summary(verb, outcomes))
+    console.print(report.apply_summary(verb, outcomes, kinds))
     failed = any(outcome.failed for outcome in outcomes)
     if getattr(args, "no_wait", True):
         return EXIT_ERROR if failed else EXIT_OK

@@ -12,6 +12,8 @@ REFUSAL = "Login is not allowed"
 # CSI sequences (colours, cursor moves), OSC sequences (titles), and single-character escapes, which `ssh -t`
 # sessions print around the banner.
 _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+# What ssh itself says on every start; never the reason a tunnel is down.
+_SSH_CHATTER = ("Pseudo-terminal will not be allocated", "Warning: Permanently added", "Allocated port")
 _URL = re.compile(r"\b(?:https?|tcp|tls|udp|tlstcp)://[^\s\"'<>]+")
 
 
@@ -22,8 +24,12 @@ class SessionOutput:
     last_line: str = ""
 
 
+# A full-screen client places lines with cursor moves rather than line breaks.
+_CURSOR_MOVES = re.compile(r"\x1b\[[0-9;]*[HfEF]")
+
+
 def plain_lines(text: str) -> list[str]:
-    text = _ESCAPES.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = _ESCAPES.sub("", _CURSOR_MOVES.sub("\n", text)).replace("\r\n", "\n").replace("\r", "\n")
     return [line.strip() for line in text.split("\n") if line.strip()]
 
 
@@ -37,16 +43,16 @@ def read_session(text: str) -> SessionOutput:
             urls, refusal = _urls_after(lines, index), None
         elif REFUSAL in line:
             urls, refusal = (), line
-    return SessionOutput(urls=urls, refusal=refusal, last_line=lines[-1] if lines else "")
+    telling = [line for line in lines if not line.startswith(_SSH_CHATTER)]
+    return SessionOutput(urls=urls, refusal=refusal, last_line=telling[-1] if telling else "")
 
 
 def _urls_after(lines: list[str], banner_at: int) -> tuple[str, ...]:
     found = _URL.findall(lines[banner_at].split(BANNER, 1)[1])
     for line in lines[banner_at + 1:]:
-        on_line = _URL.findall(line)
-        if not on_line:
+        if not _URL.fullmatch(line):  # the URL list ends at the first line that is not just a URL
             break
-        found += on_line
+        found.append(line)
     return tuple(dict.fromkeys(found))
 
 

@@ -72,9 +72,9 @@ def outcome_line(outcome: Outcome) -> str:
     return f"{action.tunnel}: {_PAST_TENSE[action.kind]} {container}"
 
 
-def apply_summary(verb: str, outcomes: list[Outcome]) -> str:
+def apply_summary(verb: str, outcomes: list[Outcome], kinds: tuple[str, ...] = (CREATE, RECREATE, REMOVE)) -> str:
     failed = [outcome for outcome in outcomes if outcome.failed]
-    done = {kind: sum(1 for o in outcomes if not o.failed and o.action.kind == kind) for kind in _PAST_TENSE}
+    done = {kind: sum(1 for o in outcomes if not o.failed and o.action.kind == kind) for kind in kinds}
     counts = ", ".join(f"{count} {_PAST_TENSE[kind]}" for kind, count in done.items())
     if not failed:
         return f"{verb} complete: {counts}."

@@ -64,11 +64,9 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
     urls = session.urls if session and running else ()
     if running and not urls and debugger_port and engine.is_local:
         urls = probe.debugger_urls(debugger_port)
-    problem = ""
-    if session and session.refusal:
-        problem = session.refusal
-    elif not running and session and session.last_line:
-        problem = session.last_line
+    problem = session.refusal if session and session.refusal else ""
+    if not urls and not problem:  # exited, or restarted and not (yet) connected: the last words of any run say why
+        problem = read_session(engine.logs(found.id, tail=50)).last_line
     return TunnelStatus(
         tunnel=base.tunnel, container=found.name, in_manifest=base.in_manifest, state=found.state,
         exit_code=found.exit_code,

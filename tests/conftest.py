@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 SLEEPER_IMAGE = "tunnelctl-test/sleeper:latest"
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # for the Pinggy stand-in's test helpers in standin/
 
 
 def run_tunnelctl(*args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None,
@@ -64,3 +66,43 @@ def project_containers(api, project: str) -> dict[str, dict]:
     rows = api.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"})
     inspected = [api.inspect_container(row["Id"]) for row in rows]
     return {info["Config"]["Labels"]["io.tunnelctl.tunnel"]: info for info in inspected}
+
+
+@pytest.fixture(scope="session")
+def pinggy(docker_api):
+    """The local Pinggy stand-in (a real sshd on 127.0.0.1:2222) and its tunnel-client image."""
+    from standin import fixture
+
+    try:
+        docker_api.inspect_image(fixture.IMAGE)
+    except Exception:
+        pytest.fail(f"image {fixture.IMAGE} is missing; run scripts/setup")
+    return fixture.ensure_running()
+
+
+@pytest.fixture
+def local_server():
+    """A real HTTP server on loopback standing in for an MCP server; yields (port, requests seen)."""
+    import http.server
+    import threading
+
+    seen: list[dict] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append({"path": self.path, "headers": dict(self.headers)})
+            body = b"hello from the local MCP server"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], seen
+    server.shutdown()
+    server.server_close()
