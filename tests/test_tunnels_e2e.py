@@ -82,6 +82,32 @@ def test_apply_brings_a_tunnel_up_that_carries_traffic(pinggy, project, local_se
     logs = run_tunnelctl("logs", "mcp", cwd=tmp_path, env=env)
     assert "You can access local server via following URL(s):" in logs.stdout
     assert token not in logs.stdout + logs.stderr
+    assert follow_logs_until(tmp_path, env, mcp["urls"][-1])
+
+
+def follow_logs_until(cwd, env: dict, wanted: str, timeout: float = 20) -> bool:
+    """`tunnelctl logs --follow` keeps streaming: read until `wanted` shows up, then stop it like a user (Ctrl-C)."""
+    import os
+    import select
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "provisioner", "logs", "mcp", "--follow"], cwd=cwd,
+                               env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while wanted.encode() not in seen and time.monotonic() < deadline:
+            if select.select([process.stdout], [], [], 0.5)[0]:
+                seen += os.read(process.stdout.fileno(), 65536)
+        assert process.poll() is None, "logs --follow ended by itself"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
+    assert env["E2E_TOKEN"].encode() not in seen
+    return wanted.encode() in seen
 
 
 def test_a_killed_tunnel_is_seen_and_brought_back(docker_api, pinggy, project, local_server, tmp_path):
