@@ -36,15 +36,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tunnelctl {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+    def command(name: str, handler, help_text: str, manifest: bool = True) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-        sub.add_argument("-f", "--file", type=Path, default=Path("tunnels.yaml"), metavar="FILE",
-                         help="the manifest (default: tunnels.yaml)")
+        if manifest:
+            sub.add_argument("-f", "--file", type=Path, default=Path("tunnels.yaml"), metavar="FILE",
+                             help="the manifest (default: tunnels.yaml)")
+            sub.add_argument("--env-file", type=Path, action="append", default=[], metavar="FILE",
+                             help="read variables for templates from this file too (repeatable; a .env beside the "
+                                  "manifest is read first, the process environment wins)")
         sub.set_defaults(handler=handler)
         return sub
 
-    command("validate", run_validate, "check the manifest without touching Docker")
+    validate = command("validate", run_validate, "check the manifest without touching Docker")
+    validate.add_argument("files", nargs="*", type=Path, metavar="FILE",
+                          help="manifests to check instead of -f (as a pre-commit hook passes them)")
+    validate.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    validate.add_argument("--ignore-missing-env", action="store_true",
+                          help="do not fail on unset variables (for checks where the secrets are not set)")
+
+    init = command("init", run_init, "write a commented starter manifest (never overwrites)")
+    init.set_defaults(env_file=[])
+    gen_key = command("gen-key", run_gen_key, "print a strong random access key", manifest=False)
+    gen_key.add_argument("--bytes", type=int, default=32, metavar="N",
+                         help="random bytes in the key (default: 32, printed as 64 hex characters)")
+    command("schema", run_schema, "print the manifest's JSON Schema", manifest=False)
 
     plan = command("plan", run_plan, "show what apply would change")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
@@ -84,11 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args, console)
     except UserError as error:
-        if isinstance(error, ManifestError):
-            console.hide(error.secrets)
-        for line in error.details:
-            console.error(line)
-        console.error(f"error: {error.message}")
+        _report(console, error)
         return EXIT_ERROR
     except KeyboardInterrupt:
         console.error("interrupted")
@@ -103,12 +115,27 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-def _load(args, console: Console):
+def _report(console: Console, error: UserError) -> None:
+    if isinstance(error, ManifestError):
+        console.hide(error.secrets)
+    for line in error.details:
+        console.error(line)
+    console.error(f"error: {error.message}")
+
+
+def _load(args, console: Console, show_warnings: bool = True):
     from . import manifest
 
-    loaded = manifest.load(args.file)
+    loaded = manifest.load(args.file, env_files=args.env_file)
     console.hide(loaded.secrets)
+    if show_warnings:
+        _warn(console, loaded)
     return loaded
+
+
+def _warn(console: Console, loaded) -> None:
+    for line in loaded.warnings:
+        console.error(line)
 
 
 def _plan(loaded):
@@ -123,9 +150,60 @@ def _plan(loaded):
 
 
 def run_validate(args, console: Console) -> int:
-    loaded = _load(args, console)
-    count = len(loaded.tunnels)
-    console.print(f"{args.file}: valid; project '{loaded.project}', {count} tunnel{'s' if count != 1 else ''}.")
+    from . import manifest
+
+    failed = 0
+    for path in args.files or [args.file]:
+        try:
+            loaded = manifest.load(path, env_files=args.env_file, strict=args.strict,
+                                   ignore_missing_env=args.ignore_missing_env)
+        except UserError as error:
+            failed += 1
+            _report(console, error)
+            continue
+        console.hide(loaded.secrets)
+        _warn(console, loaded)
+        count = len(loaded.tunnels)
+        warned = f", {len(loaded.warnings)} warning{'s' if len(loaded.warnings) != 1 else ''}" if loaded.warnings else ""
+        console.print(f"{path}: valid; project '{loaded.project}', {count} tunnel{'s' if count != 1 else ''}{warned}.")
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def run_init(args, console: Console) -> int:
+    from importlib import resources
+
+    from .schema import schema_path
+
+    if args.file.exists():
+        raise UserError(f"{args.file} already exists; nothing was written (edit it, or name another file with -f)")
+    starter = resources.files("provisioner").joinpath("starter.yaml").read_text(encoding="utf-8")
+    first, _, rest = starter.partition("\n")
+    modeline = f"# yaml-language-server: $schema={schema_path().as_uri()}"
+    try:
+        with args.file.open("x", encoding="utf-8") as handle:
+            handle.write(modeline + "\n" + rest)
+    except OSError as error:
+        raise UserError(f"{args.file}: cannot write it: {error.strerror}") from None
+    console.print(f"Wrote {args.file}. Set PINGGY_TOKEN and FIGMA_ACCESS_KEY (tunnelctl gen-key makes a key), "
+                  "then run tunnelctl plan.")
+    return EXIT_OK
+
+
+def run_gen_key(args, console: Console) -> int:
+    import secrets
+
+    if args.bytes < 16:
+        raise UserError(f"--bytes {args.bytes} is too weak: an access key needs at least 16 bytes (128 bits)")
+    if args.bytes > 1024:
+        raise UserError(f"--bytes {args.bytes} is more than anyone needs: at most 1024")
+    print(secrets.token_hex(args.bytes))  # the one output that is meant to be a secret: not through the console
+    return EXIT_OK
+
+
+def run_schema(args, console: Console) -> int:
+    from .schema import schema_text
+
+    console.print(schema_text().rstrip("\n"))
     return EXIT_OK
 
 
@@ -140,8 +218,10 @@ def run_plan(args, console: Console) -> int:
 
 
 def run_apply(args, console: Console) -> int:
-    loaded = _load(args, console)
+    loaded = _load(args, console, show_warnings=False)
     engine, plan = _plan(loaded)
+    if plan.has_changes:
+        _warn(console, loaded)
     return _carry_out(args, console, engine, plan, "Apply these changes?")
 
 
@@ -150,7 +230,7 @@ def run_destroy(args, console: Console) -> int:
     from .engine import Engine
     from .planner import REMOVE, plan
 
-    project = manifest.load_project(args.file)
+    project = manifest.load_project(args.file, env_files=args.env_file)
     engine = Engine()
     destroy_plan = plan(project, [], engine.observe(project, []), removal_reason="destroy")
     return _carry_out(args, console, engine, destroy_plan, f"Remove every container of project '{project}'?",
@@ -220,7 +300,7 @@ def run_status(args, console: Console) -> int:
     from . import report, status
     from .engine import Engine
 
-    loaded = _load(args, console)
+    loaded = _load(args, console, show_warnings=False)
     items = status.gather(Engine(), loaded)
     console.print(report.status_json(loaded.project, items) if args.json else report.status_text(loaded.project, items))
     wanted = [item for item in items if item.in_manifest]
@@ -233,11 +313,11 @@ def run_logs(args, console: Console) -> int:
     from .specs import secrets_in_command
 
     try:
-        loaded = manifest.load(args.file)
+        loaded = manifest.load(args.file, env_files=args.env_file)
         project = loaded.project
         console.hide(loaded.secrets)
     except ManifestError:  # logs must work where the secrets are not set: the container's own argv names them
-        project = manifest.load_project(args.file)
+        project = manifest.load_project(args.file, env_files=args.env_file)
     engine = Engine()
     mine = [container for container in engine.observe(project, []).owned if container.tunnel == args.tunnel]
     if not mine:

@@ -14,7 +14,7 @@ class ManifestError(UserError):
     """The manifest cannot be used; `details` holds one `file:line:col: path: message` line per problem."""
 
     def __init__(self, problems: list[str], secrets: frozenset[str] = frozenset()):
-        count = len(problems)
+        count = sum(1 for problem in problems if ": warning: " not in problem)
         super().__init__(f"the manifest has {count} error{'s' if count != 1 else ''}; nothing was changed",
                          details=problems)
         self.secrets = secrets  # so the CLI can blank them out of anything it prints

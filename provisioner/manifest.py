@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 from typing import Any
 
-from . import schema, templates
+from . import checks, dotenv, schema, templates
 from .errors import ManifestError, UserError
 from .schema import Path
 from .yamlpos import YamlProblem, parse
 
-DEFAULT_FILE = "tunnels.yaml"
+# Far above any real manifest (500 tunnels take about 100 KiB); refusing early bounds time and memory.
+MAX_BYTES = 10 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -29,21 +30,27 @@ class Manifest:
     project: str
     tunnels: tuple[Tunnel, ...]
     secrets: frozenset[str] = field(default=frozenset())
+    warnings: tuple[str, ...] = ()  # `file:line:col: warning: path: message` lines
 
 
 class _Problems:
-    """Collects `file:line:col: path: message` lines, so that one run reports every error."""
+    """Collects `file:line:col: path: message` lines, so that one run reports every error (and warning)."""
 
     def __init__(self, path: FilePath, positions: dict[Path, tuple[int, int]], data: Any):
         self.path, self.positions, self.data = path, positions, data
-        self.found: list[tuple[int, int, str]] = []
+        self.errors: list[tuple[int, int, str]] = []
+        self.warnings: list[tuple[int, int, str]] = []
 
-    def add(self, where: Path, message: str) -> None:
+    def add(self, where: Path, message: str, severity: str = checks.ERROR) -> None:
         line, column = self._position(where)
-        self.found.append((line, column, f"{schema.format_path(where)}{self._tunnel(where)}: {message}"))
+        text = f"{schema.format_path(where)}{self._tunnel(where)}: {message}"
+        if severity == checks.WARNING:
+            self.warnings.append((line, column, "warning: " + text))
+        else:
+            self.errors.append((line, column, text))
 
     def add_at(self, line: int, column: int, message: str) -> None:
-        self.found.append((line, column, message))
+        self.errors.append((line, column, message))
 
     def _position(self, where: Path) -> tuple[int, int]:
         while where not in self.positions and where:
@@ -59,17 +66,22 @@ class _Problems:
             return f" (tunnel '{name}')" if isinstance(name, str) else ""
         return ""
 
+    def lines(self, found: Iterable[tuple[int, int, str]]) -> list[str]:
+        return [f"{self.path}:{line}:{column}: {message}" for line, column, message in sorted(found)]
+
     def raise_if_any(self, secrets: frozenset[str] = frozenset()) -> None:
-        if self.found:
-            raise ManifestError([f"{self.path}:{line}:{column}: {message}"
-                                 for line, column, message in sorted(self.found)], secrets)
+        if self.errors:
+            raise ManifestError(self.lines(self.errors + self.warnings), secrets)
 
 
 def read_text(path: FilePath) -> str:
     try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise UserError(f"{path}: {size} bytes is too large for a manifest (at most {MAX_BYTES})")
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise UserError(f"{path}: no such file; copy tunnels.yaml.example to start one, or name another with -f FILE") from None
+        raise UserError(f"{path}: no such file; start one with `tunnelctl init`, or name another with -f FILE") from None
     except OSError as error:
         raise UserError(f"{path}: cannot read it: {error.strerror}") from None
     try:
@@ -79,23 +91,41 @@ def read_text(path: FilePath) -> str:
         raise UserError(f"{path}:{line}: not UTF-8 text (byte {error.start}); save the file as UTF-8") from None
 
 
-def load(path: FilePath, environ: Mapping[str, str] | None = None) -> Manifest:
-    """The whole front of the pipeline: file → rendered, validated, resolved tunnels. Raises ManifestError."""
-    text = read_text(path)
-    data, problems = _parse(path, text)
+def environment(path: FilePath, env_files: Iterable[FilePath] = (),
+                process: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What templates see as `env`: a `.env` beside the manifest, then each --env-file, then the process (which wins)."""
+    merged: dict[str, str] = {}
+    beside = path.parent / ".env"
+    if beside.is_file():
+        merged.update(dotenv.read(beside))
+    for env_file in env_files:
+        merged.update(dotenv.read(env_file))
+    merged.update(os.environ if process is None else process)
+    return merged
+
+
+def load(path: FilePath, environ: Mapping[str, str] | None = None, *, env_files: Iterable[FilePath] = (),
+         strict: bool = False, ignore_missing_env: bool = False) -> Manifest:
+    """The whole front of the pipeline: file → rendered, validated, checked, resolved tunnels. Raises ManifestError.
+
+    `environ` is the process environment (default: os.environ); `strict` makes warnings errors; `ignore_missing_env`
+    leaves templates that need unset variables as written and skips the checks of those values.
+    """
+    data, problems = _parse(path, read_text(path))
     if not isinstance(data, dict):
         problems.add((), "the manifest must be a mapping with `version: 1` and `tunnels:`")
         problems.raise_if_any()
 
-    unrendered = set()
-    template_problems, secret_inputs = templates.render_all(data, os.environ if environ is None else environ)
-    for where, message in template_problems:
+    rendering = templates.render_all(data, environment(path, env_files, environ), ignore_missing_env)
+    for where, message in rendering.problems:
         problems.add(where, message)
-        unrendered.add(where)
-    secrets = _secret_values(data) | secret_inputs
+    secrets = _secret_values(data) | rendering.secrets
+
+    def resolved(where: Path) -> bool:  # a value still holding a template that could not be rendered is not checked
+        return not any(where[: len(other)] == other or other[: len(where)] == where for other in rendering.unresolved)
 
     for where, message in schema.validation_problems(data):
-        if where not in unrendered:  # a template that failed to render has been reported already
+        if resolved(where):
             problems.add(where, message)
     problems.raise_if_any(secrets)
 
@@ -105,7 +135,28 @@ def load(path: FilePath, environ: Mapping[str, str] | None = None) -> Manifest:
     project = data.get("project") or project_from_folder(path)
     defaults = {**schema.field_defaults(), **data.get("defaults", {})}
     tunnels = tuple(_resolve_tunnel(project, defaults, entry) for entry in data["tunnels"])
-    return Manifest(path=path, project=project, tunnels=tunnels, secrets=secrets)
+    for severity, where, message in checks.check(data, [(tunnel.name, tunnel.settings) for tunnel in tunnels]):
+        if resolved(where):
+            problems.add(where, message, checks.ERROR if strict else severity)
+    problems.raise_if_any(secrets)
+    return Manifest(path=path, project=project, tunnels=tunnels, secrets=secrets,
+                    warnings=tuple(problems.lines(problems.warnings)))
+
+
+def load_project(path: FilePath, environ: Mapping[str, str] | None = None, *,
+                 env_files: Iterable[FilePath] = ()) -> str:
+    """Only the project name: `destroy` and `logs` must work where the tunnels' secrets are not set."""
+    data, problems = _parse(path, read_text(path))
+    if not isinstance(data, dict) or data.get("project") is None:
+        return project_from_folder(path)
+    subset = {"project": data["project"]}
+    for where, message in templates.render_all(subset, environment(path, env_files, environ)).problems:
+        problems.add(where, message)
+    problems.raise_if_any()
+    for where, message in schema.validation_problems({"version": 1, "tunnels": [], **subset}):
+        problems.add(where, message)
+    problems.raise_if_any()
+    return subset["project"]
 
 
 def _parse(path: FilePath, text: str) -> tuple[Any, _Problems]:
@@ -159,22 +210,5 @@ def default_container_name(project: str, tunnel: str) -> str:
 def _resolve_tunnel(project: str, defaults: Mapping[str, Any], entry: Mapping[str, Any]) -> Tunnel:
     settings = {**defaults, **entry}
     name = settings.pop("name")
-    if not settings.get("server"):
-        settings["server"] = "pro.pinggy.io" if settings.get("token") else "free.pinggy.io"
     settings.setdefault("container_name", default_container_name(project, name))
     return Tunnel(name=name, settings=settings)
-
-
-def load_project(path: FilePath, environ: Mapping[str, str] | None = None) -> str:
-    """Only the project name: `destroy` must work where the tunnels' secrets are not set."""
-    data, problems = _parse(path, read_text(path))
-    if not isinstance(data, dict) or data.get("project") is None:
-        return project_from_folder(path)
-    subset = {"project": data["project"]}
-    for where, message in templates.render_all(subset, os.environ if environ is None else environ)[0]:
-        problems.add(where, message)
-    problems.raise_if_any()
-    for where, message in schema.validation_problems({"version": 1, "tunnels": [], **subset}):
-        problems.add(where, message)
-    problems.raise_if_any()
-    return subset["project"]

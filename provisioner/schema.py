@@ -13,6 +13,13 @@ from typing import Any
 Path = tuple[str | int, ...]
 
 
+def schema_path():
+    """Where the installed schema lives, for editors' modelines."""
+    from pathlib import Path as FilePath
+
+    return FilePath(str(resources.files("provisioner.schemas").joinpath("tunnels.schema.json"))).resolve()
+
+
 @cache
 def manifest_schema() -> dict:
     text = resources.files("provisioner.schemas").joinpath("tunnels.schema.json").read_text(encoding="utf-8")

@@ -36,6 +36,7 @@ def container_spec(project: str, tunnel: Tunnel) -> ContainerSpec:
     spec_hash = _digest(runtime)
     digests = setting_digests(settings)
     labels = {
+        **settings.get("labels", {}),
         containers.MANAGED_BY: containers.MANAGER,
         containers.PROJECT: project,
         containers.TUNNEL: tunnel.name,
@@ -54,24 +55,44 @@ def container_spec(project: str, tunnel: Tunnel) -> ContainerSpec:
         setting_digests=digests,
         local_host=settings["host"],
         local_port=settings["port"],
-        target=f"{settings['host']}:{settings['port']} → {settings['server']}:{settings['server_port']}",
+        target=f"{settings['host']}:{settings['port']} → {server_name(settings)}:{settings['server_port']}",
     )
+
+
+def ssh_user(settings: Mapping[str, Any]) -> str | None:
+    """Pinggy's `[TOKEN][+type][+force]`; None when there is nothing to say (an anonymous http tunnel)."""
+    kind = settings.get("type", "http")
+    parts = [settings.get("token") or ""] + ([kind] if kind != "http" else [])
+    if settings.get("token") and settings.get("force"):
+        parts.append("force")
+    return "+".join(part for part in parts if part) or None
+
+
+def server_name(settings: Mapping[str, Any]) -> str:
+    if settings.get("server"):
+        return settings["server"]
+    server = "pro.pinggy.io" if settings.get("token") else "free.pinggy.io"
+    return f"{settings['region']}.{server}" if settings.get("region") else server
 
 
 def ssh_arguments(settings: Mapping[str, Any]) -> list[str]:
     """The arguments after the image name, in the order of the `docker run … pinggy/pinggy …` people write by hand."""
-    token = settings.get("token") or ""
-    user = token + ("+force" if token and settings.get("force") else "")
-    destination = f"{user}@{settings['server']}" if user else settings["server"]
+    user = ssh_user(settings)
+    server = server_name(settings)
     arguments = ["-p", str(settings["server_port"]), f"-R0:{settings['host']}:{settings['port']}"]
     if settings.get("debugger_port"):
         arguments.append(f"-L{settings['debugger_port']}:localhost:4300")
-    arguments += [
-        "-o", "StrictHostKeyChecking=no",
-        "-o", f"ServerAliveInterval={settings['keepalive']}",
-        "-t", destination,
-    ]
+    arguments += ["-o", "StrictHostKeyChecking=no", "-o", f"ServerAliveInterval={settings['keepalive']}"]
+    for name, value in sorted(settings.get("ssh_options", {}).items()):
+        arguments += ["-o", f"{name}={_ssh_option_value(value)}"]
+    arguments += ["-t", f"{user}@{server}" if user else server]
     return arguments + [_remote_word(option) for option in pinggy_options(settings)]
+
+
+def _ssh_option_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def forward_target(command: tuple[str, ...]) -> tuple[str | None, int | None]:
@@ -101,10 +122,23 @@ def secrets_in_command(command: tuple[str, ...]) -> set[str]:
 def pinggy_options(settings: Mapping[str, Any]) -> list[str]:
     """Pinggy's options, which travel as the ssh remote command."""
     options = [f"k:{key}" for key in settings.get("access_keys", [])]
+    options += [f"b:{login['username']}:{login['password']}" for login in settings.get("basic_auth", [])]
+    if settings.get("allow_cidrs"):
+        options.append("w:" + ",".join(settings["allow_cidrs"]))
     if settings.get("https_only"):
         options.append("x:https")
-    if settings.get("forwarded_for"):
-        options.append("x:xff")
+    forwarded_for = settings.get("forwarded_for")
+    if forwarded_for:
+        options.append("x:xff" if forwarded_for is True else f"x:xff:{forwarded_for}")
+    if settings.get("full_url"):
+        options.append("x:fullurl")
+    if settings.get("reverse_proxy") is False:
+        options.append("x:noreverseproxy")
+    if settings.get("pass_preflight"):
+        options.append("x:passpreflight")
+    local_tls = settings.get("local_tls")
+    if local_tls:
+        options.append("x:localServerTls" if local_tls is True else f"x:localServerTls:{local_tls}")
     headers = settings.get("headers", {})
     for name, values in headers.get("add", {}).items():
         options += [f"a:{name}:{value}" for value in (values if isinstance(values, list) else [values])]

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import re
+import signal
+import threading
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import schema
@@ -17,18 +23,16 @@ class UndefinedVariable(Exception):
         self.name = name
 
 
-def _environment():
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
+class MissingRequired(Exception):
+    """`{{ env.X | required('why') }}` met an unset or empty value."""
 
-    class ReportingUndefined(StrictUndefined):
-        def _fail_with_undefined_error(self, *args, **kwargs):
-            raise UndefinedVariable(self._undefined_name or "?")
 
-        # Attribute access, iteration, str(), comparisons…: every way of using an undefined value fails the same way.
-        __str__ = __iter__ = __len__ = __eq__ = __ne__ = __bool__ = __hash__ = _fail_with_undefined_error
-
-    return SandboxedEnvironment(undefined=ReportingUndefined, autoescape=False, keep_trailing_newline=True)
+@dataclass
+class Rendering:
+    problems: list[tuple[Path, str]] = field(default_factory=list)
+    unresolved: set[Path] = field(default_factory=set)  # left as written: a variable is missing
+    secrets: set[str] = field(default_factory=set)  # values read by secret fields, or marked `| secret`
+    current: Path = ()  # the template being rendered
 
 
 class _RecordingEnv(dict):
@@ -47,12 +51,132 @@ class _RecordingEnv(dict):
         return super().get(name, default)
 
 
-def render_all(data: Any, environ: Mapping[str, str]) -> tuple[list[tuple[Path, str]], set[str]]:
+# Bounds that keep a hostile template (manifests come from shared repos) from exhausting memory or time.
+MAX_NUMBER = 100_000  # largest repeat count, width or size argument a template may use
+MAX_OUTPUT = 64 * 1024  # characters one template may produce
+MAX_SECONDS = 5.0  # for rendering all of a manifest's templates
+_WIDE_FORMAT = re.compile(r"%[-+ #0]*(\d{6,}|\*)|\{[^}]*:[^}]*\d{6,}")
+
+
+class TemplateTooCostly(Exception):
+    pass
+
+
+class _OutOfTime(BaseException):
+    """Raised by the timer; a BaseException so that no `except Exception` in a template's path swallows it."""
+
+
+def _too_big(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_NUMBER
+
+
+def _check_arguments(args, kwargs) -> None:
+    for value in (*args, *kwargs.values()):
+        if _too_big(value):
+            raise TemplateTooCostly(f"the number {value} is too large for a template (at most {MAX_NUMBER})")
+        if isinstance(value, str) and _WIDE_FORMAT.search(value):
+            raise TemplateTooCostly("a format width in the template is too large")
+
+
+def _bounded_filter(function):
+    @functools.wraps(function)
+    def bounded(*args, **kwargs):
+        _check_arguments(args[1:], kwargs)
+        return function(*args, **kwargs)
+    return bounded
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Interrupt a runaway loop; only the main thread can take signals, elsewhere the other bounds still hold."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise _OutOfTime(f"rendering the templates took more than {seconds:g}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _environment(marked_secret: set[str]):
+    from jinja2 import StrictUndefined, Undefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    class BoundedSandbox(SandboxedEnvironment):
+        intercepted_binops = frozenset(["*", "**", "%"])
+
+        def call_binop(self, context, operator, left, right):
+            if operator == "*" and any(isinstance(side, (str, list, tuple)) for side in (left, right)):
+                count = right if isinstance(left, (str, list, tuple)) else left
+                length = len(left) if isinstance(left, (str, list, tuple)) else len(right)
+                if isinstance(count, int) and count * length > MAX_OUTPUT:
+                    raise TemplateTooCostly("a repeated string or list in the template is too long")
+            if operator == "**" and _too_big(right) or operator == "**" and isinstance(right, int) and right > 256:
+                raise TemplateTooCostly("an exponent in the template is too large")
+            if operator == "%" and isinstance(left, str):
+                _check_arguments([left], {})
+            return super().call_binop(context, operator, left, right)
+
+        def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (jinja2's own signature)
+            _check_arguments(args, kwargs)
+            return super().call(__context, __obj, *args, **kwargs)
+
+        def wrap_str_format(self, value):  # 'fmt'.format(…): the format string's own widths count too
+            wrapped = super().wrap_str_format(value)
+            if wrapped is None:
+                return None
+
+            def bounded(*args, **kwargs):
+                _check_arguments((value.__self__, *args), kwargs)
+                return wrapped(*args, **kwargs)
+            return bounded
+
+    class ReportingUndefined(StrictUndefined):
+        def _fail_with_undefined_error(self, *args, **kwargs):
+            raise UndefinedVariable(self._undefined_name or "?")
+
+        # Attribute access, iteration, str(), comparisons…: every way of using an undefined value fails the same way.
+        __str__ = __iter__ = __len__ = __eq__ = __ne__ = __bool__ = __hash__ = _fail_with_undefined_error
+
+    def required(value, message: str = "a required value is not set"):
+        if isinstance(value, Undefined) or value is None or value == "":
+            raise MissingRequired(message)
+        return value
+
+    def secret(value):
+        marked_secret.add(str(value))
+        return value
+
+    jinja = BoundedSandbox(undefined=ReportingUndefined, autoescape=False, keep_trailing_newline=True)
+    jinja.filters = {name: _bounded_filter(function) for name, function in jinja.filters.items()}
+    jinja.filters.update(required=required, secret=secret)
+    return jinja
+
+
+def _render(jinja, source: str, env: Mapping[str, str]) -> str:
+    pieces, size = [], 0
+    for piece in jinja.from_string(source).generate(env=env):
+        size += len(piece)
+        if size > MAX_OUTPUT:
+            raise TemplateTooCostly(f"the template produces more than {MAX_OUTPUT} characters")
+        pieces.append(piece)
+    return "".join(pieces)
+
+
+def render_all(data: Any, environ: Mapping[str, str], ignore_missing: bool = False) -> Rendering:
     """Replace every templated string in `data` by its rendering.
 
-    Returns the problems found, and the values of the environment variables that secret fields read: a password
-    used in a token stays a secret when another field reuses it.
+    With `ignore_missing`, a template that needs an unset variable is left as written (for checks made where the
+    secrets are not set, such as a pre-commit hook).
     """
+    result = Rendering()
     templated, secret_paths = [], set()
     for path, node, value in schema.walk(data):
         if schema.is_secret(node):
@@ -60,30 +184,42 @@ def render_all(data: Any, environ: Mapping[str, str]) -> tuple[list[tuple[Path, 
         if isinstance(value, str) and any(marker in value for marker in _MARKERS):
             templated.append((path, node, value))
     if not templated:
-        return [], set()
-    jinja = _environment()
-    problems: list[tuple[Path, str]] = []
-    secret_inputs: set[str] = set()
-    for path, node, source in templated:
-        env = _RecordingEnv(environ)
-        try:
-            rendered = jinja.from_string(source).render(env=env)
-        except UndefinedVariable as error:
-            problems.append((path, _undefined_message(error.name, source)))
-            continue
-        except Exception as error:  # jinja2's syntax, security and runtime errors all mean: fix this template
-            problems.append((path, f"template error: {error}"))
-            continue
-        finally:
-            if any(path[:length] in secret_paths for length in range(len(path) + 1)):
-                secret_inputs.update(str(environ[name]) for name in env.read if name in environ)
-        _assign(data, path, _coerce(rendered, schema.expected_type(node)))
-    return problems, secret_inputs
+        return result
+    jinja = _environment(result.secrets)
+
+    def render_each() -> None:
+        for path, node, source in templated:
+            result.current = path
+            env = _RecordingEnv(environ)
+            try:
+                rendered = _render(jinja, source, env)
+            except (UndefinedVariable, MissingRequired) as error:
+                result.unresolved.add(path)
+                if not ignore_missing:
+                    result.problems.append((path, _undefined_message(error.name, source)
+                                            if isinstance(error, UndefinedVariable) else str(error)))
+                continue
+            except Exception as error:  # jinja2's syntax, security and runtime errors all mean: fix this template
+                result.problems.append((path, f"template error: {error}"))
+                result.unresolved.add(path)
+                continue
+            finally:
+                if any(path[:length] in secret_paths for length in range(len(path) + 1)):
+                    result.secrets.update(str(environ[name]) for name in env.read if name in environ)
+            _assign(data, path, _coerce(rendered, schema.expected_type(node)))
+
+    try:
+        with _time_limit(MAX_SECONDS):
+            render_each()
+    except _OutOfTime as error:  # the template being rendered when the clock ran out is the culprit
+        result.problems.append((result.current, f"template error: {error}"))
+        result.unresolved.add(result.current)
+    return result
 
 
 def _undefined_message(name: str, source: str) -> str:
     if f"env.{name}" in source or f"env['{name}']" in source or f'env["{name}"]' in source:
-        return (f"undefined variable '{name}': set {name} in the environment, "
+        return (f"undefined variable '{name}': set {name} in the environment or a .env file, "
                 f"or give a fallback with {{{{ env.{name} | default('…') }}}}")
     return f"undefined variable '{name}': environment variables are read as env.{name}"
 
@@ -103,4 +239,3 @@ def _assign(data: Any, path: Path, value: Any) -> None:
     for part in path[:-1]:
         target = target[part]
     target[path[-1]] = value
-

@@ -25,7 +25,10 @@ def parse(text: str) -> tuple[Any, dict[Path, tuple[int, int]], list[YamlProblem
 
     Raises YamlProblem for what makes the whole document unreadable.
     """
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as error:  # raised while the loader looks at the text's first characters
+        raise _unreadable(text, error) from None
     try:
         root = loader.get_single_node()
         positions: dict[Path, tuple[int, int]] = {}
@@ -37,10 +40,19 @@ def parse(text: str) -> tuple[Any, dict[Path, tuple[int, int]], list[YamlProblem
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise YamlProblem(line, column, f"invalid YAML: {error.problem or error.context}") from None
+    except yaml.reader.ReaderError as error:
+        raise _unreadable(text, error) from None
     except yaml.YAMLError as error:
         raise YamlProblem(1, 1, f"invalid YAML: {error}") from None
     finally:
         loader.dispose()
+
+
+def _unreadable(text: str, error: yaml.reader.ReaderError) -> YamlProblem:
+    before = text[: error.position]
+    line = before.count("\n") + 1
+    column = error.position - (before.rfind("\n") + 1) + 1
+    return YamlProblem(line, column, f"invalid YAML: character {error.character:#06x} is not allowed in YAML text")
 
 
 class _Builder:

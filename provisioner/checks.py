@@ -1,0 +1,121 @@
+"""Domain checks the schema cannot express: conflicts between tunnels, options that do not fit the type, weak keys."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import socket
+import string
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from .schema import Path
+
+HTTP_ONLY = ("access_keys", "basic_auth", "https_only", "forwarded_for", "full_url", "pass_preflight", "local_tls",
+             "headers")
+MIN_KEY_BITS = 128
+
+ERROR, WARNING = "error", "warning"
+
+
+def check(data: Mapping[str, Any], tunnels: list[tuple[str, Mapping[str, Any]]]) -> Iterator[tuple[str, Path, str]]:
+    """Yield (severity, path, message) for each problem; `tunnels` pairs each name with its resolved settings."""
+    entries = data["tunnels"]
+    defaults = data.get("defaults", {})
+
+    def where(index: int, field: str) -> Path:
+        if field in entries[index]:
+            return ("tunnels", index, field)
+        return ("defaults", field) if field in defaults else ("tunnels", index)
+
+    yield from _shared_values(tunnels, where)
+    for index, (name, settings) in enumerate(tunnels):
+        yield from _tunnel_problems(settings, lambda field: where(index, field))
+
+
+def _shared_values(tunnels, where) -> Iterator[tuple[str, Path, str]]:
+    by_token: dict[str, list[int]] = {}
+    by_debugger: dict[int, int] = {}
+    for index, (name, settings) in enumerate(tunnels):
+        if settings.get("token"):
+            by_token.setdefault(settings["token"], []).append(index)
+        port = settings.get("debugger_port")
+        if port:
+            if port in by_debugger:
+                yield ERROR, where(index, "debugger_port"), (
+                    f"debugger_port {port} is also used by tunnel '{tunnels[by_debugger[port]][0]}': pick another")
+            by_debugger.setdefault(port, index)
+    for indexes in by_token.values():
+        if len(indexes) < 2:
+            continue
+        names = ", ".join(f"'{tunnels[index][0]}'" for index in indexes)
+        first, *others = indexes
+        if all(tunnels[index][1].get("force") for index in indexes):
+            yield WARNING, where(others[0], "token"), (
+                f"tunnels {names} share one token with force: each login takes the token from the other, in turn")
+            continue
+        for index in others:
+            yield ERROR, where(index, "token"), (
+                f"tunnels {names} share one token: Pinggy keeps one live tunnel per token, so they would knock each "
+                "other off; give each its own token")
+
+
+def _tunnel_problems(settings: Mapping[str, Any], where) -> Iterator[tuple[str, Path, str]]:
+    kind = settings.get("type", "http")
+    if kind != "http":
+        for field in HTTP_ONLY:
+            if settings.get(field):
+                yield ERROR, where(field), f"{field} only applies to http tunnels, and this one is {kind}"
+        if settings.get("reverse_proxy") is False:
+            yield ERROR, where("reverse_proxy"), f"reverse_proxy only applies to http tunnels, and this one is {kind}"
+    if settings.get("region") and settings.get("server"):
+        yield ERROR, where("region"), "give a region or a server, not both (the region picks the server)"
+    if settings.get("force") and not settings.get("token"):
+        yield ERROR, where("force"), "force needs a token: it takes a token's tunnel over"
+    removed = [name for name in settings.get("headers", {}).get("remove", []) if name.lower() == "host"]
+    if removed:
+        yield ERROR, where("headers"), "the Host header can be updated (headers.update), not removed"
+    for cidr in settings.get("allow_cidrs", []):
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            yield ERROR, where("allow_cidrs"), f"{cidr!r} is not an IPv4 or IPv6 network (like 203.0.113.0/24)"
+    for key in settings.get("access_keys", []):
+        if key_bits(key) < MIN_KEY_BITS:
+            yield WARNING, where("access_keys"), (
+                f"an access key has about {key_bits(key):.0f} bits of randomness, under {MIN_KEY_BITS}: "
+                "make a strong one with `tunnelctl gen-key`")
+    if kind == "http" and not (settings.get("access_keys") or settings.get("basic_auth") or settings.get("allow_cidrs")):
+        yield WARNING, where("access_keys"), (
+            "no visitor authentication (access_keys, basic_auth or allow_cidrs): anyone with the URL reaches your server")
+    if not is_local_address(settings["host"]):
+        yield WARNING, where("host"), (
+            f"host {settings['host']!r} is not a loopback or local address: the tunnel exposes whatever answers there")
+
+
+def key_bits(key: str) -> float:
+    """Upper bound of a key's randomness: its length times the bits of the smallest alphabet it is drawn from."""
+    if all(char in string.hexdigits.lower() for char in key) or all(char in string.hexdigits.upper() for char in key):
+        alphabet = 16
+    else:
+        alphabet = sum(size for chars, size in ((string.digits, 10), (string.ascii_lowercase, 26),
+                                                 (string.ascii_uppercase, 26)) if any(c in chars for c in key))
+    return len(key) * math.log2(max(alphabet, 2))
+
+
+def is_local_address(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if address.is_loopback or address.is_unspecified:
+        return True
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    try:  # only an address of one of this machine's interfaces can be bound
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((host, 0))
+        return True
+    except OSError:
+        return False
