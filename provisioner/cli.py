@@ -15,13 +15,14 @@ from . import __version__
 from .errors import ManifestError, UserError
 from .output import Console
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_DEGRADED = 0, 1, 2, 3
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_DEGRADED, EXIT_LOCKED = 0, 1, 2, 3, 4
 
 EPILOG = """exit codes:
   0  success, or no changes
   1  error (invalid manifest, Docker unreachable, a failed action, a blocked tunnel)
   2  changes present (plan --detailed-exitcode only)
   3  some tunnel of the manifest is not up (status only)
+  4  another apply or destroy of the project holds the lock (apply, destroy)
 
 environment:
   DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH   the Docker engine to use (default: the local socket)
@@ -66,9 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.add_argument("--detailed-exitcode", action="store_true",
                       help="exit 0 when converged, 2 when there are changes, 1 on error")
+    plan.add_argument("--out", type=Path, metavar="FILE", help="save the plan for `tunnelctl apply FILE` (no secrets)")
+    _add_scope(plan)
 
     apply = command("apply", run_apply, "create, recreate and remove containers until they match the manifest")
+    apply.add_argument("plan_file", nargs="?", type=Path, metavar="PLAN",
+                       help="carry out exactly this saved plan (refused if the manifest or the engine changed since)")
     apply.add_argument("--auto-approve", action="store_true", help="apply without asking for confirmation")
+    _add_scope(apply)
+    _add_lock_timeout(apply)
     apply.add_argument("--no-wait", action="store_true",
                        help="do not wait for new tunnels to show their public URLs")
     apply.add_argument("--timeout", type=float, default=60, metavar="SECONDS",
@@ -77,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     destroy = command("destroy", run_destroy, "remove every container of the manifest's project")
     destroy.add_argument("--auto-approve", action="store_true", help="destroy without asking for confirmation")
+    destroy.add_argument("--target", action="append", default=[], metavar="NAME",
+                         help="only this tunnel's containers (repeatable)")
+    _add_lock_timeout(destroy)
     _add_parallelism(destroy)
 
     status = command("status", run_status, "show every tunnel's state, local target and public URLs")
@@ -87,6 +97,20 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--follow", action="store_true", help="keep printing new output")
     logs.add_argument("--tail", default="all", metavar="N", help="only the last N lines (default: all)")
     return parser
+
+
+def _add_scope(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", action="append", default=[], metavar="NAME",
+                        help="only this tunnel (repeatable); for exceptional use, the manifest stays the truth")
+    parser.add_argument("--replace", action="append", default=[], metavar="NAME",
+                        help="recreate this tunnel even if it matches (repeatable)")
+    parser.add_argument("--pull", action="store_true",
+                        help="pull the images first; tunnels whose image changed are recreated")
+
+
+def _add_lock_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lock-timeout", type=float, default=0, metavar="SECONDS",
+                        help="wait this long for another apply or destroy of the project to finish (default: 0)")
 
 
 def _add_parallelism(parser: argparse.ArgumentParser) -> None:
@@ -101,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args, console)
     except UserError as error:
         _report(console, error)
-        return EXIT_ERROR
+        return getattr(error, "exit_code", EXIT_ERROR)
     except KeyboardInterrupt:
         console.error("interrupted")
         return 130
@@ -136,17 +160,6 @@ def _load(args, console: Console, show_warnings: bool = True):
 def _warn(console: Console, loaded) -> None:
     for line in loaded.warnings:
         console.error(line)
-
-
-def _plan(loaded):
-    from .engine import Engine
-    from .planner import plan
-    from .specs import desired_specs
-
-    specs = desired_specs(loaded)
-    engine = Engine()
-    observed = engine.observe(loaded.project, [spec.container_name for spec in specs])
-    return engine, plan(loaded.project, specs, observed)
 
 
 def run_validate(args, console: Console) -> int:
@@ -207,34 +220,79 @@ def run_schema(args, console: Console) -> int:
     return EXIT_OK
 
 
-def run_plan(args, console: Console) -> int:
-    from . import report
+def _prepare(args, loaded, engine, targets=None, replace=None):
+    from .converge import prepare
+    from .specs import desired_specs
 
-    _, plan = _plan(_load(args, console))
-    console.print(report.plan_json(plan) if args.json else report.plan_text(plan))
-    if plan.conflicts:
+    return prepare(engine, loaded.project, desired_specs(loaded), targets=args.target if targets is None else targets,
+                   replace=args.replace if replace is None else replace, pull=args.pull)
+
+
+def run_plan(args, console: Console) -> int:
+    from . import report, savedplan
+    from .engine import Engine
+
+    loaded = _load(args, console)
+    engine = Engine()
+    prepared = _prepare(args, loaded, engine)
+    _pull_failures(console, prepared)
+    document = report.plan_json(prepared.plan)
+    console.print(document if args.json else report.plan_text(prepared.plan))
+    if args.out:
+        savedplan.save(args.out, prepared, args.file, engine.endpoint, args.target, args.replace, document)
+        console.print(f"\nSaved the plan to {args.out}; carry it out with: tunnelctl apply {args.out}")
+    if prepared.plan.conflicts or prepared.pull_failures:
         return EXIT_ERROR
-    return EXIT_CHANGES if args.detailed_exitcode and plan.has_changes else EXIT_OK
+    return EXIT_CHANGES if args.detailed_exitcode and prepared.plan.has_changes else EXIT_OK
 
 
 def run_apply(args, console: Console) -> int:
+    from . import savedplan
+    from .engine import Engine
+
+    saved = savedplan.read(args.plan_file) if args.plan_file else None
+    if saved:
+        args.file = saved.manifest
     loaded = _load(args, console, show_warnings=False)
-    engine, plan = _plan(loaded)
-    if plan.has_changes:
-        _warn(console, loaded)
-    return _carry_out(args, console, engine, plan, "Apply these changes?")
+    engine = Engine()
+    with _locked(args, console, engine, loaded.project):
+        if saved:
+            prepared = _prepare(args, loaded, engine, saved.targets, saved.replace)
+            savedplan.check_fresh(saved, prepared, engine.endpoint, args.plan_file)
+            args.auto_approve = True  # the saved plan is what was reviewed
+        else:
+            prepared = _prepare(args, loaded, engine)
+        _pull_failures(console, prepared)
+        if prepared.plan.has_changes:
+            _warn(console, loaded)
+        code = _carry_out(args, console, engine, prepared.plan, "Apply these changes?")
+    return EXIT_ERROR if prepared.pull_failures else code
 
 
 def run_destroy(args, console: Console) -> int:
     from . import manifest
+    from .converge import prepare
     from .engine import Engine
-    from .planner import REMOVE, plan
+    from .planner import REMOVE
 
     project = manifest.load_project(args.file, env_files=args.env_file)
     engine = Engine()
-    destroy_plan = plan(project, [], engine.observe(project, []), removal_reason="destroy")
-    return _carry_out(args, console, engine, destroy_plan, f"Remove every container of project '{project}'?",
-                      verb="Destroy", kinds=(REMOVE,))
+    with _locked(args, console, engine, project):
+        prepared = prepare(engine, project, [], targets=args.target, removal_reason="destroy")
+        return _carry_out(args, console, engine, prepared.plan, f"Remove these containers of project '{project}'?",
+                          verb="Destroy", kinds=(REMOVE,))
+
+
+def _locked(args, console: Console, engine, project: str):
+    from .locking import project_lock
+
+    return project_lock(engine.endpoint, project, args.lock_timeout,
+                        on_takeover=lambda holder: console.error(f"note: taking over the lock left by {holder}"))
+
+
+def _pull_failures(console: Console, prepared) -> None:
+    for failure in prepared.pull_failures:
+        console.error(f"error: {failure}")
 
 
 def _carry_out(args, console: Console, engine, plan, question: str, verb: str = "Apply",
@@ -248,10 +306,12 @@ def _carry_out(args, console: Console, engine, plan, question: str, verb: str = 
     if not args.auto_approve and not _confirmed(console, question):
         return EXIT_ERROR
     console.print("")
-    outcomes = execute(plan, engine, lambda outcome: console.print(report.outcome_line(outcome)), args.parallelism)
+    waiting = not getattr(args, "no_wait", True)
+    outcomes = execute(plan, engine, lambda outcome: console.print(report.outcome_line(outcome)), args.parallelism,
+                       wait_timeout=args.timeout if waiting else None)
     console.print(report.apply_summary(verb, outcomes, kinds))
     failed = any(outcome.failed for outcome in outcomes)
-    if getattr(args, "no_wait", True):
+    if not waiting:
         return EXIT_ERROR if failed else EXIT_OK
     started = [outcome for outcome in outcomes if not outcome.failed and outcome.container_id]
     return EXIT_ERROR if _wait_until_up(args, console, engine, plan.project, started) or failed else EXIT_OK

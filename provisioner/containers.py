@@ -49,6 +49,7 @@ class ObservedContainer:
     status: str  # Docker's human text, e.g. "Exited (137) 5 seconds ago"
     spec_hash: str
     setting_digests: Mapping[str, str] = field(default_factory=dict)
+    image_id: str = ""
 
     @property
     def short_id(self) -> str:
@@ -61,6 +62,7 @@ class Observation:
 
     owned: tuple[ObservedContainer, ...]
     foreign_names: Mapping[str, str] = field(default_factory=dict)  # container name → description of its holder
+    image_ids: Mapping[str, str] = field(default_factory=dict)  # image reference → the local image it names now
 
 
 @dataclass(frozen=True)

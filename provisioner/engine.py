@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from . import containers
+from . import checkpoints, containers
 from .containers import ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from .errors import EngineError
 
@@ -59,23 +59,31 @@ class Engine:
         """Whether the engine's host network is this machine's, so that its local ports can be probed from here."""
         return self.endpoint.startswith(("unix://", "npipe://", "tcp://127.", "tcp://localhost"))
 
-    def observe(self, project: str, wanted_names: Iterable[str]) -> Observation:
-        """One list call for the project's containers; a second only when wanted names are not the project's."""
+    def observe(self, project: str, wanted_names: Iterable[str] = (), images: Iterable[str] = ()) -> Observation:
+        """One list call for the project's containers, whatever their number; then a name lookup only when wanted
+        names are not the project's, and one image lookup per distinct image (to see a tag move)."""
         with self._call("listing containers"):
             rows = self.api.containers(all=True, filters={"label": containers.ownership_filter(project)})
         owned = tuple(_observed(row) for row in rows)
         held = {container.name for container in owned}
         missing = sorted(set(wanted_names) - held)
-        if not missing:
-            return Observation(owned)
-        with self._call("listing containers"):
-            rows = self.api.containers(all=True, filters={"name": [f"^/{name.replace('.', '[.]')}$" for name in missing]})
         foreign = {}
-        for row in rows:
-            name = _name(row)
-            if name in missing:
-                foreign[name] = _describe_holder(row)
-        return Observation(owned, foreign)
+        if missing:
+            with self._call("listing containers"):
+                rows = self.api.containers(all=True, filters={
+                    "name": [f"^/{name.replace('.', '[.]')}$" for name in missing]})
+            foreign = {_name(row): _describe_holder(row) for row in rows if _name(row) in missing}
+        return Observation(owned, foreign, self._image_ids(set(images)))
+
+    def _image_ids(self, images: set[str]) -> dict[str, str]:
+        found = {}
+        for image in sorted(images):
+            with self._call(f"inspecting image {image}"):
+                try:
+                    found[image] = self.api.inspect_image(image)["Id"]
+                except self._errors.ImageNotFound:
+                    pass  # not pulled yet: creating a container will pull it
+        return found
 
     def create(self, spec: ContainerSpec) -> str:
         """Create and start the container; return its id. Pulls the image when the engine lacks it."""
@@ -86,9 +94,10 @@ class Engine:
             try:
                 created = self._create(spec, host_config)
             except self._errors.ImageNotFound:
-                self._pull(spec.image)
+                self.pull(spec.image)
                 created = self._create(spec, host_config)
             container_id = created["Id"]
+        checkpoints.reached("created-not-started")
         try:
             with self._call(f"starting container '{spec.container_name}'"):
                 self.api.start(container_id)
@@ -107,16 +116,29 @@ class Engine:
                                   "manage; remove or rename it, or set a different container_name") from None
             raise
 
-    def _pull(self, image: str) -> None:
+    def pull(self, image: str) -> None:
         from docker.utils import parse_repository_tag
 
         with self._pull_locks_guard:
             lock = self._pull_locks.setdefault(image, threading.Lock())
-        with lock:
+        with lock, self._call(f"pulling image {image}"):
             repository, tag = parse_repository_tag(image)
             for event in self.api.pull(repository, tag=tag or "latest", stream=True, decode=True):
                 if "error" in event:
-                    raise EngineError(f"image '{image}' is not on the engine and pulling it failed: {event['error']}")
+                    raise EngineError(f"pulling image '{image}' failed: {event['error']}")
+
+    def rename(self, container_id: str, name: str) -> None:
+        with self._call(f"renaming container {container_id[:12]} to {name}"):
+            self.api.rename(container_id, name)
+
+    def stop(self, container_id: str) -> None:
+        """Stop without waiting out a stop timeout: an ssh client loses nothing to SIGKILL."""
+        with self._call(f"stopping container {container_id[:12]}"):
+            self.api.stop(container_id, timeout=1)
+
+    def start(self, container_id: str) -> None:
+        with self._call(f"starting container {container_id[:12]}"):
+            self.api.start(container_id)
 
     def remove(self, container_id: str) -> None:
         """Remove the container at once: an ssh client loses nothing to SIGKILL, and nobody waits for a stop timeout."""
@@ -199,6 +221,7 @@ def _observed(row: Mapping) -> ObservedContainer:
         status=row.get("Status", ""),
         spec_hash=labels.get(containers.SPEC_HASH, ""),
         setting_digests=digests if isinstance(digests, dict) else {},
+        image_id=row.get("ImageID", ""),
     )
 
 

@@ -1,4 +1,10 @@
-"""Carry out a plan on the engine: removals first, then creations, each phase in parallel."""
+"""Carry out a plan on the engine: removals first, then creations and replacements, each phase in parallel.
+
+A replacement never leaves the tunnel worse off: the old container is renamed aside and stopped (a token carries
+one live tunnel), the new one is created and, when waiting, must come up; only then is the old one removed. If the
+new one fails, the old one gets its name back and is started again. Killed at any step, the process leaves
+containers that the next plan recognises (renamed, stopped, created-never-started) and the next apply cleans up.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,10 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
+from . import checkpoints
+from .containers import ObservedContainer
 from .engine import Engine
-from .errors import UserError
+from .errors import EngineError, UserError
 from .planner import CONFLICT, CREATE, RECREATE, REMOVE, Action, Plan
 
 DEFAULT_PARALLELISM = 8
@@ -25,35 +33,82 @@ class Outcome:
 
 
 def execute(plan: Plan, engine: Engine, report: Callable[[Outcome], None],
-            parallelism: int = DEFAULT_PARALLELISM) -> list[Outcome]:
+            parallelism: int = DEFAULT_PARALLELISM, wait_timeout: float | None = None) -> list[Outcome]:
     """Run every change of the plan, calling `report` as each one ends; return all outcomes.
 
-    Removals (including the old containers of recreated tunnels) all finish before any creation starts, so a
-    container name or a Pinggy token freed by one tunnel is free when another tunnel needs it.
+    Removals all finish before any creation starts, so a container name or a Pinggy token freed by one tunnel is
+    free when another needs it. `wait_timeout` (None: don't wait) bounds how long a replacement may take to come up
+    before the old container is restored.
     """
     outcomes = [Outcome(action, error=action.reasons[0]) for action in plan.actions if action.kind == CONFLICT]
     for outcome in outcomes:
         report(outcome)
-    removals = [action for action in plan.actions if action.kind in (REMOVE, RECREATE)]
-    creations = [action for action in plan.actions if action.kind == CREATE]
+    removals = [action for action in plan.actions if action.kind == REMOVE]
+    changes = [action for action in plan.actions if action.kind in (CREATE, RECREATE)]
+
+    def change(action: Action) -> str:
+        if action.kind == CREATE:
+            return engine.create(action.spec)
+        return _replace(engine, plan.project, action, wait_timeout)
+
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        for outcome in _run_all(pool, removals, _remove_old(engine)):
-            if outcome.failed or outcome.action.kind == REMOVE:
+        for phase, step in ((removals, lambda action: _remove_all(engine, action.replaces)), (changes, change)):
+            for outcome in _run_all(pool, phase, step):
                 outcomes.append(outcome)
                 report(outcome)
-            else:
-                creations.append(outcome.action)
-        for outcome in _run_all(pool, creations, lambda action: engine.create(action.spec)):
-            outcomes.append(outcome)
-            report(outcome)
     return outcomes
 
 
-def _remove_old(engine: Engine) -> Callable[[Action], None]:
-    def remove(action: Action) -> None:
-        for container in action.replaces:
-            engine.remove(container.id)
-    return remove
+def _remove_all(engine: Engine, containers: Iterable[ObservedContainer]) -> None:
+    for container in containers:
+        engine.remove(container.id)
+        checkpoints.reached("removed-one")
+
+
+def _replace(engine: Engine, project: str, action: Action, wait_timeout: float | None) -> str:
+    previous = next((container for container in action.replaces if container.name == action.container_name
+                     and container.state in ("running", "restarting")), None)
+    _remove_all(engine, (container for container in action.replaces if container is not previous))
+    if previous:
+        engine.rename(previous.id, f"{previous.name}-replaced-{previous.short_id}")
+        checkpoints.reached("renamed-aside")
+        engine.stop(previous.id)
+        checkpoints.reached("stopped-old")
+    new_id = None
+    try:
+        new_id = engine.create(action.spec)
+        checkpoints.reached("started-new")
+        if wait_timeout is not None:
+            _wait_for(engine, project, action, new_id, wait_timeout)
+    except EngineError as error:
+        if previous is None:
+            raise
+        raise EngineError(f"{error.message}; {_restore(engine, previous, new_id)}") from None
+    if previous:
+        engine.remove(previous.id)
+        checkpoints.reached("removed-old")
+    return new_id
+
+
+def _wait_for(engine: Engine, project: str, action: Action, container_id: str, timeout: float) -> None:
+    from .readiness import FAILED, Target, wait_until_up
+
+    target = Target(action.tunnel, container_id, action.spec.local_host, action.spec.local_port)
+    [result] = wait_until_up(engine, project, [target], timeout, lambda results: None)
+    if result.state == FAILED:
+        raise EngineError(f"the new container did not come up: {result.problem}")
+
+
+def _restore(engine: Engine, previous: ObservedContainer, new_id: str | None) -> str:
+    """Give the old container back its name and start it: the user keeps the tunnel that worked."""
+    try:
+        if new_id:
+            engine.remove(new_id)
+        engine.rename(previous.id, previous.name)
+        engine.start(previous.id)
+    except EngineError as error:
+        return f"restoring the previous container failed too ({error.message}); the next apply will clean up"
+    return "the previous container was restored and runs again"
 
 
 def _run_all(pool: ThreadPoolExecutor, actions: Iterable[Action], step: Callable[[Action], str | None]):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from .containers import ContainerSpec, Observation, ObservedContainer
@@ -45,37 +45,55 @@ class Plan:
     def conflicts(self) -> tuple[Action, ...]:
         return tuple(action for action in self.actions if action.kind == CONFLICT)
 
+    @property
+    def health_notes(self) -> tuple[str, ...]:
+        """Trouble that recreating would not fix, such as a client that keeps restarting."""
+        return tuple(f"{action.tunnel}: {reason}" for action in self.actions if action.kind == UNCHANGED
+                     for reason in action.reasons)
+
 
 def plan(project: str, desired: Iterable[ContainerSpec], observed: Observation,
-         removal_reason: str = "not in the manifest") -> Plan:
+         removal_reason: str = "not in the manifest", replace: Collection[str] = ()) -> Plan:
+    """`replace` names tunnels to recreate even when they match (`--replace`)."""
     by_tunnel: dict[str, list[ObservedContainer]] = defaultdict(list)
     for container in observed.owned:
         by_tunnel[container.tunnel].append(container)
 
-    actions = [_converge(spec, tuple(by_tunnel.pop(spec.tunnel, ())), observed) for spec in desired]
+    actions: list[Action] = []
+    for spec in desired:
+        actions += _converge(spec, tuple(by_tunnel.pop(spec.tunnel, ())), observed, spec.tunnel in replace)
     for tunnel, leftovers in sorted(by_tunnel.items()):
         actions.append(Action(REMOVE, tunnel, leftovers[0].name, (removal_reason,), replaces=tuple(leftovers)))
     return Plan(project, tuple(actions))
 
 
-def _converge(spec: ContainerSpec, current: tuple[ObservedContainer, ...], observed: Observation) -> Action:
+def _converge(spec: ContainerSpec, current: tuple[ObservedContainer, ...], observed: Observation,
+              replace: bool) -> list[Action]:
     holder = observed.foreign_names.get(spec.container_name)
     if holder:
-        return Action(CONFLICT, spec.tunnel, spec.container_name, (
+        return [Action(CONFLICT, spec.tunnel, spec.container_name, (
             f"the name '{spec.container_name}' is taken by {holder}; tunnelctl leaves it alone: remove or rename "
-            f"that container, or set a different container_name",), spec=spec)
+            f"that container, or set a different container_name",), spec=spec)]
     if not current:
-        return Action(CREATE, spec.tunnel, spec.container_name, spec=spec)
-    reasons = replacement_reasons(spec, current)
-    if reasons:
-        return Action(RECREATE, spec.tunnel, spec.container_name, reasons, spec=spec, replaces=current)
-    return Action(UNCHANGED, spec.tunnel, spec.container_name, spec=spec)
+        return [Action(CREATE, spec.tunnel, spec.container_name, spec=spec)]
+    keeper = next((container for container in current if container.name == spec.container_name
+                   and container.spec_hash == spec.spec_hash and container.state in _ALIVE_STATES), None)
+    drift = _image_drift(spec, keeper, observed) if keeper else None
+    if keeper and not replace and not drift:
+        actions = [Action(UNCHANGED, spec.tunnel, spec.container_name, _health_notes(keeper), spec=spec)]
+        leftovers = tuple(container for container in current if container is not keeper)
+        if leftovers:  # what an interrupted apply left beside the tunnel's healthy container
+            actions.append(Action(REMOVE, spec.tunnel, leftovers[0].name, (
+                "leftover of an interrupted apply: " + ", ".join(_named(c) for c in leftovers),), replaces=leftovers))
+        return actions
+    reasons = (["replacement requested (--replace)"] if replace else []) + ([drift] if drift else [])
+    reasons += replacement_reasons(spec, current)
+    return [Action(RECREATE, spec.tunnel, spec.container_name, tuple(reasons), spec=spec, replaces=current)]
 
 
-def replacement_reasons(spec: ContainerSpec, current: tuple[ObservedContainer, ...]) -> tuple[str, ...]:
+def replacement_reasons(spec: ContainerSpec, current: tuple[ObservedContainer, ...]) -> list[str]:
     if len(current) > 1:
-        return (f"{len(current)} containers run this tunnel: "
-                + ", ".join(f"{container.name} ({container.short_id})" for container in current),)
+        return [f"{len(current)} containers run this tunnel: " + ", ".join(_named(c) for c in current)]
     container = current[0]
     reasons = []
     if container.spec_hash != spec.spec_hash:
@@ -83,7 +101,27 @@ def replacement_reasons(spec: ContainerSpec, current: tuple[ObservedContainer, .
         reasons.append(f"{', '.join(changed)} changed" if changed else "container configuration changed")
     if container.state not in _ALIVE_STATES:
         reasons.append(f"container is not running ({container.status or container.state})")
-    return tuple(reasons)
+    if container.name != spec.container_name and container.spec_hash == spec.spec_hash:
+        reasons.append(f"container is named '{container.name}' (left by an interrupted apply)")
+    return reasons
+
+
+def _named(container: ObservedContainer) -> str:
+    return f"{container.name} ({container.short_id}, {container.state})"
+
+
+def _image_drift(spec: ContainerSpec, container: ObservedContainer, observed: Observation) -> str | None:
+    """The tag now names another image than the one the container runs (a pull, or a local build)."""
+    wanted = observed.image_ids.get(spec.image)
+    if wanted and container.image_id and wanted != container.image_id:
+        return f"image {spec.image} now points to {wanted[:19]} (the container runs {container.image_id[:19]})"
+    return None
+
+
+def _health_notes(container: ObservedContainer) -> tuple[str, ...]:
+    if container.state == "restarting":
+        return (f"keeps restarting ({container.status}): see tunnelctl logs {container.tunnel}",)
+    return ()
 
 
 def changed_settings(wanted: Mapping[str, str], current: Mapping[str, str]) -> list[str]:

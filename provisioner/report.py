@@ -16,14 +16,15 @@ _PAST_TENSE = {CREATE: "created", RECREATE: "recreated", REMOVE: "removed"}
 def plan_text(plan: Plan) -> str:
     shown = [action for action in plan.actions if action.kind != UNCHANGED]
     unchanged = plan.count(UNCHANGED)
+    notes = [f"Warning: {note}" for note in plan.health_notes]
     if not shown:
         tunnels = f"{unchanged} tunnel{'s' if unchanged != 1 else ''}"
-        return f"No changes. Project '{plan.project}': {tunnels} up to date."
+        return "\n".join([f"No changes. Project '{plan.project}': {tunnels} up to date.", *notes])
     width = max(len(action.tunnel) for action in shown)
     lines = [f"Project '{plan.project}':", ""]
     for action in shown:
         lines.append(f"{_SYMBOLS[action.kind]:>3} {action.tunnel:<{width}}  {action.kind:<8}  {_detail(action)}")
-    lines += ["", summary_line(plan)]
+    lines += ["", summary_line(plan)] + ([""] + notes if notes else [])
     return "\n".join(lines)
 
 

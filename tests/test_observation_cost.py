@@ -27,16 +27,28 @@ def count_plan_requests(monkeypatch, path) -> int:
     return len(sent)
 
 
-@pytest.mark.parametrize("count", [2, 30])
-def test_plan_makes_one_request_for_any_number_of_tunnels(docker_api, project, tmp_path, monkeypatch, count):
+def converged_manifest(project: str, directory, count: int):
     lines = [f"  - {{name: t{index}, port: {1000 + index}}}" for index in range(count)]
-    path = tmp_path / "tunnels.yaml"
+    path = directory / "tunnels.yaml"
     path.write_text(textwrap.dedent(f"""
         version: 1
         project: {project}
-        defaults: {{image: {SLEEPER_IMAGE}}}
+        defaults: {{image: {SLEEPER_IMAGE}, allow_cidrs: [127.0.0.0/8]}}
         tunnels:
     """) + "\n".join(lines) + "\n")
-    applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path)
+    applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=directory)
     assert applied.returncode == 0, applied.stderr
-    assert count_plan_requests(monkeypatch, path) == 1
+    return path
+
+
+def test_plan_requests_do_not_grow_with_the_number_of_tunnels(docker_api, project, tmp_path, monkeypatch):
+    """One list call for the containers, one look at the (single) image; 2 tunnels or 30 alike."""
+    small, large = tmp_path / "small", tmp_path / "large"
+    small.mkdir()
+    large.mkdir()
+    few = count_plan_requests(monkeypatch, converged_manifest(project, small, 2))
+    many = count_plan_requests(monkeypatch, converged_manifest(project + "-large", large, 30))
+    try:
+        assert few == many == 2
+    finally:
+        run_tunnelctl("destroy", "--auto-approve", cwd=large)

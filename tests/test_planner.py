@@ -55,11 +55,6 @@ def test_stopped_container_is_recreated_with_its_status_as_reason():
     assert action.reasons == ("container is not running (Exited (137) 5 seconds ago)",)
 
 
-def test_restarting_container_is_left_to_its_restart_policy():
-    a = spec("a")
-    assert kinds(plan("p", [a], Observation((running(a, state="restarting"),)))) == {"a": UNCHANGED}
-
-
 def test_hash_change_without_setting_change_still_recreates():
     a = spec("a")
     [action] = plan("p", [a], Observation((running(a, spec_hash="from-an-older-tunnelctl"),))).actions
@@ -73,12 +68,53 @@ def test_tunnel_gone_from_manifest_is_removed():
     assert result.actions[-1].replaces[0].name == "p-gone"
 
 
-def test_duplicate_containers_for_one_tunnel_are_replaced_by_one():
+def test_leftovers_beside_a_healthy_container_are_removed_and_it_is_kept():
     a = spec("a")
-    twins = (running(a), running(a, id="id-twin-0123456789", name="p-a-old"))
+    aside = running(a, id="id-aside-0123456789", name="p-a-old", state="exited", status="Exited (0)")
+    result = plan("p", [a], Observation((running(a), aside)))
+    assert [(action.kind, action.tunnel) for action in result.actions] == [(UNCHANGED, "a"), (REMOVE, "a")]
+    assert result.actions[1].replaces == (aside,)
+    assert "leftover of an interrupted apply: p-a-old" in result.actions[1].reasons[0]
+
+
+def test_several_containers_and_none_healthy_are_replaced_by_one():
+    a = spec("a")
+    twins = (running(a, state="created", status="Created"), running(a, id="id-twin-0123456789", name="p-a-old",
+                                                                   state="exited", status="Exited (0)"))
     [action] = plan("p", [a], Observation(twins)).actions
     assert action.kind == RECREATE and len(action.replaces) == 2
     assert "2 containers run this tunnel" in action.reasons[0]
+
+
+def test_a_container_renamed_aside_by_an_interrupted_apply_is_replaced():
+    a = spec("a")
+    [action] = plan("p", [a], Observation((running(a, name="p-a-replaced-0123"),))).actions
+    assert action.kind == RECREATE
+    assert action.reasons == ("container is named 'p-a-replaced-0123' (left by an interrupted apply)",)
+
+
+def test_replace_forces_a_recreate_of_a_matching_container():
+    a, b = spec("a"), spec("b")
+    result = plan("p", [a, b], Observation((running(a), running(b))), replace={"b"})
+    assert kinds(result) == {"a": UNCHANGED, "b": RECREATE}
+    assert result.actions[1].reasons == ("replacement requested (--replace)",)
+
+
+def test_a_tag_that_now_names_another_image_is_drift():
+    a = spec("a")
+    observed = Observation((running(a, image_id="sha256:old"),), image_ids={"img": "sha256:new"})
+    [action] = plan("p", [a], observed).actions
+    assert action.kind == RECREATE and action.reasons == (
+        "image img now points to sha256:new (the container runs sha256:old)",)
+    same = Observation((running(a, image_id="sha256:new"),), image_ids={"img": "sha256:new"})
+    assert kinds(plan("p", [a], same)) == {"a": UNCHANGED}
+
+
+def test_a_container_restarting_in_a_loop_is_reported_not_recreated():
+    a = spec("a")
+    result = plan("p", [a], Observation((running(a, state="restarting", status="Restarting (255) 2 seconds ago"),)))
+    assert kinds(result) == {"a": UNCHANGED} and not result.has_changes
+    assert result.health_notes == ("a: keeps restarting (Restarting (255) 2 seconds ago): see tunnelctl logs a",)
 
 
 def test_name_held_by_a_foreign_container_blocks_only_that_tunnel():
