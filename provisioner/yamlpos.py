@@ -14,6 +14,10 @@ MAX_VALUES = 200_000
 MAX_DEPTH = 64
 
 
+# libyaml's parser is several times faster than PyYAML's pure-Python one; both give the same nodes and marks.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class YamlProblem(Exception):
     def __init__(self, line: int, column: int, message: str):
         super().__init__(message)
@@ -26,7 +30,7 @@ def parse(text: str) -> tuple[Any, dict[Path, tuple[int, int]], list[YamlProblem
     Raises YamlProblem for what makes the whole document unreadable.
     """
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
     except yaml.reader.ReaderError as error:  # raised while the loader looks at the text's first characters
         raise _unreadable(text, error) from None
     try:
@@ -56,7 +60,7 @@ def _unreadable(text: str, error: yaml.reader.ReaderError) -> YamlProblem:
 
 
 class _Builder:
-    def __init__(self, loader: yaml.SafeLoader, positions: dict[Path, tuple[int, int]]):
+    def __init__(self, loader: _Loader, positions: dict[Path, tuple[int, int]]):
         self.loader = loader
         self.positions = positions
         self.count = 0
