@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
 import socket
 import string
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from .endpoints import ENVIRONMENT_ENGINE, EngineConfig
 from .schema import Path
 
 HTTP_ONLY = ("access_keys", "basic_auth", "https_only", "forwarded_for", "full_url", "pass_preflight", "local_tls",
@@ -18,7 +20,8 @@ MIN_KEY_BITS = 128
 ERROR, WARNING = "error", "warning"
 
 
-def check(data: Mapping[str, Any], tunnels: list[tuple[str, Mapping[str, Any]]]) -> Iterator[tuple[str, Path, str]]:
+def check(data: Mapping[str, Any], tunnels: list[tuple[str, Mapping[str, Any]]],
+          engines: Mapping[str, EngineConfig]) -> Iterator[tuple[str, Path, str]]:
     """Yield (severity, path, message) for each problem; `tunnels` pairs each name with its resolved settings."""
     entries = data["tunnels"]
     defaults = data.get("defaults", {})
@@ -28,9 +31,32 @@ def check(data: Mapping[str, Any], tunnels: list[tuple[str, Mapping[str, Any]]])
             return ("tunnels", index, field)
         return ("defaults", field) if field in defaults else ("tunnels", index)
 
+    yield from _engine_problems(engines, data.get("engines") or {}, entries, defaults, where)
     yield from _shared_values(tunnels, where)
     for index, (name, settings) in enumerate(tunnels):
         yield from _tunnel_problems(settings, lambda field: where(index, field))
+
+
+def _engine_problems(engines, declared, entries, defaults, where) -> Iterator[tuple[str, Path, str]]:
+    names = ", ".join(sorted(engines))
+    for index, entry in enumerate(entries):
+        engine = entry.get("engine", defaults.get("engine"))
+        if engine is None and len(engines) > 1:
+            yield ERROR, ("tunnels", index), f"several engines are declared: set engine (one of {names}), or " \
+                                             "defaults.engine"
+        elif engine is not None and engine not in engines:
+            declared = "" if ENVIRONMENT_ENGINE in engines else f" (declared: {names})"
+            yield ERROR, where(index, "engine"), f"engine '{engine}' is not declared under engines{declared}"
+    for name, config in engines.items():
+        if name not in declared:
+            continue  # the environment's engine: DOCKER_HOST or the current context says where
+        if bool(config.docker) == bool(config.context):
+            yield ERROR, ("engines", name), "give either docker (an address) or context (a Docker CLI context)"
+        elif config.tls and not (config.docker or "").startswith("tcp://"):
+            yield ERROR, ("engines", name, "tls"), "tls material only applies to a tcp:// engine"
+        for part, file in zip(("ca", "cert", "key"), config.tls or ()):
+            if not os.path.isfile(file):
+                yield ERROR, ("engines", name, "tls", part), f"{file}: no such file"
 
 
 def _shared_values(tunnels, where) -> Iterator[tuple[str, Path, str]]:

@@ -7,6 +7,7 @@ Heavy libraries (docker, jsonschema, jinja2, yaml) are imported inside the comma
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -43,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         if manifest:
             sub.add_argument("-f", "--file", type=Path, default=Path("tunnels.yaml"), metavar="FILE",
                              help="the manifest (default: tunnels.yaml)")
+            sub.add_argument("--engine", action="append", default=[], metavar="NAME",
+                             help="only this engine of the manifest's engines (repeatable)")
             sub.add_argument("--env-file", type=Path, action="append", default=[], metavar="FILE",
                              help="read variables for templates from this file too (repeatable; a .env beside the "
                                   "manifest is read first, the process environment wins)")
@@ -220,67 +223,90 @@ def run_schema(args, console: Console) -> int:
     return EXIT_OK
 
 
-def _prepare(args, loaded, engine, targets=None, replace=None):
-    from .converge import prepare
-    from .specs import desired_specs
+@contextlib.contextmanager
+def _fleet(args, console: Console, project: str, engine_configs, specs_by_engine, *, targets=None, replace=None,
+           removal_reason: str = "not in the manifest", lock: bool = False, known_tunnels=()):
+    """Open the engines, lock them if asked (in one order, so that two runs cannot deadlock), and plan each.
 
-    return prepare(engine, loaded.project, desired_specs(loaded), targets=args.target if targets is None else targets,
-                   replace=args.replace if replace is None else replace, pull=args.pull)
+    The plan is used inside the locks. With the environment's single engine, an unreachable engine is a plain error.
+    """
+    from .converge import open_engines, prepare
+    from .engine import Engine
+    from .errors import EngineError
+
+    engines = open_engines(engine_configs, args.engine)
+    with contextlib.ExitStack() as locks:
+        if lock:
+            for engine in sorted((e for e in engines.values() if isinstance(e, Engine)), key=lambda e: e.endpoint):
+                locks.enter_context(_locked(args, console, engine, project))
+        fleet = prepare(project, engines, specs_by_engine, targets=args.target if targets is None else targets,
+                        replace=getattr(args, "replace", []) if replace is None else replace,
+                        pull=getattr(args, "pull", False), removal_reason=removal_reason, known_tunnels=known_tunnels)
+        if fleet.single and fleet.unreachable:
+            raise EngineError(fleet.unreachable[0].error)
+        for failure in fleet.pull_failures:
+            console.error(f"error: {failure}")
+        yield fleet
+
+
+def _unreachable(console: Console, fleet) -> bool:
+    """Say once per engine that it could not be reached; return whether any could not."""
+    for part in fleet.unreachable:
+        console.error(f"error: engine '{part.name}': {part.error}")
+    return bool(fleet.unreachable)
+
+
+def _manifest_fleet(args, console: Console, loaded, **options):
+    from .specs import specs_by_engine
+
+    return _fleet(args, console, loaded.project, loaded.engines, specs_by_engine(loaded),
+                  known_tunnels=[tunnel.name for tunnel in loaded.tunnels], **options)
 
 
 def run_plan(args, console: Console) -> int:
     from . import report, savedplan
-    from .engine import Engine
 
     loaded = _load(args, console)
-    engine = Engine()
-    prepared = _prepare(args, loaded, engine)
-    _pull_failures(console, prepared)
-    document = report.plan_json(prepared.plan)
-    console.print(document if args.json else report.plan_text(prepared.plan))
-    if args.out:
-        savedplan.save(args.out, prepared, args.file, engine.endpoint, args.target, args.replace, document)
-        console.print(f"\nSaved the plan to {args.out}; carry it out with: tunnelctl apply {args.out}")
-    if prepared.plan.conflicts or prepared.pull_failures:
-        return EXIT_ERROR
-    return EXIT_CHANGES if args.detailed_exitcode and prepared.plan.has_changes else EXIT_OK
+    with _manifest_fleet(args, console, loaded) as fleet:
+        document = report.plan_json(fleet)
+        console.print(document if args.json else report.plan_text(fleet))
+        failed = _unreachable(console, fleet)
+        if args.out:
+            savedplan.save(args.out, fleet, args.file, args.target, args.replace, args.engine, document)
+            console.print(f"\nSaved the plan to {args.out}; carry it out with: tunnelctl apply {args.out}")
+        if fleet.conflicts or fleet.pull_failures or failed:
+            return EXIT_ERROR
+        return EXIT_CHANGES if args.detailed_exitcode and fleet.has_changes else EXIT_OK
 
 
 def run_apply(args, console: Console) -> int:
     from . import savedplan
-    from .engine import Engine
 
     saved = savedplan.read(args.plan_file) if args.plan_file else None
+    options = {}
     if saved:
-        args.file = saved.manifest
+        args.file, args.engine = saved.manifest, list(saved.engines)
+        options = {"targets": saved.targets, "replace": saved.replace}
+        args.auto_approve = True  # the saved plan is what was reviewed
     loaded = _load(args, console, show_warnings=False)
-    engine = Engine()
-    with _locked(args, console, engine, loaded.project):
+    with _manifest_fleet(args, console, loaded, lock=True, **options) as fleet:
         if saved:
-            prepared = _prepare(args, loaded, engine, saved.targets, saved.replace)
-            savedplan.check_fresh(saved, prepared, engine.endpoint, args.plan_file)
-            args.auto_approve = True  # the saved plan is what was reviewed
-        else:
-            prepared = _prepare(args, loaded, engine)
-        _pull_failures(console, prepared)
-        if prepared.plan.has_changes:
+            savedplan.check_fresh(saved, fleet, args.plan_file)
+        if fleet.has_changes:
             _warn(console, loaded)
-        code = _carry_out(args, console, engine, prepared.plan, "Apply these changes?")
-    return EXIT_ERROR if prepared.pull_failures else code
+        code = _carry_out(args, console, fleet, "Apply these changes?")
+        return EXIT_ERROR if fleet.pull_failures or fleet.unreachable else code
 
 
 def run_destroy(args, console: Console) -> int:
     from . import manifest
-    from .converge import prepare
-    from .engine import Engine
     from .planner import REMOVE
 
-    project = manifest.load_project(args.file, env_files=args.env_file)
-    engine = Engine()
-    with _locked(args, console, engine, project):
-        prepared = prepare(engine, project, [], targets=args.target, removal_reason="destroy")
-        return _carry_out(args, console, engine, prepared.plan, f"Remove these containers of project '{project}'?",
+    project, engines = manifest.load_scope(args.file, env_files=args.env_file)
+    with _fleet(args, console, project, engines, {}, removal_reason="destroy", lock=True) as fleet:
+        code = _carry_out(args, console, fleet, f"Remove these containers of project '{project}'?",
                           verb="Destroy", kinds=(REMOVE,))
+        return EXIT_ERROR if fleet.unreachable else code
 
 
 def _locked(args, console: Console, engine, project: str):
@@ -290,31 +316,31 @@ def _locked(args, console: Console, engine, project: str):
                         on_takeover=lambda holder: console.error(f"note: taking over the lock left by {holder}"))
 
 
-def _pull_failures(console: Console, prepared) -> None:
-    for failure in prepared.pull_failures:
-        console.error(f"error: {failure}")
-
-
-def _carry_out(args, console: Console, engine, plan, question: str, verb: str = "Apply",
+def _carry_out(args, console: Console, fleet, question: str, verb: str = "Apply",
                kinds: tuple[str, ...] = ("create", "recreate", "remove")) -> int:
     from . import report
-    from .executor import execute
+    from .executor import execute_fleet
 
-    console.print(report.plan_text(plan))
-    if not plan.has_changes:
-        return EXIT_ERROR if plan.conflicts else EXIT_OK
+    console.print(report.plan_text(fleet))
+    failed = _unreachable(console, fleet)
+    if not fleet.has_changes:
+        return EXIT_ERROR if fleet.conflicts or failed else EXIT_OK
     if not args.auto_approve and not _confirmed(console, question):
         return EXIT_ERROR
     console.print("")
     waiting = not getattr(args, "no_wait", True)
-    outcomes = execute(plan, engine, lambda outcome: console.print(report.outcome_line(outcome)), args.parallelism,
-                       wait_timeout=args.timeout if waiting else None)
+    outcomes = execute_fleet(fleet, lambda outcome: console.print(report.outcome_line(outcome, not fleet.single)),
+                             args.parallelism, wait_timeout=args.timeout if waiting else None)
     console.print(report.apply_summary(verb, outcomes, kinds))
     failed = any(outcome.failed for outcome in outcomes)
     if not waiting:
         return EXIT_ERROR if failed else EXIT_OK
-    started = [outcome for outcome in outcomes if not outcome.failed and outcome.container_id]
-    return EXIT_ERROR if _wait_until_up(args, console, engine, plan.project, started) or failed else EXIT_OK
+    engines = {part.name: part.engine for part in fleet.reachable}
+    down = False
+    for name, engine in engines.items():
+        started = [o for o in outcomes if not o.failed and o.container_id and o.engine == name]
+        down = _wait_until_up(args, console, engine, fleet.project, started) or down
+    return EXIT_ERROR if down or failed else EXIT_OK
 
 
 def _wait_until_up(args, console: Console, engine, project: str, started) -> bool:
@@ -358,34 +384,56 @@ class _Progress:
 
 def run_status(args, console: Console) -> int:
     from . import report, status
+    from .converge import open_engines
     from .engine import Engine
 
     loaded = _load(args, console, show_warnings=False)
-    items = status.gather(Engine(), loaded)
-    console.print(report.status_json(loaded.project, items) if args.json else report.status_text(loaded.project, items))
-    wanted = [item for item in items if item.in_manifest]
-    return EXIT_OK if all(item.healthy for item in wanted) else EXIT_DEGRADED
+    engines = open_engines(loaded.engines, args.engine)
+    items, failures = [], []
+    for name, engine in engines.items():
+        if not isinstance(engine, Engine):
+            failures.append(f"error: engine '{name}': {engine}")
+            continue
+        try:
+            items += status.gather(engine, loaded.project, [t for t in loaded.tunnels if t.engine == name])
+        except UserError as error:
+            if len(engines) == 1:
+                raise
+            failures.append(f"error: engine '{name}': {error.message}")
+    grouped = len(loaded.engines) > 1
+    console.print(report.status_json(loaded.project, items) if args.json
+                  else report.status_text(loaded.project, items, grouped))
+    for failure in failures:
+        console.error(failure)
+    if failures:
+        return EXIT_ERROR
+    return EXIT_OK if all(item.healthy for item in items if item.in_manifest) else EXIT_DEGRADED
 
 
 def run_logs(args, console: Console) -> int:
     from . import manifest
+    from .converge import open_engines
     from .engine import Engine
     from .specs import secrets_in_command
 
     try:
         loaded = manifest.load(args.file, env_files=args.env_file)
-        project = loaded.project
+        project, engine_configs = loaded.project, loaded.engines
         console.hide(loaded.secrets)
     except ManifestError:  # logs must work where the secrets are not set: the container's own argv names them
-        project = manifest.load_project(args.file, env_files=args.env_file)
-    engine = Engine()
-    mine = [container for container in engine.observe(project, []).owned if container.tunnel == args.tunnel]
-    if not mine:
+        project, engine_configs = manifest.load_scope(args.file, env_files=args.env_file)
+    found = None
+    for engine in open_engines(engine_configs, args.engine).values():
+        if isinstance(engine, Engine):
+            mine = [c for c in engine.observe(project).owned if c.tunnel == args.tunnel]
+            details = engine.inspect([mine[0].id]) if mine else []
+            if details:
+                found = engine, details[0]
+                break
+    if found is None:
         raise UserError(f"tunnel '{args.tunnel}' has no container in project '{project}': "
                         "check the name (tunnelctl status lists them) or run tunnelctl apply")
-    [details] = engine.inspect([mine[0].id]) or [None]
-    if details is None:
-        raise UserError(f"the container of tunnel '{args.tunnel}' disappeared; run tunnelctl status")
+    engine, details = found
     console.hide(secrets_in_command(details.command))
     tail = args.tail if args.tail == "all" else _whole_number(args.tail, "--tail")
     if not args.follow:

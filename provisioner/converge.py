@@ -1,49 +1,134 @@
-"""The path every changing command shares: scope the desired specs, pull, observe once, plan, and fingerprint both
-inputs so that a saved plan can prove it still applies."""
+"""The path every changing command shares, across the manifest's engines: open each engine, scope the desired
+specs, pull, observe every engine at once (one list call each), plan each, pair cross-engine moves, and fingerprint
+each engine's inputs so that a saved plan can prove it still applies."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace as with_changes
 
 from .containers import ContainerSpec, Observation
+from .endpoints import ENVIRONMENT_ENGINE, EngineConfig
 from .engine import Engine
 from .errors import EngineError, UserError
-from .planner import Plan, plan
+from .planner import CHANGE_KINDS, Move, Plan, find_moves, plan
 
 
 @dataclass(frozen=True)
-class Prepared:
-    plan: Plan
-    desired_digest: str
-    observed_digest: str
+class EnginePlan:
+    """One engine's part: its plan, or why it could not be reached."""
+
+    name: str
+    endpoint: str
+    engine: Engine | None
+    plan: Plan | None = None
+    desired_digest: str = ""
+    observed_digest: str = ""
+    observed_tunnels: frozenset[str] = frozenset()
     pull_failures: tuple[str, ...] = ()
+    error: str | None = None
 
 
-def prepare(engine: Engine, project: str, specs: Sequence[ContainerSpec], *, targets: Collection[str] = (),
-            replace: Collection[str] = (), pull: bool = False, removal_reason: str = "not in the manifest") -> Prepared:
-    names = {spec.tunnel for spec in specs}
-    unknown_replace = sorted(set(replace) - names)
+@dataclass(frozen=True)
+class FleetPlan:
+    project: str
+    engines: tuple[EnginePlan, ...]
+    moves: tuple[Move, ...] = ()
+
+    @property
+    def reachable(self) -> tuple[EnginePlan, ...]:
+        return tuple(part for part in self.engines if part.plan is not None)
+
+    @property
+    def unreachable(self) -> tuple[EnginePlan, ...]:
+        return tuple(part for part in self.engines if part.plan is None)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.moves) or any(part.plan.has_changes for part in self.reachable)
+
+    @property
+    def conflicts(self) -> int:
+        return sum(len(part.plan.conflicts) for part in self.reachable)
+
+    @property
+    def pull_failures(self) -> tuple[str, ...]:
+        return tuple(failure for part in self.engines for failure in part.pull_failures)
+
+    @property
+    def single(self) -> bool:
+        """The manifest names no engines: output looks as it always did, without engine headings."""
+        return [part.name for part in self.engines] == [ENVIRONMENT_ENGINE]
+
+    def count(self, kind: str) -> int:
+        return sum(part.plan.count(kind) for part in self.reachable)
+
+
+def open_engines(configs: Mapping[str, EngineConfig], selected: Collection[str] = ()) -> dict[str, Engine | str]:
+    """Each engine's client, or the one-line reason it cannot be used; `selected` (--engine) limits them."""
+    unknown = sorted(set(selected) - set(configs))
+    if unknown:
+        raise UserError(f"--engine names no engine of the manifest: {', '.join(unknown)} "
+                        f"(engines: {', '.join(sorted(configs))})")
+    opened: dict[str, Engine | str] = {}
+    for name, config in configs.items():
+        if selected and name not in selected:
+            continue
+        try:
+            opened[name] = Engine(config)
+        except EngineError as error:
+            opened[name] = error.message
+    return opened
+
+
+def prepare(project: str, engines: Mapping[str, Engine | str], specs_by_engine: Mapping[str, Sequence[ContainerSpec]],
+            *, targets: Collection[str] = (), replace: Collection[str] = (), pull: bool = False,
+            removal_reason: str = "not in the manifest", known_tunnels: Collection[str] = ()) -> FleetPlan:
+    """Plan every engine concurrently; an engine that cannot be reached is reported, and the others proceed."""
+    unknown_replace = sorted(set(replace) - set(known_tunnels))
     if unknown_replace:
         raise UserError(f"--replace names no tunnel of the manifest: {', '.join(unknown_replace)}")
+
+    def one(name: str) -> EnginePlan:
+        engine = engines[name]
+        if isinstance(engine, str):
+            return EnginePlan(name, "", None, error=engine)
+        try:
+            return _prepare_engine(engine, project, specs_by_engine.get(name, ()), targets, replace, pull,
+                                   removal_reason)
+        except EngineError as error:
+            return EnginePlan(name, engine.endpoint, engine, error=error.message)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(engines))) as pool:
+        parts = list(pool.map(one, engines))
+    if targets:
+        seen = set(known_tunnels) | {tunnel for part in parts for tunnel in part.observed_tunnels}
+        unknown = sorted(set(targets) - seen)
+        if unknown and not any(part.error for part in parts):
+            raise UserError(f"--target names no tunnel of the manifest or the project: {', '.join(unknown)}")
+    plans, moves = find_moves({part.name: part.plan for part in parts if part.plan is not None})
+    parts = [with_changes(part, plan=plans[part.name]) if part.plan is not None else part for part in parts]
+    return FleetPlan(project, tuple(parts), tuple(moves))
+
+
+def _prepare_engine(engine: Engine, project: str, specs: Sequence[ContainerSpec], targets, replace, pull,
+                    removal_reason) -> EnginePlan:
     if targets:
         specs = [spec for spec in specs if spec.tunnel in targets]
     failures = _pull_all(engine, specs) if pull else ()
     observed = engine.observe(project, [spec.container_name for spec in specs], {spec.image for spec in specs})
+    held = frozenset(container.tunnel for container in observed.owned)
     if targets:
-        unknown = sorted(set(targets) - names - {container.tunnel for container in observed.owned})
-        if unknown:
-            raise UserError(f"--target names no tunnel of the manifest or the project: {', '.join(unknown)}")
         observed = with_changes(observed, owned=tuple(c for c in observed.owned if c.tunnel in targets))
-    return Prepared(
+    return EnginePlan(
+        name=engine.name, endpoint=engine.endpoint, engine=engine,
         plan=plan(project, specs, observed, removal_reason=removal_reason, replace=replace),
         desired_digest=_digest([project, sorted((spec.tunnel, spec.spec_hash) for spec in specs),
                                 sorted(targets), sorted(replace)]),
-        observed_digest=observation_digest(observed),
-        pull_failures=failures,
-    )
+        observed_digest=observation_digest(observed), observed_tunnels=held, pull_failures=failures)
 
 
 def observation_digest(observed: Observation) -> str:
@@ -65,3 +150,10 @@ def _pull_all(engine: Engine, specs: Sequence[ContainerSpec]) -> tuple[str, ...]
 
 def _digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def changed_engines(fleet: FleetPlan) -> list[EnginePlan]:
+    """The engines the fleet plan changes: those with changes of their own, and both ends of every move."""
+    moving = {move.source for move in fleet.moves} | {move.destination for move in fleet.moves}
+    return [part for part in fleet.reachable
+            if part.name in moving or any(action.kind in CHANGE_KINDS for action in part.plan.actions)]

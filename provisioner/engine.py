@@ -12,6 +12,7 @@ from datetime import datetime
 
 from . import checkpoints, containers
 from .containers import ContainerDetails, ContainerSpec, Observation, ObservedContainer
+from .endpoints import ENVIRONMENT_ENGINE, EngineConfig
 from .errors import EngineError
 
 # Pinned so that docker-py does not spend a round-trip asking the engine for its version on every run.
@@ -20,27 +21,27 @@ DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 
 
 class Engine:
-    def __init__(self, environ: Mapping[str, str] | None = None):
+    def __init__(self, config: EngineConfig | None = None, environ: Mapping[str, str] | None = None):
         import docker
-        from docker.utils import kwargs_from_env
 
+        self.config = config or EngineConfig(ENVIRONMENT_ENGINE)
+        self.name = self.config.name
         environ = os.environ if environ is None else environ
-        self.docker_host = environ.get("DOCKER_HOST")
+        self.origin, self.hint = _origin(self.config, environ)
+        self.endpoint = self.config.docker or environ.get("DOCKER_HOST") or DEFAULT_ENDPOINT
         try:
-            settings = kwargs_from_env(environment=environ)
+            settings = _client_settings(self.config, environ)
             self.endpoint = settings.get("base_url") or DEFAULT_ENDPOINT
             self.api = docker.APIClient(version=API_VERSION, **settings)
         except docker.errors.DockerException as error:
-            raise EngineError(f"cannot use the Docker endpoint {self._where()}: {error}; fix DOCKER_HOST "
-                              "(and DOCKER_TLS_VERIFY / DOCKER_CERT_PATH)") from None
+            raise EngineError(f"cannot use the Docker engine {self.where}: {error}; {self.hint}") from None
         self._errors = docker.errors
         self._pull_locks: dict[str, threading.Lock] = {}
         self._pull_locks_guard = threading.Lock()
 
-    def _where(self) -> str:
-        endpoint = getattr(self, "endpoint", self.docker_host or DEFAULT_ENDPOINT)
-        origin = f"DOCKER_HOST={self.docker_host}" if self.docker_host else "DOCKER_HOST is not set"
-        return f"{endpoint} ({origin})"
+    @property
+    def where(self) -> str:
+        return f"{self.endpoint} ({self.origin})"
 
     @contextlib.contextmanager
     def _call(self, what: str):
@@ -48,16 +49,21 @@ class Engine:
 
         try:
             yield
-        except requests.exceptions.RequestException as error:
-            raise EngineError(f"cannot reach the Docker engine at {self._where()} while {what}: "
-                              f"{_root_cause(error)}; start the engine (dockerd) or point DOCKER_HOST at one") from None
+        except (requests.exceptions.RequestException, OSError) as error:
+            raise EngineError(f"cannot reach the Docker engine at {self.where} while {what}: "
+                              f"{_root_cause(error)}; {self.hint}") from None
         except self._errors.APIError as error:
-            raise EngineError(f"the Docker engine refused {what}: {error.explanation or error}") from None
+            raise EngineError(f"the Docker engine at {self.endpoint} refused {what}: "
+                              f"{error.explanation or error}") from None
+        except self._errors.DockerException as error:  # e.g. an ssh:// engine whose login fails
+            raise EngineError(f"cannot reach the Docker engine at {self.where} while {what}: {error}; "
+                              f"{self.hint}") from None
 
     @property
     def is_local(self) -> bool:
         """Whether the engine's host network is this machine's, so that its local ports can be probed from here."""
-        return self.endpoint.startswith(("unix://", "npipe://", "tcp://127.", "tcp://localhost"))
+        return self.endpoint.startswith(("unix://", "http+unix://", "npipe://", "tcp://127.", "tcp://localhost",
+                                         "http://127.", "http://localhost"))
 
     def observe(self, project: str, wanted_names: Iterable[str] = (), images: Iterable[str] = ()) -> Observation:
         """One list call for the project's containers, whatever their number; then a name lookup only when wanted
@@ -200,6 +206,44 @@ def _timestamp(text: str | None) -> float | None:
     whole, _, fraction = text.rstrip("Z").partition(".")
     moment = datetime.fromisoformat(whole + "+00:00")
     return moment.timestamp() + (float("0." + fraction[:6]) if fraction else 0.0)
+
+
+def _origin(config: EngineConfig, environ: Mapping[str, str]) -> tuple[str, str]:
+    """Where the engine's address came from, and what to fix when it does not answer."""
+    if config.context:
+        return (f"engine '{config.name}', Docker context '{config.context}'",
+                f"check the context (docker context inspect {config.context}) or engines.{config.name}")
+    if config.docker:
+        return f"engine '{config.name}'", f"start that engine or fix engines.{config.name} in the manifest"
+    if environ.get("DOCKER_HOST"):
+        return f"DOCKER_HOST={environ['DOCKER_HOST']}", "start the engine (dockerd) or point DOCKER_HOST at one"
+    if environ.get("DOCKER_CONTEXT"):
+        return f"DOCKER_CONTEXT={environ['DOCKER_CONTEXT']}", "check that Docker context (docker context inspect)"
+    return "DOCKER_HOST is not set", "start the engine (dockerd) or point DOCKER_HOST at one"
+
+
+def _client_settings(config: EngineConfig, environ: Mapping[str, str]) -> dict:
+    """docker-py's APIClient arguments for the engine: its URL (and TLS), a CLI context, or the environment's."""
+    import docker
+    from docker.context import ContextAPI
+    from docker.utils import kwargs_from_env
+
+    if config.docker:
+        settings = {"base_url": config.docker}
+        if config.tls:
+            ca, cert, key = config.tls
+            settings["tls"] = docker.tls.TLSConfig(client_cert=(cert, key), ca_cert=ca, verify=True)
+        return settings
+    context_name = config.context or (None if environ.get("DOCKER_HOST") else environ.get("DOCKER_CONTEXT"))
+    context = ContextAPI.get_context(context_name) if context_name else None
+    if context_name and context is None:
+        raise docker.errors.DockerException(f"there is no Docker context named '{context_name}' (docker context ls)")
+    if context is None and not environ.get("DOCKER_HOST"):
+        current = ContextAPI.get_current_context()
+        context = current if current and current.name != "default" else None
+    if context is not None:
+        return {"base_url": context.Host, **({"tls": context.TLSConfig} if context.TLSConfig else {})}
+    return kwargs_from_env(environment=environ)
 
 
 def _name(row: Mapping) -> str:

@@ -16,7 +16,8 @@ from . import checkpoints
 from .containers import ObservedContainer
 from .engine import Engine
 from .errors import EngineError, UserError
-from .planner import CONFLICT, CREATE, RECREATE, REMOVE, Action, Plan
+from .converge import FleetPlan, changed_engines
+from .planner import CONFLICT, CREATE, MOVE, RECREATE, REMOVE, Action, Move, Plan
 
 DEFAULT_PARALLELISM = 8
 
@@ -26,6 +27,7 @@ class Outcome:
     action: Action
     error: str | None = None
     container_id: str | None = None
+    engine: str = ""
 
     @property
     def failed(self) -> bool:
@@ -40,7 +42,8 @@ def execute(plan: Plan, engine: Engine, report: Callable[[Outcome], None],
     free when another needs it. `wait_timeout` (None: don't wait) bounds how long a replacement may take to come up
     before the old container is restored.
     """
-    outcomes = [Outcome(action, error=action.reasons[0]) for action in plan.actions if action.kind == CONFLICT]
+    outcomes = [Outcome(action, error=action.reasons[0], engine=engine.name)
+                for action in plan.actions if action.kind == CONFLICT]
     for outcome in outcomes:
         report(outcome)
     removals = [action for action in plan.actions if action.kind == REMOVE]
@@ -53,9 +56,30 @@ def execute(plan: Plan, engine: Engine, report: Callable[[Outcome], None],
 
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         for phase, step in ((removals, lambda action: _remove_all(engine, action.replaces)), (changes, change)):
-            for outcome in _run_all(pool, phase, step):
+            for outcome in _run_all(pool, phase, step, engine.name):
                 outcomes.append(outcome)
                 report(outcome)
+    return outcomes
+
+
+def execute_fleet(fleet: FleetPlan, report: Callable[[Outcome], None], parallelism: int = DEFAULT_PARALLELISM,
+                  wait_timeout: float | None = None) -> list[Outcome]:
+    """Each engine's changes, then the moves between engines (each needs both of its engines)."""
+    outcomes = []
+    for part in changed_engines(fleet):
+        outcomes += execute(part.plan, part.engine, report, parallelism, wait_timeout)
+    engines = {part.name: part.engine for part in fleet.reachable}
+    for moving in fleet.moves:
+        action = Action(MOVE, moving.tunnel, moving.create.container_name,
+                        (f"{moving.source} → {moving.destination}",), spec=moving.create.spec)
+        try:
+            container_id = move(fleet.project, moving, engines[moving.source], engines[moving.destination],
+                                wait_timeout)
+            outcome = Outcome(action, container_id=container_id, engine=moving.destination)
+        except UserError as error:
+            outcome = Outcome(action, error=error.message, engine=moving.destination)
+        outcomes.append(outcome)
+        report(outcome)
     return outcomes
 
 
@@ -69,23 +93,40 @@ def _replace(engine: Engine, project: str, action: Action, wait_timeout: float |
     previous = next((container for container in action.replaces if container.name == action.container_name
                      and container.state in ("running", "restarting")), None)
     _remove_all(engine, (container for container in action.replaces if container is not previous))
+    return _swap(project, engine, previous, engine, action, wait_timeout)
+
+
+def move(project: str, moving: Move, source: Engine, destination: Engine, wait_timeout: float | None) -> str:
+    """Bring the tunnel up on its new engine, then remove it from the old one; if it fails, the old one runs on."""
+    previous = next((container for container in moving.remove.replaces
+                     if container.state in ("running", "restarting")), None)
+    _remove_all(source, (container for container in moving.remove.replaces if container is not previous))
+    return _swap(project, source, previous, destination, moving.create, wait_timeout)
+
+
+def _swap(project: str, old_engine: Engine, previous: ObservedContainer | None, new_engine: Engine, action: Action,
+          wait_timeout: float | None) -> str:
+    """Stop the previous container (a token carries one live tunnel), start the new one, and keep it only if it
+    comes up; on the same engine the previous one is first renamed aside, to free its name."""
+    same_engine = old_engine is new_engine
     if previous:
-        engine.rename(previous.id, f"{previous.name}-replaced-{previous.short_id}")
-        checkpoints.reached("renamed-aside")
-        engine.stop(previous.id)
+        if same_engine:
+            old_engine.rename(previous.id, f"{previous.name}-replaced-{previous.short_id}")
+            checkpoints.reached("renamed-aside")
+        old_engine.stop(previous.id)
         checkpoints.reached("stopped-old")
     new_id = None
     try:
-        new_id = engine.create(action.spec)
+        new_id = new_engine.create(action.spec)
         checkpoints.reached("started-new")
         if wait_timeout is not None:
-            _wait_for(engine, project, action, new_id, wait_timeout)
+            _wait_for(new_engine, project, action, new_id, wait_timeout)
     except EngineError as error:
         if previous is None:
             raise
-        raise EngineError(f"{error.message}; {_restore(engine, previous, new_id)}") from None
+        raise EngineError(f"{error.message}; {_restore(old_engine, previous, new_engine, new_id, same_engine)}") from None
     if previous:
-        engine.remove(previous.id)
+        old_engine.remove(previous.id)
         checkpoints.reached("removed-old")
     return new_id
 
@@ -99,25 +140,27 @@ def _wait_for(engine: Engine, project: str, action: Action, container_id: str, t
         raise EngineError(f"the new container did not come up: {result.problem}")
 
 
-def _restore(engine: Engine, previous: ObservedContainer, new_id: str | None) -> str:
+def _restore(old_engine: Engine, previous: ObservedContainer, new_engine: Engine, new_id: str | None,
+             renamed: bool) -> str:
     """Give the old container back its name and start it: the user keeps the tunnel that worked."""
     try:
         if new_id:
-            engine.remove(new_id)
-        engine.rename(previous.id, previous.name)
-        engine.start(previous.id)
+            new_engine.remove(new_id)
+        if renamed:
+            old_engine.rename(previous.id, previous.name)
+        old_engine.start(previous.id)
     except EngineError as error:
         return f"restoring the previous container failed too ({error.message}); the next apply will clean up"
     return "the previous container was restored and runs again"
 
 
-def _run_all(pool: ThreadPoolExecutor, actions: Iterable[Action], step: Callable[[Action], str | None]):
+def _run_all(pool: ThreadPoolExecutor, actions: Iterable[Action], step: Callable[[Action], str | None], engine: str):
     futures = {pool.submit(step, action): action for action in actions}
     for future in as_completed(futures):
         action = futures[future]
         try:
-            yield Outcome(action, container_id=future.result())
+            yield Outcome(action, container_id=future.result(), engine=engine)
         except UserError as error:
-            yield Outcome(action, error=error.message)
+            yield Outcome(action, error=error.message, engine=engine)
         except Exception as error:  # one tunnel's unexpected failure must not hide the others' results
-            yield Outcome(action, error=f"unexpected {type(error).__name__}: {error}")
+            yield Outcome(action, error=f"unexpected {type(error).__name__}: {error}", engine=engine)

@@ -10,6 +10,7 @@ from pathlib import Path as FilePath
 from typing import Any
 
 from . import checks, dotenv, schema, templates
+from .endpoints import ENVIRONMENT_ENGINE, EngineConfig
 from .errors import ManifestError, UserError
 from .schema import Path
 from .yamlpos import YamlProblem, parse
@@ -22,6 +23,7 @@ MAX_BYTES = 10 * 1024 * 1024
 class Tunnel:
     name: str
     settings: Mapping[str, Any]  # every setting resolved: built-in defaults < manifest defaults < the tunnel's own
+    engine: str = ENVIRONMENT_ENGINE  # where it runs: a key of Manifest.engines
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class Manifest:
     tunnels: tuple[Tunnel, ...]
     secrets: frozenset[str] = field(default=frozenset())
     warnings: tuple[str, ...] = ()  # `file:line:col: warning: path: message` lines
+    engines: Mapping[str, EngineConfig] = field(default_factory=lambda: {ENVIRONMENT_ENGINE: EngineConfig(
+        ENVIRONMENT_ENGINE)})
 
 
 class _Problems:
@@ -134,29 +138,43 @@ def load(path: FilePath, environ: Mapping[str, str] | None = None, *, env_files:
 
     project = data.get("project") or project_from_folder(path)
     defaults = {**schema.field_defaults(), **data.get("defaults", {})}
-    tunnels = tuple(_resolve_tunnel(project, defaults, entry) for entry in data["tunnels"])
-    for severity, where, message in checks.check(data, [(tunnel.name, tunnel.settings) for tunnel in tunnels]):
+    engines = _engines(data.get("engines"), path.parent)
+    tunnels = tuple(_resolve_tunnel(project, defaults, entry, engines) for entry in data["tunnels"])
+    for severity, where, message in checks.check(data, [(tunnel.name, tunnel.settings) for tunnel in tunnels],
+                                                  engines):
         if resolved(where):
             problems.add(where, message, checks.ERROR if strict else severity)
     problems.raise_if_any(secrets)
     return Manifest(path=path, project=project, tunnels=tunnels, secrets=secrets,
-                    warnings=tuple(problems.lines(problems.warnings)))
+                    warnings=tuple(problems.lines(problems.warnings)), engines=engines)
 
 
-def load_project(path: FilePath, environ: Mapping[str, str] | None = None, *,
-                 env_files: Iterable[FilePath] = ()) -> str:
-    """Only the project name: `destroy` and `logs` must work where the tunnels' secrets are not set."""
+def _engines(declared: Mapping[str, Any] | None, base: FilePath) -> dict[str, EngineConfig]:
+    if not declared:
+        return {ENVIRONMENT_ENGINE: EngineConfig(ENVIRONMENT_ENGINE)}
+    engines = {}
+    for name, entry in declared.items():
+        tls = entry.get("tls")
+        engines[name] = EngineConfig(
+            name=name, docker=entry.get("docker"), context=entry.get("context"),
+            tls=tuple(str((base / tls[part]).resolve()) for part in ("ca", "cert", "key")) if tls else None)
+    return engines
+
+
+def load_scope(path: FilePath, environ: Mapping[str, str] | None = None, *,
+               env_files: Iterable[FilePath] = ()) -> tuple[str, dict[str, EngineConfig]]:
+    """Only the project name and the engines: `destroy` and `logs` must work where the tunnels' secrets are not set."""
     data, problems = _parse(path, read_text(path))
-    if not isinstance(data, dict) or data.get("project") is None:
-        return project_from_folder(path)
-    subset = {"project": data["project"]}
+    if not isinstance(data, dict):
+        data = {}
+    subset = {key: data[key] for key in ("project", "engines") if data.get(key) is not None}
     for where, message in templates.render_all(subset, environment(path, env_files, environ)).problems:
         problems.add(where, message)
     problems.raise_if_any()
     for where, message in schema.validation_problems({"version": 1, "tunnels": [], **subset}):
         problems.add(where, message)
     problems.raise_if_any()
-    return subset["project"]
+    return subset.get("project") or project_from_folder(path), _engines(subset.get("engines"), path.parent)
 
 
 def _parse(path: FilePath, text: str) -> tuple[Any, _Problems]:
@@ -207,8 +225,10 @@ def default_container_name(project: str, tunnel: str) -> str:
     return f"{project}-{tunnel}"
 
 
-def _resolve_tunnel(project: str, defaults: Mapping[str, Any], entry: Mapping[str, Any]) -> Tunnel:
+def _resolve_tunnel(project: str, defaults: Mapping[str, Any], entry: Mapping[str, Any],
+                    engines: Mapping[str, EngineConfig]) -> Tunnel:
     settings = {**defaults, **entry}
     name = settings.pop("name")
     settings.setdefault("container_name", default_container_name(project, name))
-    return Tunnel(name=name, settings=settings)
+    only = next(iter(engines)) if len(engines) == 1 else ""
+    return Tunnel(name=name, settings=settings, engine=settings.pop("engine", only))

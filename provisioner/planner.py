@@ -13,6 +13,7 @@ RECREATE = "recreate"
 REMOVE = "remove"
 UNCHANGED = "unchanged"
 CONFLICT = "conflict"
+MOVE = "move"  # not planned on one engine: pairs of CREATE and REMOVE across engines (find_moves)
 
 CHANGE_KINDS = (CREATE, RECREATE, REMOVE)
 # A restarting container is alive as far as we are concerned: its restart policy is already bringing it back.
@@ -27,6 +28,17 @@ class Action:
     reasons: tuple[str, ...] = ()
     spec: ContainerSpec | None = None  # what to create (create, recreate)
     replaces: tuple[ObservedContainer, ...] = ()  # what to remove first (recreate, remove)
+
+
+@dataclass(frozen=True)
+class Move:
+    """A tunnel leaving one engine for another: created on the destination, then removed from the source."""
+
+    tunnel: str
+    source: str
+    destination: str
+    create: Action
+    remove: Action
 
 
 @dataclass(frozen=True)
@@ -127,3 +139,19 @@ def _health_notes(container: ObservedContainer) -> tuple[str, ...]:
 def changed_settings(wanted: Mapping[str, str], current: Mapping[str, str]) -> list[str]:
     names = set(wanted) | set(current)
     return sorted(name for name in names if wanted.get(name) != current.get(name))
+
+
+def find_moves(plans: Mapping[str, Plan]) -> tuple[dict[str, Plan], list[Move]]:
+    """Pair a tunnel's creation on one engine with its removal from another: that is a move, done in that order."""
+    creations = {action.tunnel: (engine, action) for engine, each in plans.items() for action in each.actions
+                 if action.kind == CREATE}
+    moves = []
+    for engine, each in plans.items():
+        for action in each.actions:
+            if action.kind == REMOVE and action.tunnel in creations and creations[action.tunnel][0] != engine:
+                destination, create = creations[action.tunnel]
+                moves.append(Move(action.tunnel, engine, destination, create, action))
+    moved = {(move.source, id(move.remove)) for move in moves} | {(move.destination, id(move.create)) for move in moves}
+    remaining = {engine: Plan(each.project, tuple(action for action in each.actions if (engine, id(action)) not in moved))
+                 for engine, each in plans.items()}
+    return remaining, moves

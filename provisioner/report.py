@@ -4,28 +4,47 @@ from __future__ import annotations
 
 import json
 
+from .converge import FleetPlan
 from .executor import Outcome
-from .planner import CONFLICT, CREATE, RECREATE, REMOVE, UNCHANGED, Plan
+from .planner import CONFLICT, CREATE, MOVE, RECREATE, REMOVE, UNCHANGED
 
 JSON_FORMAT_VERSION = 1
 
 _SYMBOLS = {CREATE: "+", RECREATE: "-/+", REMOVE: "-", CONFLICT: "!"}
-_PAST_TENSE = {CREATE: "created", RECREATE: "recreated", REMOVE: "removed"}
+_PAST_TENSE = {CREATE: "created", RECREATE: "recreated", MOVE: "moved", REMOVE: "removed"}
+_SUMMARY_KINDS = (CREATE, RECREATE, REMOVE, UNCHANGED, CONFLICT)
 
 
-def plan_text(plan: Plan) -> str:
-    shown = [action for action in plan.actions if action.kind != UNCHANGED]
-    unchanged = plan.count(UNCHANGED)
-    notes = [f"Warning: {note}" for note in plan.health_notes]
-    if not shown:
-        tunnels = f"{unchanged} tunnel{'s' if unchanged != 1 else ''}"
-        return "\n".join([f"No changes. Project '{plan.project}': {tunnels} up to date.", *notes])
-    width = max(len(action.tunnel) for action in shown)
-    lines = [f"Project '{plan.project}':", ""]
-    for action in shown:
-        lines.append(f"{_SYMBOLS[action.kind]:>3} {action.tunnel:<{width}}  {action.kind:<8}  {_detail(action)}")
-    lines += ["", summary_line(plan)] + ([""] + notes if notes else [])
-    return "\n".join(lines)
+def plan_text(fleet: FleetPlan) -> str:
+    """Terraform-like: a line per change, grouped by engine when the manifest names several."""
+    notes = [f"Warning: {note}" for part in fleet.reachable for note in part.plan.health_notes]
+    unreachable = [f"  engine '{part.name}' could not be reached (see below)" for part in fleet.unreachable]
+    if not fleet.has_changes and not fleet.conflicts:
+        unchanged = fleet.count(UNCHANGED)
+        line = f"No changes. Project '{fleet.project}': {unchanged} tunnel{'s' if unchanged != 1 else ''} up to date."
+        return "\n".join([line, *unreachable, *notes])
+    shown = [action for part in fleet.reachable for action in part.plan.actions if action.kind != UNCHANGED]
+    width = max([len(action.tunnel) for action in shown] + [len(move.tunnel) for move in fleet.moves])
+    lines = [f"Project '{fleet.project}':"]
+    for part in fleet.engines:
+        if not fleet.single:
+            lines += ["", f"Engine '{part.name}' ({part.endpoint or 'unreachable'}):"]
+        if part.plan is None:
+            lines.append("  could not be reached (see below)")
+            continue
+        changes = [action for action in part.plan.actions if action.kind != UNCHANGED]
+        lines += ([""] if fleet.single else []) + [_action_line(action, width) for action in changes]
+        if not changes and not fleet.single:
+            lines.append("  no changes")
+    if fleet.moves:
+        lines += ["", "Moves:"] + [f"  → {move.tunnel:<{width}}  move      {move.source} → {move.destination} "
+                                   f"(up on {move.destination} first, then removed from {move.source})"
+                                   for move in fleet.moves]
+    return "\n".join(lines + ["", summary_line(fleet)] + ([""] + notes if notes else []))
+
+
+def _action_line(action, width: int) -> str:
+    return f"{_SYMBOLS[action.kind]:>3} {action.tunnel:<{width}}  {action.kind:<8}  {_detail(action)}"
 
 
 def _detail(action) -> str:
@@ -36,44 +55,54 @@ def _detail(action) -> str:
     return f"{action.container_name}: {'; '.join(action.reasons)}"
 
 
-def summary_line(plan: Plan) -> str:
-    line = (f"Plan: {plan.count(CREATE)} to create, {plan.count(RECREATE)} to recreate, "
-            f"{plan.count(REMOVE)} to remove.")
-    conflicts = plan.count(CONFLICT)
+def summary_line(fleet: FleetPlan) -> str:
+    moves = f"{len(fleet.moves)} to move, " if fleet.moves else ""
+    line = (f"Plan: {fleet.count(CREATE)} to create, {fleet.count(RECREATE)} to recreate, {moves}"
+            f"{fleet.count(REMOVE)} to remove.")
+    conflicts = fleet.conflicts
     if conflicts:
         line += f" {conflicts} tunnel{'s' if conflicts != 1 else ''} blocked (marked !)."
     return line
 
 
-def plan_json(plan: Plan) -> str:
+def plan_json(fleet: FleetPlan) -> str:
     document = {
         "format_version": JSON_FORMAT_VERSION,
-        "project": plan.project,
-        "changes": plan.has_changes,
-        "summary": {kind: plan.count(kind) for kind in (CREATE, RECREATE, REMOVE, UNCHANGED, CONFLICT)},
+        "project": fleet.project,
+        "changes": fleet.has_changes,
+        "summary": {**{kind: fleet.count(kind) for kind in _SUMMARY_KINDS}, MOVE: len(fleet.moves)},
         "actions": [
             {
+                "engine": part.name,
                 "tunnel": action.tunnel,
                 "action": action.kind,
                 "container": action.container_name,
                 "reasons": list(action.reasons),
                 "replaces": [container.id for container in action.replaces],
             }
-            for action in plan.actions
+            for part in fleet.reachable for action in part.plan.actions
         ],
+        "moves": [{"tunnel": move.tunnel, "from": move.source, "to": move.destination,
+                   "replaces": [container.id for container in move.remove.replaces]} for move in fleet.moves],
+        "unreachable": [{"engine": part.name, "error": part.error} for part in fleet.unreachable],
     }
     return json.dumps(document, indent=2)
 
 
-def outcome_line(outcome: Outcome) -> str:
+def outcome_line(outcome: Outcome, with_engine: bool = False) -> str:
     action = outcome.action
+    who = f"{outcome.engine}/{action.tunnel}" if with_engine else action.tunnel
     if outcome.failed:
-        return f"{action.tunnel}: failed to {action.kind if action.kind != CONFLICT else 'create'}: {outcome.error}"
+        return f"{who}: failed to {action.kind if action.kind != CONFLICT else 'create'}: {outcome.error}"
     container = action.container_name + (f" ({outcome.container_id[:12]})" if outcome.container_id else "")
-    return f"{action.tunnel}: {_PAST_TENSE[action.kind]} {container}"
+    if action.kind == MOVE:
+        return f"{who}: moved {action.reasons[0]}, now {container}"
+    return f"{who}: {_PAST_TENSE[action.kind]} {container}"
 
 
 def apply_summary(verb: str, outcomes: list[Outcome], kinds: tuple[str, ...] = (CREATE, RECREATE, REMOVE)) -> str:
+    if any(outcome.action.kind == MOVE for outcome in outcomes):
+        kinds = (*kinds[:-1], MOVE, kinds[-1])
     failed = [outcome for outcome in outcomes if outcome.failed]
     done = {kind: sum(1 for o in outcomes if not o.failed and o.action.kind == kind) for kind in kinds}
     counts = ", ".join(f"{count} {_PAST_TENSE[kind]}" for kind, count in done.items())
@@ -125,12 +154,14 @@ def _local_text(item) -> str:
     return where + {True: " listening", False: " NOT listening", None: ""}[item.listening]
 
 
-def status_text(project: str, items) -> str:
-    rows = [[item.tunnel, _state_text(item), duration(item.uptime_seconds),
-             "-" if item.restarts is None else str(item.restarts), _local_text(item), " ".join(item.urls) or "-"]
-            for item in items]
-    lines = [f"Project '{project}':", "",
-             table(["TUNNEL", "STATE", "UPTIME", "RESTARTS", "LOCAL", "PUBLIC URLS"], rows)]
+def status_text(project: str, items, grouped: bool = False) -> str:
+    """`grouped`: the manifest names several engines, so each row says which one."""
+    header = (["ENGINE"] if grouped else []) + ["TUNNEL", "STATE", "UPTIME", "RESTARTS", "LOCAL", "PUBLIC URLS"]
+    rows = [([item.engine] if grouped else []) + [
+        item.tunnel, _state_text(item), duration(item.uptime_seconds),
+        "-" if item.restarts is None else str(item.restarts), _local_text(item), " ".join(item.urls) or "-"]
+        for item in items]
+    lines = [f"Project '{project}':", "", table(header, rows)]
     problems = [f"{item.tunnel}: {item.problem}" for item in items if item.problem]
     return "\n".join(lines + ([""] + problems if problems else []))
 
@@ -140,7 +171,7 @@ def status_json(project: str, items) -> str:
         "format_version": JSON_FORMAT_VERSION,
         "project": project,
         "tunnels": [{
-            "tunnel": item.tunnel, "container": item.container, "in_manifest": item.in_manifest,
+            "engine": item.engine, "tunnel": item.tunnel, "container": item.container, "in_manifest": item.in_manifest,
             "state": item.state, "exit_code": item.exit_code,
             "uptime_seconds": None if item.uptime_seconds is None else round(item.uptime_seconds, 1),
             "restarts": item.restarts,

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .converge import Prepared
+from .converge import FleetPlan
 from .errors import UserError
 
 FORMAT = "tunnelctl-plan"
@@ -17,19 +17,20 @@ FORMAT_VERSION = 1
 @dataclass(frozen=True)
 class SavedPlan:
     manifest: Path
-    endpoint: str
     targets: tuple[str, ...]
     replace: tuple[str, ...]
-    desired_digest: str
-    observed_digest: str
+    engines: dict[str, dict[str, str]]  # name → endpoint, desired_digest, observed_digest
 
 
-def save(path: Path, prepared: Prepared, manifest: Path, endpoint: str, targets, replace, plan_document: str) -> None:
+def save(path: Path, fleet: FleetPlan, manifest: Path, targets, replace, selected_engines, plan_document: str) -> None:
+    if fleet.unreachable:
+        raise UserError(f"not saving {path}: engine '{fleet.unreachable[0].name}' could not be reached, so the plan "
+                        "is incomplete; pass --engine to plan without it")
     document = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
-        "manifest": str(manifest.resolve()), "endpoint": endpoint,
-        "targets": sorted(targets), "replace": sorted(replace),
-        "desired_digest": prepared.desired_digest, "observed_digest": prepared.observed_digest,
+        "manifest": str(manifest.resolve()), "targets": sorted(targets), "replace": sorted(replace),
+        "engines": {part.name: {"endpoint": part.endpoint, "desired_digest": part.desired_digest,
+                                "observed_digest": part.observed_digest} for part in fleet.engines},
         "plan": json.loads(plan_document),
     }
     try:
@@ -46,21 +47,28 @@ def read(path: Path) -> SavedPlan:
         document = json.loads(path.read_text(encoding="utf-8"))
         if document.get("format") != FORMAT or document.get("format_version") != FORMAT_VERSION:
             raise ValueError("not a plan file of this tunnelctl")
-        return SavedPlan(manifest=Path(document["manifest"]), endpoint=document["endpoint"],
-                         targets=tuple(document["targets"]), replace=tuple(document["replace"]),
-                         desired_digest=document["desired_digest"], observed_digest=document["observed_digest"])
+        return SavedPlan(manifest=Path(document["manifest"]), targets=tuple(document["targets"]),
+                         replace=tuple(document["replace"]), engines=dict(document["engines"]))
     except FileNotFoundError:
         raise UserError(f"{path}: no such plan file; make one with tunnelctl plan --out {path}") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise UserError(f"{path}: not a usable tunnelctl plan ({error}); make one with tunnelctl plan --out") from None
 
 
-def check_fresh(saved: SavedPlan, prepared: Prepared, endpoint: str, path: Path) -> None:
+def check_fresh(saved: SavedPlan, fleet: FleetPlan, path: Path) -> None:
     """Refuse a plan whose inputs changed: it would no longer do what was reviewed."""
     again = f"run tunnelctl plan --out {path} again, review it, then apply it"
-    if endpoint != saved.endpoint:
-        raise UserError(f"{path} is stale: it was made for the engine at {saved.endpoint}, not {endpoint}; {again}")
-    if prepared.desired_digest != saved.desired_digest:
-        raise UserError(f"{path} is stale: the manifest {saved.manifest} (or its variables) changed since; {again}")
-    if prepared.observed_digest != saved.observed_digest:
-        raise UserError(f"{path} is stale: the project's containers changed on the engine since; {again}")
+    now = {part.name: part for part in fleet.engines}
+    if set(now) != set(saved.engines):
+        raise UserError(f"{path} is stale: it covers the engines {', '.join(sorted(saved.engines))}, the manifest now "
+                        f"{', '.join(sorted(now))}; {again}")
+    for name, then in saved.engines.items():
+        part = now[name]
+        if part.error:
+            raise UserError(f"cannot apply {path}: engine '{name}': {part.error}")
+        if part.endpoint != then["endpoint"]:
+            raise UserError(f"{path} is stale: engine '{name}' is now {part.endpoint}, not {then['endpoint']}; {again}")
+        if part.desired_digest != then["desired_digest"]:
+            raise UserError(f"{path} is stale: the manifest {saved.manifest} (or its variables) changed since; {again}")
+        if part.observed_digest != then["observed_digest"]:
+            raise UserError(f"{path} is stale: the project's containers changed on engine '{name}' since; {again}")

@@ -23,6 +23,13 @@ def desired_specs(manifest: Manifest) -> list[ContainerSpec]:
     return [container_spec(manifest.project, tunnel) for tunnel in manifest.tunnels]
 
 
+def specs_by_engine(manifest: Manifest) -> dict[str, list[ContainerSpec]]:
+    grouped: dict[str, list[ContainerSpec]] = {name: [] for name in manifest.engines}
+    for tunnel in manifest.tunnels:
+        grouped.setdefault(tunnel.engine, []).append(container_spec(manifest.project, tunnel))
+    return grouped
+
+
 def container_spec(project: str, tunnel: Tunnel) -> ContainerSpec:
     settings = tunnel.settings
     command = tuple(ssh_arguments(settings))

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import probe
 from .containers import ContainerDetails
 from .engine import Engine
-from .manifest import Manifest
+from .manifest import Tunnel
 from .pinggy_output import read_session
 from .specs import forward_target
 
 
 @dataclass(frozen=True)
 class TunnelStatus:
+    engine: str
     tunnel: str
     container: str | None
     in_manifest: bool
@@ -34,10 +36,11 @@ class TunnelStatus:
         return self.in_manifest and self.state == "running" and bool(self.urls)
 
 
-def gather(engine: Engine, loaded: Manifest) -> list[TunnelStatus]:
-    owned = engine.observe(loaded.project, []).owned
+def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel]) -> list[TunnelStatus]:
+    """The engine's side: `tunnels` are those the manifest places on it."""
+    owned = engine.observe(project).owned
     details = {item.tunnel: item for item in engine.inspect(container.id for container in owned)}
-    wanted = {tunnel.name: tunnel for tunnel in loaded.tunnels}
+    wanted = {tunnel.name: tunnel for tunnel in tunnels}
     names = list(wanted) + sorted(set(details) - set(wanted))
 
     def one(name: str) -> TunnelStatus:
@@ -46,7 +49,8 @@ def gather(engine: Engine, loaded: Manifest) -> list[TunnelStatus]:
         host, port = ((tunnel.settings["host"], tunnel.settings["port"]) if tunnel
                       else forward_target(found.command) if found else (None, None))
         listening = probe.listening(host, port) if engine.is_local and host and port else None
-        base = TunnelStatus(tunnel=name, container=found.name if found else None, in_manifest=tunnel is not None,
+        base = TunnelStatus(engine=engine.name, tunnel=name, container=found.name if found else None,
+                            in_manifest=tunnel is not None,
                             state="missing", local_host=host, local_port=port, listening=listening)
         if found is None:
             return base
@@ -68,7 +72,7 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
     if not urls and not problem:  # exited, or restarted and not (yet) connected: the last words of any run say why
         problem = read_session(engine.logs(found.id, tail=50)).last_line
     return TunnelStatus(
-        tunnel=base.tunnel, container=found.name, in_manifest=base.in_manifest, state=found.state,
+        engine=base.engine, tunnel=base.tunnel, container=found.name, in_manifest=base.in_manifest, state=found.state,
         exit_code=found.exit_code,
         uptime_seconds=time.time() - found.started_at if running and found.started_at else None,
         restarts=found.restart_count, local_host=base.local_host, local_port=base.local_port,

@@ -280,3 +280,43 @@ def test_pre_commit_hook_validates_the_files_it_is_given(tmp_path):
     assert result.returncode == 1
     assert f"{good}: valid" in result.stdout
     assert "tunnels.team.yaml:2:" in result.stderr and "99999 is greater than the maximum of 65535" in result.stderr
+
+
+def test_engines_place_tunnels_and_mistakes_are_pointed_at(write_manifest, tmp_path):
+    loaded = manifest.load(write_manifest(f"""
+        version: 1
+        engines:
+          laptop: {{docker: "unix:///var/run/docker.sock"}}
+          home: {{docker: "ssh://me@home.lan:2222"}}
+          dev: {{context: devbox}}
+        defaults: {{engine: laptop, allow_cidrs: [127.0.0.0/8]}}
+        tunnels:
+          - {{name: a, port: 1}}
+          - {{name: b, port: 2, engine: home}}
+    """), {})
+    assert [(tunnel.name, tunnel.engine) for tunnel in loaded.tunnels] == [("a", "laptop"), ("b", "home")]
+    assert loaded.engines["dev"].context == "devbox" and loaded.engines["home"].docker == "ssh://me@home.lan:2222"
+
+    problems = problems_of(write_manifest, """
+        version: 1
+        engines:
+          laptop: {docker: "unix:///var/run/docker.sock"}
+          bad: {docker: "ftp://nope"}
+        tunnels:
+          - {name: a, port: 1, allow_cidrs: [127.0.0.0/8]}
+          - {name: b, port: 2, engine: laptop, allow_cidrs: [127.0.0.0/8]}
+    """)
+    assert len(problems) == 1 and ": engines.bad.docker: 'ftp://nope' is not allowed: " in problems[0]
+    problems = problems_of(write_manifest, """
+        version: 1
+        engines:
+          laptop: {docker: "unix:///var/run/docker.sock"}
+          devbox: {docker: "tcp://devbox:2376", tls: {ca: ca.pem, cert: cert.pem, key: key.pem}}
+        tunnels:
+          - {name: a, port: 1, allow_cidrs: [127.0.0.0/8]}
+          - {name: b, port: 2, engine: moon, allow_cidrs: [127.0.0.0/8]}
+    """)
+    text = "\n".join(problems)
+    assert "tunnels[0] (tunnel 'a'): several engines are declared: set engine (one of devbox, laptop)" in text
+    assert "tunnels[1].engine (tunnel 'b'): engine 'moon' is not declared under engines (declared: devbox, laptop)" in text
+    assert f"engines.devbox.tls.ca: {tmp_path / 'ca.pem'}: no such file" in text

@@ -134,3 +134,16 @@ def test_destroy_is_a_plan_with_nothing_desired():
 def test_planner_does_not_import_docker():
     code = "import sys, provisioner.planner, provisioner.specs; print('docker' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_a_tunnel_created_on_one_engine_and_removed_from_another_is_a_move():
+    from provisioner.planner import find_moves
+
+    a, b = spec("a"), spec("b")
+    plans = {"laptop": plan("p", [a, b], Observation((running(b),))),  # a is new here
+             "server": plan("p", [], Observation((running(a),)))}  # and leaves here
+    remaining, moves = find_moves(plans)
+    [move] = moves
+    assert (move.tunnel, move.source, move.destination) == ("a", "server", "laptop")
+    assert move.remove.replaces[0].id.startswith("id-a")
+    assert kinds(remaining["laptop"]) == {"b": UNCHANGED} and remaining["server"].actions == ()

@@ -1,0 +1,168 @@
+"""One manifest across several real Docker engines: a second dockerd, an ssh:// way to it, and a CLI context."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+
+import pytest
+
+from conftest import REPO, SLEEPER_IMAGE, project_containers, run_tunnelctl
+
+SUPPORT = REPO / "tests" / "support"
+
+
+@pytest.fixture(scope="session")
+def second_engine(docker_api):
+    """(URL, API client) of a second dockerd with its own socket, data and exec roots, and the test images."""
+    import docker
+
+    started = subprocess.run([str(SUPPORT / "second-engine"), "start"], capture_output=True, text=True)
+    if started.returncode != 0:
+        pytest.fail(f"the second engine did not start: {started.stderr}")
+    url = started.stdout.strip()
+    return url, docker.APIClient(base_url=url, version="1.41")
+
+
+@pytest.fixture
+def on_both(second_engine, project):
+    """The project's containers on the second engine go too, whatever the test did."""
+    _, api = second_engine
+    yield api
+    for row in api.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"}):
+        api.remove_container(row["Id"], force=True)
+
+
+@pytest.fixture(scope="session")
+def ssh_home(second_engine, tmp_path_factory):
+    """A HOME whose ~/.ssh reaches the second engine as ssh://tunnelctl-remote@127.0.0.1:2201, key and host key known."""
+    url, _ = second_engine
+    started = subprocess.run([str(SUPPORT / "docker-over-ssh"), "start", url], capture_output=True, text=True)
+    if started.returncode != 0:
+        pytest.fail(f"the ssh endpoint did not start: {started.stderr}")
+    state = started.stdout.strip()
+    home = tmp_path_factory.mktemp("ssh-home")
+    (home / ".ssh").mkdir(mode=0o700)
+    (home / ".ssh" / "config").write_text(f"Host 127.0.0.1\n  IdentityFile {state}/client_key\n")
+    (home / ".ssh" / "known_hosts").write_text(open(f"{state}/known_hosts").read())
+    return home
+
+
+def fleet_manifest(project: str, second_url: str, placement: dict[str, str], second: str | None = None) -> str:
+    lines = "\n".join(f"  - {{name: {name}, port: {1000 + index}, engine: {engine}}}"
+                      for index, (name, engine) in enumerate(placement.items()))
+    return textwrap.dedent(f"""
+        version: 1
+        project: {project}
+        engines:
+          laptop: {{docker: "unix:///var/run/docker.sock"}}
+          server: {{docker: "{second or second_url}"}}
+        defaults: {{image: {SLEEPER_IMAGE}, allow_cidrs: [127.0.0.0/8]}}
+        tunnels:
+    """) + lines + "\n"
+
+
+def names_on(api, project: str) -> list[str]:
+    rows = api.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"})
+    return sorted(row["Labels"]["io.tunnelctl.tunnel"] for row in rows)
+
+
+def test_apply_across_two_engines_then_move_a_tunnel_and_destroy(docker_api, second_engine, on_both, project,
+                                                                 tmp_path):
+    url, api2 = second_engine
+    manifest = tmp_path / "tunnels.yaml"
+    manifest.write_text(fleet_manifest(project, url, {"a": "laptop", "b": "server", "c": "server"}))
+
+    planned = run_tunnelctl("plan", cwd=tmp_path)
+    assert planned.returncode == 0
+    assert f"Engine 'laptop' (unix:///var/run/docker.sock):\n  + a" in planned.stdout
+    assert f"Engine 'server' ({url}):\n  + b" in planned.stdout
+    document = json.loads(run_tunnelctl("plan", "--json", cwd=tmp_path).stdout)
+    assert {(action["engine"], action["tunnel"]) for action in document["actions"]} == {
+        ("laptop", "a"), ("server", "b"), ("server", "c")}
+
+    applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "server/b: created" in applied.stdout
+    assert names_on(docker_api, project) == ["a"] and names_on(api2, project) == ["b", "c"]
+    assert run_tunnelctl("plan", "--detailed-exitcode", cwd=tmp_path).returncode == 0
+
+    manifest.write_text(fleet_manifest(project, url, {"a": "laptop", "b": "server", "c": "laptop"}))
+    moving = run_tunnelctl("plan", cwd=tmp_path)
+    assert "→ c  move      server → laptop" in moving.stdout
+    assert "Plan: 0 to create, 0 to recreate, 1 to move, 0 to remove." in moving.stdout
+    moved = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert "laptop/c: moved server → laptop" in moved.stdout
+    assert names_on(docker_api, project) == ["a", "c"] and names_on(api2, project) == ["b"]
+
+    only_server = run_tunnelctl("destroy", "--auto-approve", "--engine", "server", cwd=tmp_path)
+    assert only_server.returncode == 0 and names_on(api2, project) == [] and names_on(docker_api, project) == ["a", "c"]
+    assert run_tunnelctl("destroy", "--auto-approve", cwd=tmp_path).returncode == 0
+    assert names_on(docker_api, project) == [] and names_on(api2, project) == []
+
+
+def test_an_unreachable_engine_is_reported_once_and_the_others_proceed(docker_api, second_engine, on_both, project,
+                                                                       tmp_path):
+    url, api2 = second_engine
+    (tmp_path / "tunnels.yaml").write_text(fleet_manifest(project, url, {"a": "laptop", "b": "server"},
+                                                          second="unix:///tmp/tunnelctl-no-engine.sock"))
+    planned = run_tunnelctl("plan", cwd=tmp_path)
+    assert planned.returncode == 1
+    assert "+ a" in planned.stdout and "could not be reached" in planned.stdout
+    [error] = [line for line in planned.stderr.splitlines() if line.startswith("error:")]
+    assert error.startswith("error: engine 'server': cannot reach the Docker engine at "
+                            "unix:///tmp/tunnelctl-no-engine.sock (engine 'server')")
+    applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path)
+    assert applied.returncode == 1 and names_on(docker_api, project) == ["a"]
+    status = run_tunnelctl("status", cwd=tmp_path)
+    assert status.returncode == 1 and "error: engine 'server'" in status.stderr
+
+
+def test_an_engine_stopped_between_plans_does_not_stop_the_others(docker_api, second_engine, on_both, project,
+                                                                   tmp_path):
+    url, api2 = second_engine
+    (tmp_path / "tunnels.yaml").write_text(fleet_manifest(project, url, {"a": "laptop", "b": "server"}))
+    assert run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path).returncode == 0
+    subprocess.run([str(SUPPORT / "second-engine"), "stop"], check=True)
+    try:
+        planned = run_tunnelctl("plan", cwd=tmp_path)
+        assert planned.returncode == 1
+        assert planned.stdout.startswith("No changes.") and "engine 'server' could not be reached" in planned.stdout
+        assert "error: engine 'server': cannot reach the Docker engine" in planned.stderr
+    finally:
+        subprocess.run([str(SUPPORT / "second-engine"), "start"], check=True, capture_output=True)
+    assert run_tunnelctl("plan", "--detailed-exitcode", cwd=tmp_path).returncode in (0, 2)
+
+
+def test_an_ssh_engine_runs_tunnels_on_the_far_side(second_engine, on_both, ssh_home, project, tmp_path):
+    url, api2 = second_engine
+    (tmp_path / "tunnels.yaml").write_text(fleet_manifest(
+        project, url, {"far": "server"}, second="ssh://tunnelctl-remote@127.0.0.1:2201"))
+    env = {"HOME": str(ssh_home)}
+    applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", "--engine", "server", cwd=tmp_path, env=env)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert names_on(api2, project) == ["far"]
+    assert run_tunnelctl("plan", "--detailed-exitcode", "--engine", "server", cwd=tmp_path, env=env).returncode == 0
+
+
+def test_a_docker_cli_context_names_an_engine(second_engine, on_both, project, tmp_path):
+    url, api2 = second_engine
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    (config / "config.json").write_text("{}")
+    env = {"DOCKER_CONFIG": str(config)}
+    subprocess.run(["docker", "context", "create", "engine-two", "--docker", f"host={url}"], check=True,
+                   capture_output=True, env={**__import__("os").environ, **env})
+    (tmp_path / "tunnels.yaml").write_text(textwrap.dedent(f"""
+        version: 1
+        project: {project}
+        engines:
+          two: {{context: engine-two}}
+        tunnels:
+          - {{name: ctx, port: 1001, image: {SLEEPER_IMAGE}, allow_cidrs: [127.0.0.0/8]}}
+    """))
+    applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path, env=env)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert names_on(api2, project) == ["ctx"]
