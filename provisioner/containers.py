@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 LABEL_PREFIX = "io.tunnelctl."
 MANAGED_BY = LABEL_PREFIX + "managed-by"
@@ -15,10 +19,29 @@ SETTING_DIGESTS = LABEL_PREFIX + "setting-digests"
 
 MANAGER = "tunnelctl"
 
+# Bump only when the container layout itself changes (not when tunnelctl's code is refactored): every
+# container whose spec hash differs is recreated.
+SPEC_FORMAT = "1"
+_NOT_CONTAINER = ("engine",)  # placement, not part of the container
+
 
 def ownership_filter(project: str) -> list[str]:
     """Docker label filters that select exactly the containers tunnelctl manages for `project`."""
     return [f"{MANAGED_BY}={MANAGER}", f"{PROJECT}={project}"]
+
+
+def digest(value: Any) -> str:
+    """sha256 of the canonical JSON of `value`: stable across runs, machines and key order."""
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def encode_digests(digests: Mapping[str, str]) -> str:
+    return ",".join(f"{name}={value}" for name, value in sorted(digests.items()))
+
+
+def decode_digests(label: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in label.split(",") if "=" in part)
 
 
 @dataclass(frozen=True)
@@ -26,16 +49,34 @@ class ContainerSpec:
     """A container as the manifest wants it."""
 
     tunnel: str
+    project: str
     container_name: str
     image: str
     command: tuple[str, ...]
     restart_policy: str
-    labels: Mapping[str, str]
     spec_hash: str
-    setting_digests: Mapping[str, str]  # per setting, so that a plan can say which settings changed
     local_host: str
     local_port: int
     target: str  # "host:port → server", for people reading a plan
+    settings: Mapping[str, Any] = field(repr=False, compare=False)  # resolved; holds secrets, never printed
+
+    # Computed only when a container is created or a plan explains a change: most runs change nothing.
+    @cached_property
+    def setting_digests(self) -> dict[str, str]:
+        """A short digest per setting, so that a plan can say which settings changed (never a secret in clear)."""
+        return {name: digest(value)[:12] for name, value in self.settings.items() if name not in _NOT_CONTAINER}
+
+    @cached_property
+    def labels(self) -> dict[str, str]:
+        return {
+            **self.settings.get("labels", {}),
+            MANAGED_BY: MANAGER,
+            PROJECT: self.project,
+            TUNNEL: self.tunnel,
+            SPEC_VERSION: SPEC_FORMAT,
+            SPEC_HASH: self.spec_hash,
+            SETTING_DIGESTS: encode_digests(self.setting_digests),
+        }
 
 
 @dataclass(frozen=True)
@@ -48,12 +89,16 @@ class ObservedContainer:
     state: str  # created, running, restarting, paused, exited, dead
     status: str  # Docker's human text, e.g. "Exited (137) 5 seconds ago"
     spec_hash: str
-    setting_digests: Mapping[str, str] = field(default_factory=dict)
+    digest_label: str = ""  # the setting digests, as labelled at creation
     image_id: str = ""
 
     @property
     def short_id(self) -> str:
         return self.id[:12]
+
+    @property
+    def setting_digests(self) -> dict[str, str]:
+        return decode_digests(self.digest_label)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace as with_changes
 
 from .containers import ContainerSpec, Observation
 from .endpoints import ENVIRONMENT_ENGINE, EngineConfig
-from .engine import Engine
+from .engine import Engine, import_docker
 from .errors import EngineError, UserError
 from .planner import CHANGE_KINDS, Move, Plan, find_moves, plan
 
@@ -73,10 +73,10 @@ def open_engines(configs: Mapping[str, EngineConfig], selected: Collection[str] 
     if unknown:
         raise UserError(f"--engine names no engine of the manifest: {', '.join(unknown)} "
                         f"(engines: {', '.join(sorted(configs))})")
+    chosen = {name: config for name, config in configs.items() if not selected or name in selected}
+    import_docker(chosen.values())
     opened: dict[str, Engine | str] = {}
-    for name, config in configs.items():
-        if selected and name not in selected:
-            continue
+    for name, config in chosen.items():
         try:
             opened[name] = Engine(config)
         except EngineError as error:

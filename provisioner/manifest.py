@@ -123,7 +123,7 @@ def load(path: FilePath, environ: Mapping[str, str] | None = None, *, env_files:
     rendering = templates.render_all(data, environment(path, env_files, environ), ignore_missing_env)
     for where, message in rendering.problems:
         problems.add(where, message)
-    secrets = _secret_values(data) | rendering.secrets
+    secrets = frozenset(rendering.secrets)
 
     def resolved(where: Path) -> bool:  # a value still holding a template that could not be rendered is not checked
         return not any(where[: len(other)] == other or other[: len(where)] == where for other in rendering.unresolved)
@@ -192,14 +192,6 @@ def project_from_folder(path: FilePath) -> str:
     folder = path.resolve().parent.name.lower()
     name = re.sub(r"[^a-z0-9_.-]+", "-", folder).strip("-_.")[:63].strip("-_.")
     return name or "default"
-
-
-def _secret_values(data: Any) -> frozenset[str]:
-    values = set()
-    for _, node, value in schema.walk(data):
-        if schema.is_secret(node):
-            values.update(str(item) for item in (value if isinstance(value, list) else [value]) if item not in ("", None))
-    return frozenset(values)
 
 
 def _check_unique(data: dict, problems: _Problems) -> None:

@@ -26,6 +26,13 @@ def manifest_schema() -> dict:
     return json.loads(text)
 
 
+@cache
+def _validator():
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(manifest_schema())
+
+
 def schema_text() -> str:
     return json.dumps(manifest_schema(), indent=2) + "\n"
 
@@ -97,12 +104,14 @@ _UNEXPECTED = re.compile(r"\('(.+)' (?:was|were) unexpected\)")
 
 def validation_problems(data: Any) -> list[tuple[Path, str]]:
     """Every schema violation as (path of the offending value, message), secrets never quoted."""
-    from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
+    errors = list(_validator().iter_errors(data))
+    if not errors:
+        return []
     secret_paths = {path for path, node, _ in walk(data) if is_secret(node)}
     problems: list[tuple[Path, str]] = []
-    for error in Draft202012Validator(manifest_schema()).iter_errors(data):
+    for error in errors:
         if error.context:
             error = best_match(error.context)
         path = tuple(error.absolute_path)

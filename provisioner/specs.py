@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from . import containers
-from .containers import ContainerSpec
+from .containers import ContainerSpec, digest
 from .manifest import Manifest, Tunnel
-
-# Bump only when the container layout itself changes (not when tunnelctl's code is refactored): every
-# container whose spec hash differs is recreated.
-SPEC_FORMAT = "1"
 
 _NEEDS_QUOTES = re.compile(r"""[\s"'\\]""")
 
@@ -40,29 +33,18 @@ def container_spec(project: str, tunnel: Tunnel) -> ContainerSpec:
         "restart": settings["restart"],
         "network_mode": "host",
     }
-    spec_hash = _digest(runtime)
-    digests = setting_digests(settings)
-    labels = {
-        **settings.get("labels", {}),
-        containers.MANAGED_BY: containers.MANAGER,
-        containers.PROJECT: project,
-        containers.TUNNEL: tunnel.name,
-        containers.SPEC_VERSION: SPEC_FORMAT,
-        containers.SPEC_HASH: spec_hash,
-        containers.SETTING_DIGESTS: json.dumps(digests, sort_keys=True, separators=(",", ":")),
-    }
     return ContainerSpec(
         tunnel=tunnel.name,
+        project=project,
         container_name=settings["container_name"],
         image=settings["image"],
         command=command,
         restart_policy=settings["restart"],
-        labels=labels,
-        spec_hash=spec_hash,
-        setting_digests=digests,
+        spec_hash=digest(runtime),
         local_host=settings["host"],
         local_port=settings["port"],
         target=f"{settings['host']}:{settings['port']} → {server_name(settings)}:{settings['server_port']}",
+        settings=settings,
     )
 
 
@@ -159,12 +141,3 @@ def _remote_word(option: str) -> str:
     if not _NEEDS_QUOTES.search(option):
         return option
     return '"' + option.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def setting_digests(settings: Mapping[str, Any]) -> dict[str, str]:
-    return {name: _digest(value)[:16] for name, value in sorted(settings.items())}
-
-
-def _digest(value: Any) -> str:
-    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -31,7 +31,7 @@ class MissingRequired(Exception):
 class Rendering:
     problems: list[tuple[Path, str]] = field(default_factory=list)
     unresolved: set[Path] = field(default_factory=set)  # left as written: a variable is missing
-    secrets: set[str] = field(default_factory=set)  # values read by secret fields, or marked `| secret`
+    secrets: set[str] = field(default_factory=set)  # secret fields' values, what they read, and `| secret` values
     current: Path = ()  # the template being rendered
 
 
@@ -183,6 +183,8 @@ def render_all(data: Any, environ: Mapping[str, str], ignore_missing: bool = Fal
             secret_paths.add(path)
         if isinstance(value, str) and any(marker in value for marker in _MARKERS):
             templated.append((path, node, value))
+        elif isinstance(value, (str, int)) and value != "" and _within(path, secret_paths):
+            result.secrets.add(str(value))
     if not templated:
         return result
     jinja = _environment(result.secrets)
@@ -204,9 +206,11 @@ def render_all(data: Any, environ: Mapping[str, str], ignore_missing: bool = Fal
                 result.unresolved.add(path)
                 continue
             finally:
-                if any(path[:length] in secret_paths for length in range(len(path) + 1)):
+                if _within(path, secret_paths):
                     result.secrets.update(str(environ[name]) for name in env.read if name in environ)
             _assign(data, path, _coerce(rendered, schema.expected_type(node)))
+            if _within(path, secret_paths) and rendered:
+                result.secrets.add(rendered)
 
     try:
         with _time_limit(MAX_SECONDS):
@@ -215,6 +219,10 @@ def render_all(data: Any, environ: Mapping[str, str], ignore_missing: bool = Fal
         result.problems.append((result.current, f"template error: {error}"))
         result.unresolved.add(result.current)
     return result
+
+
+def _within(path: Path, secret_paths: set[Path]) -> bool:
+    return any(path[:length] in secret_paths for length in range(len(path) + 1))
 
 
 def _undefined_message(name: str, source: str) -> str:

@@ -283,16 +283,16 @@ def test_pre_commit_hook_validates_the_files_it_is_given(tmp_path):
 
 
 def test_engines_place_tunnels_and_mistakes_are_pointed_at(write_manifest, tmp_path):
-    loaded = manifest.load(write_manifest(f"""
+    loaded = manifest.load(write_manifest("""
         version: 1
         engines:
-          laptop: {{docker: "unix:///var/run/docker.sock"}}
-          home: {{docker: "ssh://me@home.lan:2222"}}
-          dev: {{context: devbox}}
-        defaults: {{engine: laptop, allow_cidrs: [127.0.0.0/8]}}
+          laptop: {docker: "unix:///var/run/docker.sock"}
+          home: {docker: "ssh://me@home.lan:2222"}
+          dev: {context: devbox}
+        defaults: {engine: laptop, allow_cidrs: [127.0.0.0/8]}
         tunnels:
-          - {{name: a, port: 1}}
-          - {{name: b, port: 2, engine: home}}
+          - {name: a, port: 1}
+          - {name: b, port: 2, engine: home}
     """), {})
     assert [(tunnel.name, tunnel.engine) for tunnel in loaded.tunnels] == [("a", "laptop"), ("b", "home")]
     assert loaded.engines["dev"].context == "devbox" and loaded.engines["home"].docker == "ssh://me@home.lan:2222"

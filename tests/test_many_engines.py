@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from conftest import REPO, SLEEPER_IMAGE, project_containers, run_tunnelctl
+from conftest import REPO, SLEEPER_IMAGE, run_tunnelctl
 
 SUPPORT = REPO / "tests" / "support"
 
@@ -76,7 +76,7 @@ def test_apply_across_two_engines_then_move_a_tunnel_and_destroy(docker_api, sec
 
     planned = run_tunnelctl("plan", cwd=tmp_path)
     assert planned.returncode == 0
-    assert f"Engine 'laptop' (unix:///var/run/docker.sock):\n  + a" in planned.stdout
+    assert "Engine 'laptop' (unix:///var/run/docker.sock):\n  + a" in planned.stdout
     assert f"Engine 'server' ({url}):\n  + b" in planned.stdout
     document = json.loads(run_tunnelctl("plan", "--json", cwd=tmp_path).stdout)
     assert {(action["engine"], action["tunnel"]) for action in document["actions"]} == {

@@ -5,21 +5,22 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from provisioner.containers import ContainerSpec, Observation, ObservedContainer
+from provisioner.containers import ContainerSpec, Observation, ObservedContainer, encode_digests
 from provisioner.planner import CONFLICT, CREATE, RECREATE, REMOVE, UNCHANGED, plan
 
 
-def spec(tunnel: str, digest: str = "d1", **digests: str) -> ContainerSpec:
-    settings = {"port": digest, **digests}
-    return ContainerSpec(tunnel=tunnel, container_name=f"p-{tunnel}", image="img", command=("-p", "443"),
-                         restart_policy="unless-stopped", labels={}, spec_hash="hash-" + "-".join(settings.values()),
-                         setting_digests=settings, local_host="127.0.0.1", local_port=1,
-                         target="127.0.0.1:1 → free.pinggy.io:443")
+def spec(tunnel: str, digest: str = "d1", **settings: str) -> ContainerSpec:
+    settings = {"port": digest, **settings}
+    return ContainerSpec(tunnel=tunnel, project="p", container_name=f"p-{tunnel}", image="img",
+                         command=("-p", "443"), restart_policy="unless-stopped",
+                         spec_hash="hash-" + "-".join(settings.values()), local_host="127.0.0.1", local_port=1,
+                         target="127.0.0.1:1 → free.pinggy.io:443", settings=settings)
 
 
 def running(desired: ContainerSpec, state: str = "running", status: str = "Up 3 minutes", **override) -> ObservedContainer:
     fields = dict(id=f"id-{desired.tunnel}-0123456789", name=desired.container_name, tunnel=desired.tunnel,
-                  state=state, status=status, spec_hash=desired.spec_hash, setting_digests=desired.setting_digests)
+                  state=state, status=status, spec_hash=desired.spec_hash,
+                  digest_label=encode_digests(desired.setting_digests))
     return ObservedContainer(**{**fields, **override})
 
 
