@@ -104,15 +104,8 @@ class StandIn:
     # -- records ---------------------------------------------------------
     def records(self, token=None):
         """Parsed session records, oldest first (optionally for one token)."""
-        out = []
-        for path in glob.glob(os.path.join(self.records_dir, "*.json")):
-            try:
-                with open(path) as f:
-                    rec = json.load(f)
-            except (OSError, ValueError):
-                continue  # vanished or half-written (writes are atomic renames, so rare)
-            if token is None or rec.get("token") == token:
-                out.append(rec)
+        out = [rec for rec in _read_json_files(self.records_dir)
+               if token is None or rec.get("token") == token]
         return sorted(out, key=lambda r: (r.get("time", 0), r.get("pid", 0)))
 
     def wait_for_record(self, token, timeout=20, newer_than=None, status=None, poll=0.05):
@@ -162,12 +155,7 @@ class StandIn:
         """Live tunnels, one per token: dicts with token, user, pid, sshd_pid,
         ports, record (file name of its record), time."""
         out = []
-        for path in glob.glob(os.path.join(self.locks_dir, "*.json")):
-            try:
-                with open(path) as f:
-                    info = json.load(f)
-            except (OSError, ValueError):
-                continue
+        for info in _read_json_files(self.locks_dir):
             if _alive(info.get("pid"), info.get("starttime")) and \
                     (token is None or info.get("token") == token):
                 out.append(info)
@@ -175,6 +163,18 @@ class StandIn:
 
     def __repr__(self):
         return "StandIn(port=%d, dir=%r)" % (self.port, self.dir)
+
+
+def _read_json_files(folder):
+    """Every *.json file of the folder, parsed; files that vanished or are half-written are skipped."""
+    found = []
+    for path in glob.glob(os.path.join(folder, "*.json")):
+        try:
+            with open(path) as f:
+                found.append(json.load(f))
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def _alive(pid, starttime=None):

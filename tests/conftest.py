@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -80,19 +81,16 @@ def pinggy(docker_api):
     return fixture.ensure_running()
 
 
-@pytest.fixture
-def local_server():
-    """A real HTTP server on loopback standing in for an MCP server; yields (port, requests seen)."""
+@contextlib.contextmanager
+def http_server(respond):
+    """A real HTTP server on a free loopback port; `respond(path, headers)` returns (status, body bytes)."""
     import http.server
     import threading
 
-    seen: list[dict] = []
-
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            seen.append({"path": self.path, "headers": dict(self.headers)})
-            body = b"hello from the local MCP server"
-            self.send_response(200)
+            status, body = respond(self.path, dict(self.headers))
+            self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -101,8 +99,22 @@ def local_server():
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1], seen
-    server.shutdown()
-    server.server_close()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def local_server():
+    """A real HTTP server standing in for an MCP server; yields (port, requests seen)."""
+    seen: list[dict] = []
+
+    def respond(path, headers):
+        seen.append({"path": path, "headers": headers})
+        return 200, b"hello from the local MCP server"
+
+    with http_server(respond) as port:
+        yield port, seen

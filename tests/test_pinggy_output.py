@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 
 from provisioner import probe
+from conftest import http_server
 from provisioner.pinggy_output import read_session
 
 TTY_SESSION = (
@@ -53,22 +52,11 @@ def test_ssh_chatter_is_not_mistaken_for_the_reason():
 
 
 def test_web_debugger_urls_are_read_from_its_endpoint():
-    class Debugger(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = json.dumps({"urls": ["https://dbg.pinggy.link"]}).encode() if self.path == "/urls" else b"{}"
-            self.send_response(200 if self.path == "/urls" else 404)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def debugger(path, headers):
+        if path != "/urls":
+            return 404, b"{}"
+        return 200, json.dumps({"urls": ["https://dbg.pinggy.link"]}).encode()
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Debugger)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        assert probe.debugger_urls(server.server_address[1]) == ("https://dbg.pinggy.link",)
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert probe.debugger_urls(server.server_address[1]) == ()  # nobody answers any more
+    with http_server(debugger) as port:
+        assert probe.debugger_urls(port) == ("https://dbg.pinggy.link",)
+    assert probe.debugger_urls(port) == ()  # nobody answers any more
