@@ -31,8 +31,15 @@ environment:
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes exit 1 with one line: exit 2 means "changes present" to scripts using --detailed-exitcode."""
+
+    def error(self, message: str):
+        self.exit(EXIT_ERROR, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tunnelctl", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Keep the Pinggy tunnels declared in a YAML manifest running as Docker containers.")
     parser.add_argument("--version", action="version", version=f"tunnelctl {__version__}")
