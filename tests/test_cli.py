@@ -143,4 +143,4 @@ def test_no_secret_is_ever_printed(docker_api, project, tmp_path):
 def test_a_usage_mistake_is_one_line_and_exit_1_not_the_changes_code(tmp_path):
     result = run_tunnelctl("plan", "--bogus", cwd=tmp_path)
     assert result.returncode == 1
-    assert result.stderr == "error: unrecognized arguments: --bogus (see tunnelctl plan --help)\n"
+    assert result.stderr == "error: unrecognized arguments: --bogus (see tunnelctl --help)\n"
