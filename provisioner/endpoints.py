@@ -14,7 +14,3 @@ class EngineConfig:
     docker: str | None = None  # unix://, tcp:// or ssh:// address
     tls: tuple[str, str, str] | None = None  # (ca, cert, key) absolute paths, for tcp://
     context: str | None = None  # a Docker CLI context
-
-    @property
-    def from_environment(self) -> bool:
-        return self.docker is None and self.context is None

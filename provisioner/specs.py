@@ -18,8 +18,8 @@ def desired_specs(manifest: Manifest) -> list[ContainerSpec]:
 
 def specs_by_engine(manifest: Manifest) -> dict[str, list[ContainerSpec]]:
     grouped: dict[str, list[ContainerSpec]] = {name: [] for name in manifest.engines}
-    for tunnel in manifest.tunnels:
-        grouped.setdefault(tunnel.engine, []).append(container_spec(manifest.project, tunnel))
+    for tunnel, spec in zip(manifest.tunnels, desired_specs(manifest)):
+        grouped.setdefault(tunnel.engine, []).append(spec)
     return grouped
 
 
