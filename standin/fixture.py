@@ -26,7 +26,8 @@ CLI = os.path.join(HERE, "pinggy-standin")
 SETUP = os.path.join(HERE, "setup")
 BUILD_IMAGE = os.path.join(HERE, "build-image")
 IMAGE = os.environ.get("PINGGY_STANDIN_IMAGE", "tunnelctl-test/pinggy-ssh:latest")
-DEFAULT_PORT = 2222
+# PINGGY_STANDIN_PORT lets several checkouts on one machine each run their own stand-in.
+DEFAULT_PORT = int(os.environ.get("PINGGY_STANDIN_PORT") or 2222)
 TYPES = ("http", "tcp", "tls", "udp", "tlstcp")
 REFUSED_LINE = "Login is not allowed: A tunnel with the same token {token} is already active."
 BANNER_HEAD = "You can access local server via following URL(s):"
@@ -36,7 +37,7 @@ _URL_PORT = re.compile(r"\b[a-z]+://[^\s/]*-p(\d+)\.a\.pinggy\.link\S*")
 def _default_dir(port):
     if os.environ.get("PINGGY_STANDIN_DIR"):
         return os.environ["PINGGY_STANDIN_DIR"]
-    return "/tmp/pinggy-standin" if port == DEFAULT_PORT else "/tmp/pinggy-standin-%d" % port
+    return "/tmp/pinggy-standin" if port == 2222 else "/tmp/pinggy-standin-%d" % port
 
 
 def _cli(*args, check=True):

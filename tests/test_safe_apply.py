@@ -97,7 +97,7 @@ def test_a_replacement_that_fails_gives_the_old_tunnel_back(docker_api, pinggy, 
           - {{name: mcp, port: {port}, token: {token}, image: tunnelctl-test/pinggy-ssh:latest, server: 127.0.0.1,
              server_port: SERVER_PORT, allow_cidrs: [127.0.0.0/8]}}
     """)
-    (tmp_path / "tunnels.yaml").write_text(manifest.replace("SERVER_PORT", "2222"))
+    (tmp_path / "tunnels.yaml").write_text(manifest.replace("SERVER_PORT", str(pinggy.port)))
     assert run_tunnelctl("apply", "--auto-approve", cwd=tmp_path).returncode == 0
     before = project_containers(docker_api, project)["mcp"]["Id"]
 
@@ -110,7 +110,7 @@ def test_a_replacement_that_fails_gives_the_old_tunnel_back(docker_api, pinggy, 
     assert [info["Id"] for info in containers] == [before]
     assert containers[0]["Name"] == f"/{project}-mcp" and containers[0]["State"]["Running"] is True
 
-    (tmp_path / "tunnels.yaml").write_text(manifest.replace("SERVER_PORT", "2222"))
+    (tmp_path / "tunnels.yaml").write_text(manifest.replace("SERVER_PORT", str(pinggy.port)))
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:  # the restored client logs in again by itself
         status = json.loads(run_tunnelctl("status", "--json", cwd=tmp_path).stdout)["tunnels"][0]

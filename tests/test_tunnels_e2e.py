@@ -9,8 +9,10 @@ import urllib.request
 import uuid
 
 from conftest import project_containers, run_tunnelctl
+from standin import fixture
 
 PINGGY_IMAGE = "tunnelctl-test/pinggy-ssh:latest"
+STANDIN_PORT = fixture.DEFAULT_PORT
 
 
 def tunnel_manifest(project: str, port: int, token: str, name: str = "mcp", extra: str = "") -> str:
@@ -20,7 +22,7 @@ def tunnel_manifest(project: str, port: int, token: str, name: str = "mcp", extr
         defaults:
           image: {PINGGY_IMAGE}
           server: 127.0.0.1
-          server_port: 2222
+          server_port: {STANDIN_PORT}
         tunnels:
           - name: {name}
             port: {port}
