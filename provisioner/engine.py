@@ -11,12 +11,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from . import checkpoints, containers
+from . import checkpoints, containers, engine_errors
 from .containers import ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from .endpoints import ENVIRONMENT_ENGINE, EngineConfig
 from .errors import EngineError
 
-# Pinned so that docker-py does not spend a round-trip asking the engine for its version on every run.
+# Pinned so that docker-py does not spend a round-trip asking the engine for its version on every run; the docker
+# CLI's DOCKER_API_VERSION overrides it for an engine that speaks another range (Docker 29 needs at least 1.44).
 API_VERSION = "1.41"
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 
@@ -56,12 +57,14 @@ class Engine:
         self.config = config or EngineConfig(ENVIRONMENT_ENGINE)
         self.name = self.config.name
         environ = os.environ if environ is None else environ
-        self.origin, self.hint = _origin(self.config, environ)
+        self.origin, self.hint, self.setting = _origin(self.config, environ)
         self.endpoint = self.config.docker or environ.get("DOCKER_HOST") or DEFAULT_ENDPOINT
+        self.api_version = environ.get("DOCKER_API_VERSION") or API_VERSION
+        self._version_pinned_by_user = "DOCKER_API_VERSION" in environ
         try:
             settings = _client_settings(self.config, environ)
             self.endpoint = settings.get("base_url") or DEFAULT_ENDPOINT
-            self.api = docker.APIClient(version=API_VERSION, **settings)
+            self.api = docker.APIClient(version=self.api_version, **settings)
         except docker.errors.DockerException as error:
             raise EngineError(f"cannot use the Docker engine {self.where}: {error}; {self.hint}") from None
         self._errors = docker.errors
@@ -78,12 +81,11 @@ class Engine:
 
         try:
             yield
+        except self._errors.APIError as error:  # first: docker-py's refusals are requests' HTTPErrors too
+            raise EngineError(engine_errors.refused(str(error.explanation or error), self.endpoint, what,
+                                                    self.api_version, self._version_pinned_by_user)) from None
         except (requests.exceptions.RequestException, OSError) as error:
-            raise EngineError(f"cannot reach the Docker engine at {self.where} while {what}: "
-                              f"{_root_cause(error)}; {self.hint}") from None
-        except self._errors.APIError as error:
-            raise EngineError(f"the Docker engine at {self.endpoint} refused {what}: "
-                              f"{error.explanation or error}") from None
+            raise EngineError(engine_errors.unreachable(error, self.where, what, self.hint, self.setting)) from None
         except self._errors.DockerException as error:  # e.g. an ssh:// engine whose login fails
             raise EngineError(f"cannot reach the Docker engine at {self.where} while {what}: {error}; "
                               f"{self.hint}") from None
@@ -158,9 +160,15 @@ class Engine:
             lock = self._pull_locks.setdefault(image, threading.Lock())
         with lock, self._call(f"pulling image {image}"):
             repository, tag = parse_repository_tag(image)
-            for event in self.api.pull(repository, tag=tag or "latest", stream=True, decode=True):
-                if "error" in event:
-                    raise EngineError(f"pulling image '{image}' failed: {event['error']}")
+            try:  # the engine reports a registry's trouble as a refusal, or as an event once the pull has begun
+                for event in self.api.pull(repository, tag=tag or "latest", stream=True, decode=True):
+                    if "error" in event:
+                        raise EngineError(engine_errors.pull_failed(image, str(event["error"]), self.endpoint))
+            except self._errors.APIError as error:
+                if engine_errors.is_version_refusal(str(error.explanation or "")):
+                    raise
+                raise EngineError(engine_errors.pull_failed(image, str(error.explanation or error),
+                                                            self.endpoint)) from None
 
     def rename(self, container_id: str, name: str) -> None:
         with self._call(f"renaming container {container_id[:12]} to {name}"):
@@ -237,18 +245,22 @@ def _timestamp(text: str | None) -> float | None:
     return moment.timestamp() + (float("0." + fraction[:6]) if fraction else 0.0)
 
 
-def _origin(config: EngineConfig, environ: Mapping[str, str]) -> tuple[str, str]:
-    """Where the engine's address came from, and what to fix when it does not answer."""
+def _origin(config: EngineConfig, environ: Mapping[str, str]) -> tuple[str, str, str]:
+    """Where the engine's address came from, what to fix when it does not answer, and the setting that names it."""
     if config.context:
         return (f"engine '{config.name}', Docker context '{config.context}'",
-                f"check the context (docker context inspect {config.context}) or engines.{config.name}")
+                f"check the context (docker context inspect {config.context}) or engines.{config.name}",
+                f"engines.{config.name}")
     if config.docker:
-        return f"engine '{config.name}'", f"start that engine or fix engines.{config.name} in the manifest"
+        return (f"engine '{config.name}'", f"start that engine or fix engines.{config.name} in the manifest",
+                f"engines.{config.name}.docker")
     if environ.get("DOCKER_HOST"):
-        return f"DOCKER_HOST={environ['DOCKER_HOST']}", "start the engine (dockerd) or point DOCKER_HOST at one"
+        return (f"DOCKER_HOST={environ['DOCKER_HOST']}", "start the engine (dockerd) or point DOCKER_HOST at one",
+                "DOCKER_HOST")
     if environ.get("DOCKER_CONTEXT"):
-        return f"DOCKER_CONTEXT={environ['DOCKER_CONTEXT']}", "check that Docker context (docker context inspect)"
-    return "DOCKER_HOST is not set", "start the engine (dockerd) or point DOCKER_HOST at one"
+        return (f"DOCKER_CONTEXT={environ['DOCKER_CONTEXT']}", "check that Docker context (docker context inspect)",
+                "DOCKER_HOST")
+    return "DOCKER_HOST is not set", "start the engine (dockerd) or point DOCKER_HOST at one", "DOCKER_HOST"
 
 
 def _client_settings(config: EngineConfig, environ: Mapping[str, str]) -> dict:
@@ -300,9 +312,3 @@ def _describe_holder(row: Mapping) -> str:
              if labels.get(containers.MANAGED_BY) == containers.MANAGER else "not managed by tunnelctl")
     return f"container {row['Id'][:12]} ({owner})"
 
-
-def _root_cause(error: BaseException) -> str:
-    while error.__cause__ or error.__context__ or (error.args and isinstance(error.args[0], BaseException)):
-        error = error.__cause__ or error.__context__ or error.args[0]
-    text = getattr(error, "strerror", None) or str(error)
-    return text.lower() if text else type(error).__name__

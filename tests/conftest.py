@@ -17,11 +17,12 @@ sys.path.insert(0, str(REPO))  # for the Pinggy stand-in's test helpers in stand
 
 
 def run_tunnelctl(*args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None,
-                  timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run the installed command the way a user does, capturing every byte it prints."""
+                  timeout: float = 120, wrapper: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """Run the installed command the way a user does, capturing every byte it prints; `wrapper` (such as setpriv)
+    runs it."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("TUNNELCTL_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "provisioner", *args], cwd=cwd, env=full_env, input=stdin,
+    return subprocess.run([*wrapper, sys.executable, "-m", "provisioner", *args], cwd=cwd, env=full_env, input=stdin,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -83,17 +84,23 @@ def pinggy(docker_api):
 
 @contextlib.contextmanager
 def http_server(respond):
-    """A real HTTP server on a free loopback port; `respond(path, headers)` returns (status, body bytes)."""
+    """A real HTTP server on a free loopback port; `respond(path, headers)` returns (status, body bytes), or
+    (status, body bytes, extra response headers)."""
     import http.server
     import threading
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            status, body = respond(self.path, dict(self.headers))
+            status, body, *extra = respond(self.path, dict(self.headers))
             self.send_response(status)
+            for name, value in (extra[0] if extra else {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        do_HEAD = do_GET
 
         def log_message(self, *args):
             pass

@@ -1,0 +1,145 @@
+"""Each way the engine or its registry can fail, provoked for real, reads as its own cause with the fix for it."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import socket
+import tarfile
+import textwrap
+
+import pytest
+
+from conftest import http_server, project_containers, run_tunnelctl
+
+pytestmark = pytest.mark.docker
+
+# An image without any program: the engine creates its container, then refuses to start it.
+EMPTY_IMAGE = "tunnelctl-test/empty:latest"
+
+
+def write_manifest(tmp_path, project: str, image: str = "tunnelctl-test/sleeper:latest") -> None:
+    (tmp_path / "tunnels.yaml").write_text(textwrap.dedent(f"""
+        version: 1
+        project: {project}
+        tunnels:
+          - name: figma
+            image: {image}
+            port: 3845
+            token: "{{{{ env.PINGGY_TOKEN }}}}"
+            allow_cidrs: [127.0.0.1/32]
+    """))
+
+
+def apply(tmp_path, project: str, image: str):
+    write_manifest(tmp_path, project, image)
+    return run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path, env={"PINGGY_TOKEN": "tok"})
+
+
+def failure(result) -> str:
+    """The one line that says why the tunnel could not be created."""
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    [line] = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("figma: failed")]
+    return line
+
+
+@contextlib.contextmanager
+def registry(status: int, headers: dict[str, str] | None = None):
+    """A registry on loopback (which dockerd may use over plain HTTP) that answers every image request with `status`."""
+    def respond(path, _headers):
+        base = {"Docker-Distribution-API-Version": "registry/2.0", "Content-Type": "application/json"}
+        if path == "/v2/" and status != 401:
+            return 200, b"{}", base
+        code = "UNAUTHORIZED" if status == 401 else "MANIFEST_UNKNOWN"
+        return status, b'{"errors":[{"code":"%s","message":"%s"}]}' % (code.encode(), code.lower().encode()), \
+            {**base, **(headers or {})}
+
+    with http_server(respond) as port:
+        yield f"127.0.0.1:{port}"
+
+
+def test_an_unreachable_registry_says_so_and_how_to_get_the_image_another_way(docker_api, project, tmp_path):
+    # .invalid never resolves (RFC 2606): the engine's DNS lookup fails as it does for Docker Hub on an offline machine.
+    line = failure(apply(tmp_path, project, "registry.invalid/pinggy/pinggy:latest"))
+    assert line.startswith("figma: failed to create: cannot pull image 'registry.invalid/pinggy/pinggy:latest': "
+                           "the engine at unix:///var/run/docker.sock cannot reach the registry registry.invalid (")
+    assert "no such host" in line
+    assert line.endswith("load the image another way (docker save on a machine that has it, docker load here), "
+                         "or name a registry mirror it can reach in `image:`")
+    assert "cannot reach the Docker engine" not in line
+    assert project_containers(docker_api, project) == {}
+
+
+def test_an_image_the_registry_does_not_have_says_check_the_name(docker_api, project, tmp_path):
+    with registry(404) as address:
+        line = failure(apply(tmp_path, project, f"{address}/pinggy/pinggy:typo"))
+    assert line.startswith(f"figma: failed to create: cannot pull image '{address}/pinggy/pinggy:typo': the registry "
+                           f"{address} has no such image, or refuses it without a login (")
+    assert "manifest unknown" in line
+    assert line.endswith(f"check the name and tag in `image:`, or log the engine in (docker login {address})")
+
+
+def test_an_image_that_needs_a_login_says_log_in(docker_api, project, tmp_path):
+    with registry(401, {"WWW-Authenticate": 'Basic realm="team"'}) as address:
+        line = failure(apply(tmp_path, project, f"{address}/private/pinggy:1"))
+    assert f"cannot pull image '{address}/private/pinggy:1': the registry {address} has no such image, or " \
+           "refuses it without a login (" in line
+    assert line.endswith(f"check the name and tag in `image:`, or log the engine in (docker login {address})")
+
+
+def test_a_refused_request_carries_dockers_own_explanation(docker_api, project, tmp_path):
+    empty = io.BytesIO()
+    tarfile.open(fileobj=empty, mode="w").close()
+    docker_api.import_image_from_data(empty.getvalue(), repository=EMPTY_IMAGE.split(":")[0], tag="latest")
+    line = failure(apply(tmp_path, project, EMPTY_IMAGE))
+    assert line.startswith(f"figma: failed to create: the Docker engine at unix:///var/run/docker.sock refused "
+                           f"starting container '{project}-figma': ")
+    assert "executable file not found" in line
+    assert project_containers(docker_api, project) == {}  # a container that never started is not left behind
+
+
+def test_a_socket_nobody_serves_means_the_engine_is_stopped(tmp_path):
+    stopped = tmp_path / "docker.sock"
+    with socket.socket(socket.AF_UNIX) as bound:  # bound but never listening: what a crashed engine leaves behind
+        bound.bind(str(stopped))
+        write_manifest(tmp_path, "stopped")
+        result = run_tunnelctl("status", cwd=tmp_path, env={"DOCKER_HOST": f"unix://{stopped}",
+                                                                    "PINGGY_TOKEN": "t"})
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: cannot reach the Docker engine at unix://{stopped} (DOCKER_HOST=unix://{stopped}) while listing "
+        "containers: connection refused; start the engine (dockerd) or point DOCKER_HOST at one"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and not shutil.which("setpriv"), reason="root needs setpriv to lose its rights")
+def test_a_socket_the_user_may_not_open_is_a_permission_problem_not_a_stopped_engine(tmp_path):
+    private = tmp_path / "docker.sock"
+    with socket.socket(socket.AF_UNIX) as served:
+        served.bind(str(private))
+        served.listen()
+        private.chmod(0o600)
+        os.chown(private, 65534, 65534)  # the engine's socket belongs to someone else, as /var/run/docker.sock does
+        write_manifest(tmp_path, "private")
+        # Root opens any socket: without its capabilities it is any user outside the socket's group.
+        wrapper = ("setpriv", "--inh-caps=-all", "--bounding-set=-all") if os.geteuid() == 0 else ()
+        result = run_tunnelctl("plan", cwd=tmp_path, env={"DOCKER_HOST": f"unix://{private}", "PINGGY_TOKEN": "t"},
+                               wrapper=wrapper)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"error: permission denied on the Docker engine's socket at unix://{private} (DOCKER_HOST=unix://{private}) "
+        "while listing containers: add your user to the 'docker' group (sudo usermod -aG docker $USER, then log in "
+        "again), or point DOCKER_HOST at a socket you may open: rootless Docker's unix://$XDG_RUNTIME_DIR/docker.sock "
+        "or Podman's unix://$XDG_RUNTIME_DIR/podman/podman.sock (systemctl --user start podman.socket)")
+
+
+def test_an_api_version_the_engine_does_not_speak_names_the_one_it_does(docker_api, tmp_path):
+    maximum = docker_api.version(api_version=False)["ApiVersion"]
+    write_manifest(tmp_path, "versions")
+    result = run_tunnelctl("status", cwd=tmp_path, env={"DOCKER_API_VERSION": "1.99", "PINGGY_TOKEN": "t"})
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: the Docker engine at unix:///var/run/docker.sock does not speak Docker API 1.99 (it needs at most "
+        f"{maximum}): set DOCKER_API_VERSION={maximum}, or unset it"]
