@@ -23,6 +23,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLI = os.path.join(HERE, "pinggy-standin")
+EDGE = os.path.join(HERE, "pinggy-edge")
 SETUP = os.path.join(HERE, "setup")
 BUILD_IMAGE = os.path.join(HERE, "build-image")
 IMAGE = os.environ.get("PINGGY_STANDIN_IMAGE", "tunnelctl-test/pinggy-ssh:latest")
@@ -82,6 +83,12 @@ class StandIn:
 
     def is_running(self):
         return _cli("status", *self._args(), check=False).returncode == 0
+
+    def start_edge(self):
+        """Start the edge in front of the sessions (idempotent); return the TUNNELCTL_EDGE value for tunnelctl."""
+        subprocess.run([EDGE, "start", *self._args()], check=True, stdout=subprocess.DEVNULL)
+        return subprocess.run([EDGE, "address", *self._args()], check=True, stdout=subprocess.PIPE,
+                              universal_newlines=True).stdout.strip()
 
     # -- users -----------------------------------------------------------
     def add_token(self, *tokens):
