@@ -102,10 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     status = command("status", run_status, "show every tunnel's state, local target and public URLs")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
 
-    logs = command("logs", run_logs, "show a tunnel's output, secrets masked")
+    logs = command("logs", run_logs, "show a tunnel's output, secrets masked and spinner frames collapsed")
     logs.add_argument("tunnel", metavar="NAME", help="the tunnel's name")
     logs.add_argument("--follow", action="store_true", help="keep printing new output")
-    logs.add_argument("--tail", default="all", metavar="N", help="only the last N lines (default: all)")
+    logs.add_argument("--tail", default="1000", metavar="N",
+                      help="only the last N lines, or 'all' that Docker kept (default: 1000)")
     return parser
 
 
@@ -421,6 +422,7 @@ def run_logs(args, console: Console) -> int:
     from . import manifest
     from .converge import open_engines
     from .engine import Engine
+    from .pinggy_output import collapse_frames
     from .specs import secrets_in_command
 
     try:
@@ -443,16 +445,9 @@ def run_logs(args, console: Console) -> int:
     engine, details = found
     console.hide(secrets_in_command(details.command))
     tail = args.tail if args.tail == "all" else _whole_number(args.tail, "--tail")
-    if not args.follow:
-        console.write(engine.logs(details.id, tail=tail))
-        return EXIT_OK
-    pending = ""
-    for chunk in engine.follow_logs(details.id, tail=tail):
-        pending += chunk
-        complete, _, pending = pending.rpartition("\n")
-        if complete:  # mask whole lines only, so a secret split across chunks is still caught
-            console.write(complete + "\n")
-    console.write(pending)
+    output = engine.follow_logs(details.id, tail=tail) if args.follow else [engine.logs(details.id, tail=tail)]
+    for line in collapse_frames(output):  # whole lines, so a secret split across chunks is still masked
+        console.write(line)
     return EXIT_OK
 
 

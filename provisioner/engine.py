@@ -207,7 +207,8 @@ class Engine:
         with ThreadPoolExecutor(max_workers=min(8, len(ids))) as pool:
             return [details for details in pool.map(one, ids) if details is not None]
 
-    def logs(self, container_id: str, since: float | None = None, tail: int | str = "all") -> str:
+    def logs(self, container_id: str, tail: int | str, since: float | None = None) -> str:
+        """The newest `tail` log entries (stdout and stderr), since `since` if given: always a bounded read."""
         with self._call(f"reading the logs of container {container_id[:12]}"):
             try:
                 raw = self.api.logs(container_id, stdout=True, stderr=True, tail=tail,
@@ -216,7 +217,7 @@ class Engine:
                 return ""
         return raw.decode("utf-8", errors="replace")
 
-    def follow_logs(self, container_id: str, tail: int | str = "all") -> Iterator[str]:
+    def follow_logs(self, container_id: str, tail: int | str) -> Iterator[str]:
         with self._call(f"reading the logs of container {container_id[:12]}"):
             for chunk in self.api.logs(container_id, stdout=True, stderr=True, tail=tail, stream=True, follow=True):
                 yield chunk.decode("utf-8", errors="replace")

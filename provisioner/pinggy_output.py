@@ -1,59 +1,155 @@
-"""Read what a Pinggy ssh session printed: its public URLs, or why the login was refused. Pure text functions."""
+"""Read what a Pinggy tunnel client printed, whichever client it is. Pure text functions.
+
+Two clients run in tunnel containers. OpenSSH prints what Pinggy's server says: a banner, then the URLs, or
+`Login is not allowed…`; it exits when the session ends. Pinggy's own CLI (npm `pinggy`, the `pinggy/pinggy` image)
+prints a `Remote URLs:` block, ` ✔ Success: Reconnected: URL, URL` after a dropped session, `⚠ Warning:` and
+`✖ Error:` lines carrying the server's words, and redraws spinner frames (`⠋ Connecting…`) with `\\r` every 80 ms;
+it reconnects inside the process and exits after `Reconnection failed after N attempts`.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 BANNER = "You can access local server via following URL(s):"
 REFUSAL = "Login is not allowed"
+CLI_URLS = "Remote URLs:"
+CLI_RECONNECTED = "Reconnected:"
+CLI_GAVE_UP = "Reconnection failed"
 
 # CSI sequences (colours, cursor moves), OSC sequences (titles), and single-character escapes, which `ssh -t`
-# sessions print around the banner.
+# sessions and the CLI's picocolors print around their text.
 _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+# A full-screen client places lines with cursor moves rather than line breaks.
+_CURSOR_MOVES = re.compile(r"\x1b\[[0-9;]*[HfEF]")
 # What ssh itself says on every start; never the reason a tunnel is down.
 _SSH_CHATTER = ("Pseudo-terminal will not be allocated", "Warning: Permanently added", "Allocated port")
-_URL = re.compile(r"\b(?:https?|tcp|tls|udp|tlstcp)://[^\s\"'<>]+")
+_URL = re.compile(r"\b(?:https?|tcp|tls|udp|tlstcp)://[^\s\"'<>,]+")
+# The CLI's spinner ("dots": braille frames) and its in-place traffic counter, both redrawn after a bare `\r`.
+_SPINNER_FRAME = re.compile(r"^[\u2800-\u28ff] ")
+_CLEAR_LINE = "\x1b[K"
+_TRAFFIC = re.compile(r"^Connections: \d+ \| Bytes: \d+$")
+# The CLI's message lines: `✖ Error: …`, `✖ Fatal Error: …`, `⚠ Warning: …`, ` ✔ Success: …`.
+# Searched for anywhere in a line: on a terminal, stderr's message may follow stdout's unfinished counter.
+_CLI_MESSAGE = re.compile(r"(\u2716 (?:Fatal )?Error|\u26a0 Warning|\u2714 Success):\s*(.*)$")
+_WARNING = "Warning"
+# A tunnel's short id, which the CLI puts before messages about one of several tunnels: `[1a2b3c4d] Reconnected: …`.
+_TUNNEL_ID = re.compile(r"^\[[0-9A-Za-z-]{1,36}\]\s*")
+# The CLI's own words before the server's reason; what follows is Pinggy's.
+_CLI_REASONS = ("Disconnected:", "Failed to start tunnel:", "Tunnel disconnected before establishment:",
+                "Failed to connect:")
+_CLI_RETRYING = ("Reconnecting", "Retrying")
+# How many of a container's newest log entries tunnelctl reads to learn a tunnel's state: every read is bounded,
+# and the newest announcement or refusal is near the end (a reconnecting CLI's spinner is one entry per 16 KiB).
+RECENT_ENTRIES = 2000
 
 
 @dataclass(frozen=True)
 class SessionOutput:
-    urls: tuple[str, ...] = ()
-    refusal: str | None = None  # Pinggy's own words when it refused the login
-    last_line: str = ""
-
-
-# A full-screen client places lines with cursor moves rather than line breaks.
-_CURSOR_MOVES = re.compile(r"\x1b\[[0-9;]*[HfEF]")
+    urls: tuple[str, ...] = ()  # the current public URLs; empty while the tunnel is down
+    refusal: str | None = None  # Pinggy's own words for the newest refusal or dropped session, if that is the state
+    retrying: bool = False  # the client said it tries again by itself (the CLI does; OpenSSH exits instead)
+    last_line: str = ""  # the newest line that says something (no spinner frames, no ssh chatter)
 
 
 def plain_lines(text: str) -> list[str]:
+    """Every line and every `\\r`-redrawn frame, without escape codes; spinner frames and counters included."""
     text = _ESCAPES.sub("", _CURSOR_MOVES.sub("\n", text)).replace("\r\n", "\n").replace("\r", "\n")
     return [line.strip() for line in text.split("\n") if line.strip()]
 
 
+def _is_frame(line: str) -> bool:
+    return bool(_SPINNER_FRAME.match(line) or _TRAFFIC.match(line))
+
+
 def read_session(text: str) -> SessionOutput:
-    """The URLs of the last banner in `text` (a restarted client prints a new one), or the refusal."""
+    """The newest state in `text`: the URLs of the newest announcement, or the newest refusal after it."""
     lines = plain_lines(text)
-    urls: tuple[str, ...] = ()
-    refusal = None
+    state = SessionOutput()
     for index, line in enumerate(lines):
+        kind, message = _message(line)
         if BANNER in line:
-            urls, refusal = _urls_after(lines, index), None
-        elif REFUSAL in line:
-            urls, refusal = (), line
-    telling = [line for line in lines if not line.startswith(_SSH_CHATTER)]
-    return SessionOutput(urls=urls, refusal=refusal, last_line=telling[-1] if telling else "")
+            state = SessionOutput(urls=_urls_after(lines, index, BANNER))
+        elif line == CLI_URLS:
+            state = SessionOutput(urls=_urls_after(lines, index, CLI_URLS))
+        elif message.startswith(CLI_RECONNECTED):
+            state = SessionOutput(urls=tuple(dict.fromkeys(_URL.findall(message))))
+        elif message.startswith(CLI_GAVE_UP):
+            state = SessionOutput(refusal=state.refusal or message)
+        elif REFUSAL in line or (kind and message.startswith(_CLI_REASONS)):
+            reason = line[line.index(REFUSAL):] if REFUSAL in line else _reason(message)
+            # The CLI warns while it keeps trying; an error ends the attempt, and OpenSSH exits.
+            state = SessionOutput(refusal=reason, retrying=kind == _WARNING)
+        elif _SPINNER_FRAME.sub("", message).startswith(_CLI_RETRYING):
+            state = SessionOutput(refusal=state.refusal, retrying=True)
+    telling = [line for line in lines if not line.startswith(_SSH_CHATTER) and not _is_frame(line)]
+    return SessionOutput(state.urls, state.refusal, state.retrying, telling[-1] if telling else "")
 
 
-def _urls_after(lines: list[str], banner_at: int) -> tuple[str, ...]:
-    found = _URL.findall(lines[banner_at].split(BANNER, 1)[1])
-    for line in lines[banner_at + 1:]:
+def _message(line: str) -> tuple[str, str]:
+    """A CLI message line's kind and text (`⚠ Warning: X` → ("Warning", X)); ("", line) for any other line.
+    The text loses the tunnel id the CLI puts first when it runs several tunnels."""
+    found = _CLI_MESSAGE.search(line)
+    if not found:
+        return "", _TUNNEL_ID.sub("", line)
+    return found.group(1).split()[-1], _TUNNEL_ID.sub("", found.group(2))
+
+
+def _reason(message: str) -> str:
+    for prefix in _CLI_REASONS:
+        if message.startswith(prefix):
+            return message[len(prefix):].strip() or message
+    return message
+
+
+def _urls_after(lines: list[str], heading_at: int, heading: str) -> tuple[str, ...]:
+    found = _URL.findall(lines[heading_at].split(heading, 1)[1])
+    for line in lines[heading_at + 1:]:
         if not _URL.fullmatch(line):  # the URL list ends at the first line that is not just a URL
             break
         found.append(line)
     return tuple(dict.fromkeys(found))
+
+
+def collapse_frames(chunks: Iterable[str]) -> Iterator[str]:
+    """Output as a terminal would leave it, one finished line at a time: each line shows only its last `\\r`-redrawn
+    frame, and a run of lines that are frames of the same spinner (or the traffic counter) shows once. Four hours of
+    a reconnecting CLI's spinner are a line, not 47,000. Colour codes stay: `logs` shows what the client printed."""
+    pending = ""
+    previous = None
+    for chunk in chunks:
+        lines = (pending + chunk).replace("\r\n", "\n").split("\n")
+        pending = lines.pop()
+        for line in lines:
+            shown, previous = _collapsed(line, previous)
+            if shown is not None:
+                yield shown + "\n"
+    if pending:
+        shown, _ = _collapsed(pending, previous)
+        if shown is not None:
+            yield shown
+
+
+def _collapsed(line: str, previous: str | None) -> tuple[str | None, str | None]:
+    """(what to show of `line`, or None; the spinner it is a frame of, for the next line)."""
+    visible = _last_frame(line)
+    if line and not visible:
+        return None, previous  # the client cleared its spinner away
+    plain = _ESCAPES.sub("", visible).strip()
+    frame = ("traffic" if _TRAFFIC.match(plain) else _SPINNER_FRAME.sub("", plain)) if _is_frame(plain) else None
+    return (None if frame is not None and frame == previous else visible), frame
+
+
+def _last_frame(line: str) -> str:
+    """What a terminal shows of a line the client redrew after `\\r`s: the last frame, or nothing after a clear."""
+    shown = line
+    for frame in line.split("\r"):
+        if frame:  # a `\r` before a line break rewrites nothing
+            shown = frame.removeprefix(_CLEAR_LINE)
+    return shown
 
 
 def urls_from_debugger(body: bytes) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 from . import probe
 from .engine import Engine
-from .pinggy_output import read_session
+from .pinggy_output import RECENT_ENTRIES, read_session
 
 STARTING, UP, FAILED = "starting", "up", "failed"
 _EXITED = ("exited", "dead", "restarting")  # restarting: it has exited at least once already
@@ -63,7 +63,7 @@ def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: 
 def _judge(engine: Engine, target: Target, state: str | None) -> Readiness:
     if state is None:
         return Readiness(target.tunnel, FAILED, problem="the container disappeared")
-    session = read_session(engine.logs(target.container_id))
+    session = read_session(engine.logs(target.container_id, tail=RECENT_ENTRIES))
     if session.refusal:
         return Readiness(target.tunnel, FAILED, problem=f"Pinggy refused the login: {session.refusal}")
     if session.urls:

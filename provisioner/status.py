@@ -11,7 +11,7 @@ from . import probe
 from .containers import ContainerDetails
 from .engine import Engine
 from .manifest import Tunnel
-from .pinggy_output import read_session
+from .pinggy_output import RECENT_ENTRIES, read_session
 from .specs import forward_target
 
 
@@ -64,7 +64,8 @@ def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel]) -> list[Tunn
 def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
                     debugger_port: int | None) -> TunnelStatus:
     running = found.state == "running"
-    session = read_session(engine.logs(found.id, since=found.started_at)) if found.started_at else None
+    session = (read_session(engine.logs(found.id, since=found.started_at, tail=RECENT_ENTRIES))
+               if found.started_at else None)
     urls = session.urls if session and running else ()
     if running and not urls and debugger_port and engine.is_local:
         urls = probe.debugger_urls(debugger_port)
