@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import __version__, completion
 from .errors import ManifestError, UserError
 from .output import Console
 
@@ -26,6 +26,7 @@ EPILOG = """exit codes:
   4  another apply or destroy of the project holds the lock (apply, destroy)
 
 environment:
+  TUNNELCTL_FILE                                     the manifest when -f is not given (see -f)
   DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH   the Docker engine to use (default: the local socket)
   TUNNELCTL_DEBUG=1                                  show a traceback on internal errors
 """
@@ -49,10 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
         if manifest:
-            sub.add_argument("-f", "--file", type=Path, default=Path("tunnels.yaml"), metavar="FILE",
-                             help="the manifest (default: tunnels.yaml)")
+            sub.add_argument("-f", "--file", type=Path, metavar="FILE",
+                             help="the manifest (default: $TUNNELCTL_FILE, else ./tunnels.yaml, else "
+                                  "$XDG_CONFIG_HOME/tunnelctl/tunnels.yaml, by default ~/.config/…)")
             sub.add_argument("--engine", action="append", default=[], metavar="NAME",
-                             help="only this engine of the manifest's engines (repeatable)")
+                             help="only this engine of the manifest's engines (repeatable)"
+                             ).completer = completion.engine_names
             sub.add_argument("--env-file", type=Path, action="append", default=[], metavar="FILE",
                              help="read variables for templates from this file too (repeatable; a .env beside the "
                                   "manifest is read first, the process environment wins)")
@@ -68,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     init = command("init", run_init, "write a commented starter manifest (never overwrites)")
     init.set_defaults(env_file=[])
+    shells = command("completion", run_completion, "print the shell code that completes tunnelctl's commands and "
+                     "tunnel names (eval it in your shell's start-up file)", manifest=False)
+    shells.add_argument("shell", choices=completion.SHELLS, help="bash, zsh or fish")
     gen_key = command("gen-key", run_gen_key, "print a strong random access key", manifest=False)
     gen_key.add_argument("--bytes", type=int, default=32, metavar="N",
                          help="random bytes in the key (default: 32, printed as 64 hex characters)")
@@ -95,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     destroy = command("destroy", run_destroy, "remove every container of the manifest's project")
     destroy.add_argument("--auto-approve", action="store_true", help="destroy without asking for confirmation")
     destroy.add_argument("--target", action="append", default=[], metavar="NAME",
-                         help="only this tunnel's containers (repeatable)")
+                         help="only this tunnel's containers (repeatable)").completer = completion.tunnel_names
     _add_lock_timeout(destroy)
     _add_parallelism(destroy)
 
@@ -103,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the status as JSON")
 
     logs = command("logs", run_logs, "show a tunnel's output, secrets masked and spinner frames collapsed")
-    logs.add_argument("tunnel", metavar="NAME", help="the tunnel's name")
+    logs.add_argument("tunnel", metavar="NAME", help="the tunnel's name").completer = completion.tunnel_names
     logs.add_argument("--follow", action="store_true", help="keep printing new output")
     logs.add_argument("--tail", default="1000", metavar="N",
                       help="only the last N lines, or 'all' that Docker kept (default: 1000)")
@@ -112,9 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_scope(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", action="append", default=[], metavar="NAME",
-                        help="only this tunnel (repeatable); for exceptional use, the manifest stays the truth")
+                        help="only this tunnel (repeatable); for exceptional use, the manifest stays the truth"
+                        ).completer = completion.tunnel_names
     parser.add_argument("--replace", action="append", default=[], metavar="NAME",
-                        help="recreate this tunnel even if it matches (repeatable)")
+                        help="recreate this tunnel even if it matches (repeatable)").completer = completion.tunnel_names
     parser.add_argument("--pull", action="store_true",
                         help="pull the images first; tunnels whose image changed are recreated")
 
@@ -130,9 +137,12 @@ def _add_parallelism(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    completion.enable(parser)
+    args = parser.parse_args(argv)
     console = Console()
     try:
+        _locate_manifest(args, console)
         return args.handler(args, console)
     except UserError as error:
         _report(console, error)
@@ -148,6 +158,21 @@ def main(argv: list[str] | None = None) -> int:
         console.error(f"internal error: {type(error).__name__}: {error} (this is a tunnelctl bug; "
                       "rerun with TUNNELCTL_DEBUG=1 for a traceback and report it)")
         return EXIT_ERROR
+
+
+def _locate_manifest(args, console: Console) -> None:
+    """Without -f, find the manifest the dotfiles way, and say where it was found unless it is ./tunnels.yaml."""
+    from .locate import find_manifest
+
+    if getattr(args, "file", Path()) is not None or getattr(args, "plan_file", None) or getattr(args, "files", None):
+        return  # named on the command line, or not needed (a saved plan names its manifest)
+    if args.command == "init":
+        args.file = Path("tunnels.yaml")
+        return
+    located = find_manifest()
+    if located.source:
+        console.error(f"Using the manifest {located.path} (found through {located.source}; -f FILE names another).")
+    args.file = located.path
 
 
 def _report(console: Console, error: UserError) -> None:
@@ -210,6 +235,11 @@ def run_init(args, console: Console) -> int:
         raise UserError(f"{args.file}: cannot write it: {error.strerror}") from None
     console.print(f"Wrote {args.file}. Set PINGGY_TOKEN and FIGMA_ACCESS_KEY (tunnelctl gen-key makes a key), "
                   "then run tunnelctl plan.")
+    return EXIT_OK
+
+
+def run_completion(args, console: Console) -> int:
+    console.print(completion.shell_code(args.shell).rstrip("\n"))
     return EXIT_OK
 
 
