@@ -16,6 +16,9 @@ from .schema import Path
 HTTP_ONLY = ("access_keys", "basic_auth", "https_only", "forwarded_for", "full_url", "pass_preflight", "local_tls",
              "headers")
 MIN_KEY_BITS = 128
+# The default image runs Pinggy's own CLI, not OpenSSH: it accepts ssh's -o options and ignores them.
+PINGGY_CLI_IMAGES = ("pinggy/pinggy", "docker.io/pinggy/pinggy", "docker.io/library/pinggy/pinggy")
+OPENSSH_ONLY = ("keepalive", "ssh_options")
 
 ERROR, WARNING = "error", "warning"
 
@@ -35,6 +38,7 @@ def check(data: Mapping[str, Any], tunnels: list[tuple[str, Mapping[str, Any]]],
     yield from _shared_values(tunnels, where)
     for index, (name, settings) in enumerate(tunnels):
         yield from _tunnel_problems(settings, lambda field: where(index, field))
+    yield from dict.fromkeys(_openssh_only(tunnels, where))  # a field set in defaults is said once
 
 
 def _engine_problems(engines, declared, entries, defaults, where) -> Iterator[tuple[str, Path, str]]:
@@ -117,6 +121,20 @@ def _tunnel_problems(settings: Mapping[str, Any], where) -> Iterator[tuple[str, 
     if not is_local_address(settings["host"]):
         yield WARNING, where("host"), (
             f"host {settings['host']!r} is not a loopback or local address: the tunnel exposes whatever answers there")
+
+
+def _openssh_only(tunnels, where) -> Iterator[tuple[str, Path, str]]:
+    for index, (name, settings) in enumerate(tunnels):
+        repository = settings["image"].partition("@")[0]
+        repository = repository.rpartition(":")[0] if ":" in repository.rpartition("/")[2] else repository
+        if repository not in PINGGY_CLI_IMAGES:
+            continue
+        for field in OPENSSH_ONLY:
+            path = where(index, field)
+            if path[-1] == field:  # set in the manifest, not just the built-in default
+                yield WARNING, path, (
+                    f"{field} has no effect with the pinggy/pinggy image: it runs Pinggy's own CLI, which ignores "
+                    "ssh's -o options; set image to an OpenSSH-based one to use it, or remove it")
 
 
 def key_bits(key: str) -> float:

@@ -59,6 +59,7 @@ class ContainerSpec:
     local_port: int
     target: str  # "host:port → server", for people reading a plan
     settings: Mapping[str, Any] = field(repr=False, compare=False)  # resolved; holds secrets, never printed
+    log_options: Mapping[str, str] = field(default_factory=dict)  # json-file driver options: rotation
 
     # Computed only when a container is created or a plan explains a change: most runs change nothing.
     @cached_property

@@ -126,8 +126,10 @@ class Engine:
         """Create and start the container; return its id. Pulls the image when the engine lacks it."""
         what = f"creating container '{spec.container_name}'"
         with self._call(what):
-            host_config = self.api.create_host_config(network_mode="host",
-                                                      restart_policy={"Name": spec.restart_policy})
+            host_config = self.api.create_host_config(
+                network_mode="host", restart_policy={"Name": spec.restart_policy},
+                # Bounded logs: a CLI that reconnects for days redraws its spinner every 80 ms.
+                log_config={"Type": "json-file", "Config": dict(spec.log_options)})
             try:
                 created = self._create(spec, host_config)
             except self._errors.ImageNotFound:

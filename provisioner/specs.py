@@ -8,6 +8,7 @@ from typing import Any
 
 from .containers import ContainerSpec, digest
 from .manifest import Manifest, Tunnel
+from .schema import field_defaults
 
 _NEEDS_QUOTES = re.compile(r"""[\s"'\\]""")
 
@@ -26,12 +27,14 @@ def specs_by_engine(manifest: Manifest) -> dict[str, list[ContainerSpec]]:
 def container_spec(project: str, tunnel: Tunnel) -> ContainerSpec:
     settings = tunnel.settings
     command = tuple(ssh_arguments(settings))
+    logging = log_options(settings)
     runtime = {
         "name": settings["container_name"],
         "image": settings["image"],
         "command": command,
         "restart": settings["restart"],
         "network_mode": "host",
+        "log_options": logging,
     }
     return ContainerSpec(
         tunnel=tunnel.name,
@@ -45,7 +48,14 @@ def container_spec(project: str, tunnel: Tunnel) -> ContainerSpec:
         local_port=settings["port"],
         target=f"{settings['host']}:{settings['port']} → {server_name(settings)}:{settings['server_port']}",
         settings=settings,
+        log_options=logging,
     )
+
+
+def log_options(settings: Mapping[str, Any]) -> dict[str, str]:
+    """Docker's json-file options for the tunnel's log rotation; what the manifest leaves out keeps its default."""
+    rotation = {**field_defaults()["log_rotation"], **settings["log_rotation"]}
+    return {"max-size": rotation["max_size"], "max-file": str(rotation["max_files"])}
 
 
 def ssh_user(settings: Mapping[str, Any]) -> str | None:

@@ -71,6 +71,7 @@ def test_a_users_day(docker_api, project, bystanders, tmp_path):
     assert a["State"]["Running"] is True
     assert a["HostConfig"]["NetworkMode"] == "host"
     assert a["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    assert a["HostConfig"]["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "3"}}
     assert a["Config"]["Cmd"] == ["-p", "443", "-R0:127.0.0.1:3845", "-o", "StrictHostKeyChecking=no",
                                   "-o", "ServerAliveInterval=30", "-t", "tokAAAA1111@pro.pinggy.io",
                                   "k:keyAAAA9999", "x:https"]

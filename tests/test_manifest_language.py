@@ -162,6 +162,39 @@ def test_warnings_are_reported_and_strict_makes_them_errors(write_manifest):
     assert len(problems_of(write_manifest, text, strict=True)) == 3
 
 
+def test_ssh_only_settings_are_said_to_do_nothing_with_pinggys_own_cli(write_manifest):
+    text = f"""
+        version: 1
+        defaults: {{keepalive: 60, access_keys: [{STRONG_KEY}]}}
+        tunnels:
+          - {{name: a, port: 1, ssh_options: {{ConnectTimeout: 5}}}}
+          - {{name: b, port: 2, image: "pinggy/pinggy@sha256:{"0" * 64}"}}
+          - {{name: c, port: 3, image: tunnelctl-test/pinggy-ssh:latest, ssh_options: {{ConnectTimeout: 5}}}}
+    """
+    warnings = manifest.load(write_manifest(text), {}).warnings
+    assert len(warnings) == 2, warnings  # the shared default is said once; the OpenSSH image gets no warning
+    assert ":3:" in warnings[0] and "defaults.keepalive: keepalive has no effect with the pinggy/pinggy image" in \
+        warnings[0] and "set image to an OpenSSH-based one" in warnings[0]
+    assert "tunnels[0].ssh_options (tunnel 'a'): ssh_options has no effect" in warnings[1]
+
+
+def test_log_rotation_is_on_by_default_and_each_part_can_be_changed(write_manifest):
+    default, bigger = specs_of(write_manifest, f"""
+        version: 1
+        defaults: {{access_keys: [{STRONG_KEY}]}}
+        tunnels:
+          - {{name: a, port: 1}}
+          - {{name: b, port: 2, log_rotation: {{max_size: 20m}}}}
+    """)
+    assert default.log_options == {"max-size": "1m", "max-file": "3"}
+    assert bigger.log_options == {"max-size": "20m", "max-file": "3"}
+    assert default.spec_hash != bigger.spec_hash
+    assert "tunnels[0].log_rotation.max_size" in "\n".join(problems_of(write_manifest, """
+        version: 1
+        tunnels: [{name: a, port: 1, log_rotation: {max_size: "1 TB"}}]
+    """))
+
+
 def test_shared_token_with_force_only_warns(write_manifest):
     loaded = manifest.load(write_manifest(f"""
         version: 1
