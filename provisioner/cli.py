@@ -183,10 +183,16 @@ def _report(console: Console, error: UserError) -> None:
     console.error(f"error: {error.message}")
 
 
-def _load(args, console: Console, show_warnings: bool = True):
+# Why a command cannot do without the secrets, said beside each one that is not set; read-only commands load without.
+PLAN_NEEDS_SECRETS = ("plan compares a hash of each secret with the running container's and cannot without its "
+                      "value; status, logs and destroy need no secrets")
+APPLY_NEEDS_SECRETS = "apply sends it to Pinggy; status, logs and destroy need no secrets"
+
+
+def _load(args, console: Console, show_warnings: bool = True, need_secrets: bool | str = True):
     from . import manifest
 
-    loaded = manifest.load(args.file, env_files=args.env_file)
+    loaded = manifest.load(args.file, env_files=args.env_file, need_secrets=need_secrets)
     console.hide(loaded.secrets)
     if show_warnings:
         _warn(console, loaded)
@@ -304,7 +310,7 @@ def _manifest_fleet(args, console: Console, loaded, **options):
 def run_plan(args, console: Console) -> int:
     from . import report, savedplan
 
-    loaded = _load(args, console)
+    loaded = _load(args, console, need_secrets=PLAN_NEEDS_SECRETS)
     with _manifest_fleet(args, console, loaded) as fleet:
         document = report.plan_json(fleet)
         console.print(document if args.json else report.plan_text(fleet))
@@ -326,7 +332,7 @@ def run_apply(args, console: Console) -> int:
         args.file, args.engine = saved.manifest, list(saved.engines)
         options = {"targets": saved.targets, "replace": saved.replace}
         args.auto_approve = True  # the saved plan is what was reviewed
-    loaded = _load(args, console, show_warnings=False)
+    loaded = _load(args, console, show_warnings=False, need_secrets=APPLY_NEEDS_SECRETS)
     with _manifest_fleet(args, console, loaded, lock=True, **options) as fleet:
         if saved:
             savedplan.check_fresh(saved, fleet, args.plan_file)
@@ -425,7 +431,7 @@ def run_status(args, console: Console) -> int:
     from .converge import open_engines
     from .engine import Engine
 
-    loaded = _load(args, console, show_warnings=False)
+    loaded = _load(args, console, show_warnings=False, need_secrets=False)
     engines = open_engines(loaded.engines, args.engine)
     items, failures = [], []
     for name, engine in engines.items():
@@ -439,6 +445,7 @@ def run_status(args, console: Console) -> int:
                 raise
             failures.append(f"error: engine '{name}': {error.message}")
     grouped = len(loaded.engines) > 1
+    console.hide(secret for item in items for secret in item.command_secrets)  # tokens the manifest could not tell
     console.print(report.status_json(loaded.project, items) if args.json
                   else report.status_text(loaded.project, items, grouped))
     for failure in failures:
@@ -449,20 +456,15 @@ def run_status(args, console: Console) -> int:
 
 
 def run_logs(args, console: Console) -> int:
-    from . import manifest
     from .converge import open_engines
     from .engine import Engine
     from .pinggy_output import collapse_frames
     from .specs import secrets_in_command
 
-    try:
-        loaded = manifest.load(args.file, env_files=args.env_file)
-        project, engine_configs = loaded.project, loaded.engines
-        console.hide(loaded.secrets)
-    except ManifestError:  # logs must work where the secrets are not set: the container's own argv names them
-        project, engine_configs = manifest.load_scope(args.file, env_files=args.env_file)
+    loaded = _load(args, console, show_warnings=False, need_secrets=False)
+    project = loaded.project
     found = None
-    for engine in open_engines(engine_configs, args.engine).values():
+    for engine in open_engines(loaded.engines, args.engine).values():
         if isinstance(engine, Engine):
             mine = [c for c in engine.observe(project).owned if c.tunnel == args.tunnel]
             details = engine.inspect([mine[0].id]) if mine else []
@@ -473,7 +475,7 @@ def run_logs(args, console: Console) -> int:
         raise UserError(f"tunnel '{args.tunnel}' has no container in project '{project}': "
                         "check the name (tunnelctl status lists them) or run tunnelctl apply")
     engine, details = found
-    console.hide(secrets_in_command(details.command))
+    console.hide(secrets_in_command(details.command))  # the secrets that are not set here are in its arguments
     tail = args.tail if args.tail == "all" else _whole_number(args.tail, "--tail")
     output = engine.follow_logs(details.id, tail=tail) if args.follow else [engine.logs(details.id, tail=tail)]
     for line in collapse_frames(output):  # whole lines, so a secret split across chunks is still masked

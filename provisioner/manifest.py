@@ -33,6 +33,7 @@ class Manifest:
     tunnels: tuple[Tunnel, ...]
     secrets: frozenset[str] = field(default=frozenset())
     warnings: tuple[str, ...] = ()  # `file:line:col: warning: path: message` lines
+    unset_secrets: frozenset[str] = frozenset()  # variables of secret fields left unrendered (need_secrets=False)
     engines: Mapping[str, EngineConfig] = field(default_factory=lambda: {ENVIRONMENT_ENGINE: EngineConfig(
         ENVIRONMENT_ENGINE)})
 
@@ -109,18 +110,24 @@ def environment(path: FilePath, env_files: Iterable[FilePath] = (),
 
 
 def load(path: FilePath, environ: Mapping[str, str] | None = None, *, env_files: Iterable[FilePath] = (),
-         strict: bool = False, ignore_missing_env: bool = False) -> Manifest:
+         strict: bool = False, ignore_missing_env: bool = False, need_secrets: bool | str = True) -> Manifest:
     """The whole front of the pipeline: file → rendered, validated, checked, resolved tunnels. Raises ManifestError.
 
     `environ` is the process environment (default: os.environ); `strict` makes warnings errors; `ignore_missing_env`
     leaves templates that need unset variables as written and skips the checks of those values.
+
+    `need_secrets=False` is for commands that never send a secret (status, logs, check…): a secret field whose
+    variables are unset stays as written, unchecked, and its variables are listed in `unset_secrets`. A string says
+    why the command needs them; it is added to the error about each one that is missing.
     """
     data, problems = _parse(path, read_text(path))
     if not isinstance(data, dict):
         problems.add((), "the manifest must be a mapping with `version: 1` and `tunnels:`")
         problems.raise_if_any()
 
-    rendering = templates.render_all(data, environment(path, env_files, environ), ignore_missing_env)
+    rendering = templates.render_all(data, environment(path, env_files, environ), ignore_missing_env,
+                                     secrets_optional=need_secrets is False,
+                                     secrets_reason=need_secrets if isinstance(need_secrets, str) else "")
     for where, message in rendering.problems:
         problems.add(where, message)
     secrets = frozenset(rendering.secrets)
@@ -146,7 +153,8 @@ def load(path: FilePath, environ: Mapping[str, str] | None = None, *, env_files:
             problems.add(where, message, checks.ERROR if strict else severity)
     problems.raise_if_any(secrets)
     return Manifest(path=path, project=project, tunnels=tunnels, secrets=secrets,
-                    warnings=tuple(problems.lines(problems.warnings)), engines=engines)
+                    warnings=tuple(problems.lines(problems.warnings)), engines=engines,
+                    unset_secrets=frozenset(rendering.unset_secrets))
 
 
 def _engines(declared: Mapping[str, Any] | None, base: FilePath) -> dict[str, EngineConfig]:
@@ -163,7 +171,7 @@ def _engines(declared: Mapping[str, Any] | None, base: FilePath) -> dict[str, En
 
 def load_scope(path: FilePath, environ: Mapping[str, str] | None = None, *,
                env_files: Iterable[FilePath] = ()) -> tuple[str, dict[str, EngineConfig]]:
-    """Only the project name and the engines: `destroy` and `logs` must work where the tunnels' secrets are not set."""
+    """Only the project name and the engines: `destroy` must work where the tunnels cannot be read at all."""
     data, problems = _parse(path, read_text(path))
     if not isinstance(data, dict):
         data = {}

@@ -12,7 +12,7 @@ from .containers import ContainerDetails
 from .engine import Engine
 from .manifest import Tunnel
 from .pinggy_output import RECENT_ENTRIES, read_session
-from .specs import forward_target
+from .specs import forward_target, secrets_in_command
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class TunnelStatus:
     listening: bool | None = None  # None: the engine is remote, so its local ports cannot be probed from here
     urls: tuple[str, ...] = ()
     problem: str = ""
+    command_secrets: frozenset[str] = frozenset()  # what to mask in `problem` when the manifest's secrets are unset
 
     @property
     def healthy(self) -> bool:
@@ -79,4 +80,5 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
         exit_code=found.exit_code,
         uptime_seconds=time.time() - found.started_at if running and found.started_at else None,
         restarts=found.restart_count, local_host=base.local_host, local_port=base.local_port,
-        listening=base.listening, urls=urls, problem=problem)
+        listening=base.listening, urls=urls, problem=problem,
+        command_secrets=frozenset(secrets_in_command(found.command)))

@@ -32,6 +32,7 @@ class Rendering:
     problems: list[tuple[Path, str]] = field(default_factory=list)
     unresolved: set[Path] = field(default_factory=set)  # left as written: a variable is missing
     secrets: set[str] = field(default_factory=set)  # secret fields' values, what they read, and `| secret` values
+    unset_secrets: set[str] = field(default_factory=set)  # variables a secret field needs that are not set
     current: Path = ()  # the template being rendered
 
 
@@ -170,11 +171,13 @@ def _render(jinja, source: str, env: Mapping[str, str]) -> str:
     return "".join(pieces)
 
 
-def render_all(data: Any, environ: Mapping[str, str], ignore_missing: bool = False) -> Rendering:
+def render_all(data: Any, environ: Mapping[str, str], ignore_missing: bool = False, *,
+               secrets_optional: bool = False, secrets_reason: str = "") -> Rendering:
     """Replace every templated string in `data` by its rendering.
 
     With `ignore_missing`, a template that needs an unset variable is left as written (for checks made where the
-    secrets are not set, such as a pre-commit hook).
+    secrets are not set, such as a pre-commit hook). With `secrets_optional`, only secret fields are let off that way
+    (for commands that never send a secret); otherwise `secrets_reason` says why a missing secret is needed.
     """
     result = Rendering()
     templated, secret_paths = [], set()
@@ -197,9 +200,14 @@ def render_all(data: Any, environ: Mapping[str, str], ignore_missing: bool = Fal
                 rendered = _render(jinja, source, env)
             except (UndefinedVariable, MissingRequired) as error:
                 result.unresolved.add(path)
-                if not ignore_missing:
-                    result.problems.append((path, _undefined_message(error.name, source)
-                                            if isinstance(error, UndefinedVariable) else str(error)))
+                secret = _within(path, secret_paths)
+                if secret and isinstance(error, UndefinedVariable):
+                    result.unset_secrets.add(error.name)
+                if not ignore_missing and not (secret and secrets_optional):
+                    message = (_undefined_message(error.name, source) if isinstance(error, UndefinedVariable)
+                               else str(error))
+                    result.problems.append((path, f"{message} ({secrets_reason})" if secret and secrets_reason
+                                            else message))
                 continue
             except Exception as error:  # jinja2's syntax, security and runtime errors all mean: fix this template
                 result.problems.append((path, f"template error: {error}"))

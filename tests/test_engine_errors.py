@@ -106,8 +106,7 @@ def test_a_socket_nobody_serves_means_the_engine_is_stopped(tmp_path):
     with socket.socket(socket.AF_UNIX) as bound:  # bound but never listening: what a crashed engine leaves behind
         bound.bind(str(stopped))
         write_manifest(tmp_path, "stopped")
-        result = run_tunnelctl("status", cwd=tmp_path, env={"DOCKER_HOST": f"unix://{stopped}",
-                                                                    "PINGGY_TOKEN": "t"})
+        result = run_tunnelctl("status", cwd=tmp_path, env={"DOCKER_HOST": f"unix://{stopped}"})
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         f"error: cannot reach the Docker engine at unix://{stopped} (DOCKER_HOST=unix://{stopped}) while listing "
@@ -138,7 +137,7 @@ def test_a_socket_the_user_may_not_open_is_a_permission_problem_not_a_stopped_en
 def test_an_api_version_the_engine_does_not_speak_names_the_one_it_does(docker_api, tmp_path):
     maximum = docker_api.version(api_version=False)["ApiVersion"]
     write_manifest(tmp_path, "versions")
-    result = run_tunnelctl("status", cwd=tmp_path, env={"DOCKER_API_VERSION": "1.99", "PINGGY_TOKEN": "t"})
+    result = run_tunnelctl("status", cwd=tmp_path, env={"DOCKER_API_VERSION": "1.99"})
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         f"error: the Docker engine at unix:///var/run/docker.sock does not speak Docker API 1.99 (it needs at most "
