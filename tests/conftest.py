@@ -1,4 +1,7 @@
-"""Shared test helpers: writing manifests and running the real `tunnelctl` command."""
+"""Shared test helpers: writing manifests, running the real `tunnelctl` command, and Docker engines of the tests'
+own. The machine's engine is only ever used, never stopped, signalled or reconfigured: tests that need to do that
+to an engine get a private one (`private_engine`), and the last test of a session checks that the machine's engine
+is the very process it was when the session began."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ import pytest
 
 SLEEPER_IMAGE = "tunnelctl-test/sleeper:latest"
 REPO = Path(__file__).resolve().parent.parent
+SUPPORT = REPO / "tests" / "support"
+MACHINE_ENGINE_PIDFILE = Path("/var/run/docker.pid")
 sys.path.insert(0, str(REPO))  # for the Pinggy stand-in's test helpers in standin/
 
 
@@ -24,6 +29,20 @@ def run_tunnelctl(*args: str, cwd: Path, env: dict[str, str] | None = None, stdi
     full_env.pop("TUNNELCTL_DEBUG", None)
     return subprocess.run([*wrapper, sys.executable, "-m", "provisioner", *args], cwd=cwd, env=full_env, input=stdin,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def wait_until(probe, timeout: float, what: str, interval: float = 0.5):
+    """Call `probe` until it returns something truthy, and return that; fail naming `what` and the last answer."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = probe()
+        if answer:
+            return answer
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {timeout:g} s; last seen: {answer!r}")
+        time.sleep(interval)
 
 
 @pytest.fixture
@@ -125,3 +144,94 @@ def local_server():
 
     with http_server(respond) as port:
         yield port, seen
+
+
+def machine_dockerd() -> tuple[int, str] | None:
+    """(pid, start time) of the machine's own dockerd, or None when none runs; the start time tells a new process
+    that happens to get the same pid from the old one."""
+    try:
+        pid = int(MACHINE_ENGINE_PIDFILE.read_text().strip())
+        if Path(f"/proc/{pid}/comm").read_text().strip() != "dockerd":
+            return None
+        return pid, Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
+    except (OSError, ValueError):
+        return None
+
+
+def pytest_sessionstart(session):
+    session.config.stash[MACHINE_ENGINE_AT_START] = machine_dockerd()
+
+
+MACHINE_ENGINE_AT_START = pytest.StashKey[tuple[int, str] | None]()
+LAST_TEST = "test_machine_engine.py::test_the_machines_engine_is_left_as_the_suite_found_it"
+
+
+def pytest_collection_modifyitems(config, items):
+    """The check that the machine's engine was left alone runs after everything else."""
+    items.sort(key=lambda item: item.nodeid.endswith(LAST_TEST))
+
+
+class PrivateEngine:
+    """A dockerd of the test session's own (tests/support/second-engine): its own socket, data, exec root, config
+    and pid file, no bridge, no iptables rules. Tests may stop, kill and restart it; the machine's engine is never
+    touched."""
+
+    def __init__(self, purpose: str):
+        import uuid
+
+        # Short: the engine's unix sockets live below this folder, and a socket path has at most 107 bytes.
+        self.state = Path(f"/tmp/tunnelctl-{purpose}-{uuid.uuid4().hex[:6]}")
+        self.url = f"unix://{self.state}/docker.sock"
+        self.api = None
+
+    def _run(self, action: str) -> subprocess.CompletedProcess:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("DOCKER_")}
+        return subprocess.run([str(SUPPORT / "second-engine"), action], capture_output=True, text=True, timeout=300,
+                              env={**env, "TUNNELCTL_ENGINE2_DIR": str(self.state)})
+
+    def start(self) -> None:
+        import docker
+
+        started = self._run("start")
+        if started.returncode != 0:
+            pytest.fail(f"the private engine in {self.state} did not start: {started.stderr}")
+        self.api = docker.APIClient(base_url=self.url, version="1.41")
+
+    def stop(self) -> None:
+        stopped = self._run("stop")
+        assert stopped.returncode == 0, stopped.stderr
+
+    @property
+    def pid(self) -> int:
+        return int((self.state / "docker.pid").read_text())
+
+    def remove(self) -> None:
+        """Stop it and delete everything it kept."""
+        import shutil
+
+        self.stop()
+        shutil.rmtree(self.state, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def private_engine(purpose: str):
+    engine = PrivateEngine(purpose)
+    try:  # removed whatever happens, even when it fails half-way through starting
+        engine.start()
+        yield engine
+    finally:
+        engine.remove()
+
+
+@pytest.fixture(scope="session")
+def second_engine(docker_api):
+    """A second engine for the many-engines tests, this session's own, with the test images."""
+    with private_engine("engine2") as engine:
+        yield engine
+
+
+@pytest.fixture
+def fault_engine(docker_api):
+    """A private engine for a test that stops, kills or restarts its engine."""
+    with private_engine("fault") as engine:
+        yield engine
