@@ -38,18 +38,37 @@ def day_manifest(project: str, keepalive_b: int = 30, with_c: bool = True) -> st
 
 
 @pytest.fixture
-def bystanders(docker_api, project):
+def bystanders(docker_api, project, request):
     """A container tunnelctl does not manage and one of another project, both of which must survive everything."""
-    unmanaged = docker_api.create_container(SLEEPER_IMAGE, name=f"{project}-unmanaged", labels={"app": "other"})
-    other = docker_api.create_container(SLEEPER_IMAGE, name=f"{project}-other-project", labels={
+    names = [f"{project}-unmanaged", f"{project}-other-project"]
+    request.addfinalizer(lambda: remove_containers(docker_api, names))  # before they exist: a failure leaks nothing
+    unmanaged = docker_api.create_container(SLEEPER_IMAGE, name=names[0], labels={"app": "other"})
+    other = docker_api.create_container(SLEEPER_IMAGE, name=names[1], labels={
         "io.tunnelctl.managed-by": "tunnelctl", "io.tunnelctl.project": f"{project}-other",
         "io.tunnelctl.tunnel": "a"})
     ids = [unmanaged["Id"], other["Id"]]
     for container_id in ids:
         docker_api.start(container_id)
-    yield ids
-    for container_id in ids:
-        docker_api.remove_container(container_id, force=True)
+    return ids
+
+
+def remove_image(docker_api, image: str) -> None:
+    import docker
+
+    try:
+        docker_api.remove_image(image)
+    except docker.errors.ImageNotFound:
+        pass
+
+
+def remove_containers(docker_api, names) -> None:
+    import docker
+
+    for name in names:
+        try:
+            docker_api.remove_container(name, force=True)
+        except docker.errors.NotFound:
+            pass
 
 
 def ids_of(containers: dict[str, dict]) -> dict[str, str]:
@@ -118,60 +137,54 @@ def test_a_users_day(docker_api, project, bystanders, tmp_path):
         assert docker_api.inspect_container(container_id)["State"]["Running"] is True
 
 
-def test_a_name_held_by_an_unmanaged_container_blocks_that_tunnel_only(docker_api, project, tmp_path):
+def test_a_name_held_by_an_unmanaged_container_blocks_that_tunnel_only(docker_api, project, request, tmp_path):
+    request.addfinalizer(lambda: remove_containers(docker_api, [f"{project}-a"]))
     squatter = docker_api.create_container(SLEEPER_IMAGE, name=f"{project}-a")
     docker_api.start(squatter["Id"])
-    try:
-        (tmp_path / "tunnels.yaml").write_text(textwrap.dedent(f"""
-            version: 1
-            project: {project}
-            defaults: {{image: {SLEEPER_IMAGE}}}
-            tunnels:
-              - {{name: a, port: 1}}
-              - {{name: b, port: 2}}
-        """))
-        planned = run_tunnelctl("plan", cwd=tmp_path)
-        assert planned.returncode == 1
-        assert "  ! a" in planned.stdout and f"taken by container {squatter['Id'][:12]} (not managed by tunnelctl)" in planned.stdout
+    (tmp_path / "tunnels.yaml").write_text(textwrap.dedent(f"""
+        version: 1
+        project: {project}
+        defaults: {{image: {SLEEPER_IMAGE}}}
+        tunnels:
+          - {{name: a, port: 1}}
+          - {{name: b, port: 2}}
+    """))
+    planned = run_tunnelctl("plan", cwd=tmp_path)
+    assert planned.returncode == 1
+    assert "  ! a" in planned.stdout and f"taken by container {squatter['Id'][:12]} (not managed by tunnelctl)" in planned.stdout
 
-        applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path)
-        assert applied.returncode == 1
-        assert "b: created" in applied.stdout
-        assert "Apply failed for 1 of 2 tunnels (a)" in applied.stdout
-        assert sorted(project_containers(docker_api, project)) == ["b"]
-        assert docker_api.inspect_container(squatter["Id"])["State"]["Running"] is True
-    finally:
-        docker_api.remove_container(squatter["Id"], force=True)
+    applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path)
+    assert applied.returncode == 1
+    assert "b: created" in applied.stdout
+    assert "Apply failed for 1 of 2 tunnels (a)" in applied.stdout
+    assert sorted(project_containers(docker_api, project)) == ["b"]
+    assert docker_api.inspect_container(squatter["Id"])["State"]["Running"] is True
 
 
-def test_figma_container_matches_the_hand_typed_docker_run(docker_api, project, tmp_path):
-    """Run the brief's `docker run` line and tunnelctl's manifest side by side; the engine must hold the same thing."""
+def test_figma_container_matches_the_hand_typed_docker_run(docker_api, project, request, tmp_path):
+    """Run the brief's `docker run` line and tunnelctl's manifest side by side; the engine must hold the same thing.
+
+    Container and image names are this test's own, so that concurrent runs on one machine cannot collide; the image
+    is the sleeper under the name `pinggy/pinggy` plays in the brief's line."""
     import subprocess
 
     from test_specs import FIGMA_DOCKER_RUN, FIGMA_ENV, FIGMA_MANIFEST, shell_words
 
-    tagged_here = False
-    try:
-        docker_api.inspect_image("pinggy/pinggy:latest")
-    except Exception:
-        docker_api.tag(SLEEPER_IMAGE, "pinggy/pinggy", "latest")
-        tagged_here = True
+    image, by_hand, ours = f"tunnelctl-test/pinggy-{project}", f"{project}-by-hand", f"{project}-figma-tunnel"
+    request.addfinalizer(lambda: remove_image(docker_api, f"{image}:latest"))
+    request.addfinalizer(lambda: remove_containers(docker_api, [by_hand, ours]))
+    docker_api.tag(SLEEPER_IMAGE, image, "latest")
     words = shell_words(FIGMA_DOCKER_RUN)
-    by_hand = f"{project}-by-hand"
     words[words.index("--name") + 1] = by_hand
-    try:
-        subprocess.run(words, check=True, capture_output=True)
-        (tmp_path / "tunnels.yaml").write_text(textwrap.dedent(FIGMA_MANIFEST).replace("project: figma",
-                                                                                     f"project: {project}"))
-        applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path, env=FIGMA_ENV)
-        assert applied.returncode == 0, applied.stdout + applied.stderr
-        ours = docker_api.inspect_container("figma-tunnel")
-        theirs = docker_api.inspect_container(by_hand)
-        for section, key in [("Config", "Cmd"), ("Config", "Entrypoint"),
-                             ("HostConfig", "NetworkMode"), ("HostConfig", "RestartPolicy")]:
-            assert ours[section][key] == theirs[section][key], key
-        assert ours["Image"] == theirs["Image"]  # the same image ID
-    finally:
-        subprocess.run(["docker", "rm", "-f", by_hand, "figma-tunnel"], capture_output=True)
-        if tagged_here:
-            docker_api.remove_image("pinggy/pinggy:latest")
+    words[words.index("pinggy/pinggy")] = image
+    subprocess.run(words, check=True, capture_output=True)
+    manifest = textwrap.dedent(FIGMA_MANIFEST).replace("project: figma", f"project: {project}")
+    manifest = manifest.replace("container_name: figma-tunnel", f"container_name: {ours}\n    image: {image}")
+    (tmp_path / "tunnels.yaml").write_text(manifest)
+    applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path, env=FIGMA_ENV)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    mine, theirs = docker_api.inspect_container(ours), docker_api.inspect_container(by_hand)
+    for section, key in [("Config", "Cmd"), ("Config", "Entrypoint"),
+                         ("HostConfig", "NetworkMode"), ("HostConfig", "RestartPolicy")]:
+        assert mine[section][key] == theirs[section][key], key
+    assert mine["Image"] == theirs["Image"]  # the same image ID
