@@ -236,8 +236,8 @@ def test_image_drift_and_pull_failures(docker_api, project, tmp_path):
         pulled = run_tunnelctl("plan", "--pull", cwd=tmp_path)
         assert pulled.returncode == 1
         # The engine answered; only the registry did not: not to be reported as an unreachable engine.
-        assert f"error: the Docker engine at unix:///var/run/docker.sock refused pulling image {unreachable}: " \
-            in pulled.stderr, pulled.stderr
+        assert (f"error: cannot pull image '{unreachable}': the engine at unix:///var/run/docker.sock cannot reach "
+                "the registry 127.0.0.1:1") in pulled.stderr, pulled.stderr
         assert "tunnels using it (b) are left as they are" in pulled.stderr
         assert project_containers(docker_api, project)["a"]["State"]["Running"] is True
     finally:
