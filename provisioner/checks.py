@@ -135,6 +135,14 @@ def _openssh_only(tunnels, where) -> Iterator[tuple[str, Path, str]]:
                 yield WARNING, path, (
                     f"{field} has no effect with the pinggy/pinggy image: it runs Pinggy's own CLI, which ignores "
                     "ssh's -o options; set image to an OpenSSH-based one to use it, or remove it")
+        if isinstance(settings.get("forwarded_for"), str):
+            yield WARNING, where(index, "forwarded_for"), (
+                "forwarded_for with a header name has no effect with the pinggy/pinggy image: Pinggy's own CLI knows "
+                "x:xff only and sends no header for x:xff:Name; use true (X-Forwarded-For) or an OpenSSH-based image")
+        if settings.get("local_tls") is True:
+            yield WARNING, where(index, "local_tls"), (
+                "local_tls: true has no effect with the pinggy/pinggy image: Pinggy's own CLI only turns TLS to the "
+                "local server on with a name (x:localServerTls:NAME); give the name your server's certificate has")
 
 
 def key_bits(key: str) -> float:

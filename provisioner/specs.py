@@ -123,7 +123,7 @@ def pinggy_options(settings: Mapping[str, Any]) -> list[str]:
     options = [f"k:{key}" for key in settings.get("access_keys", [])]
     options += [f"b:{login['username']}:{login['password']}" for login in settings.get("basic_auth", [])]
     if settings.get("allow_cidrs"):
-        options.append("w:" + ",".join(settings["allow_cidrs"]))
+        options.append("w:" + ",".join(_with_prefix(cidr) for cidr in settings["allow_cidrs"]))
     if settings.get("https_only"):
         options.append("x:https")
     forwarded_for = settings.get("forwarded_for")
@@ -144,6 +144,14 @@ def pinggy_options(settings: Mapping[str, Any]) -> list[str]:
     options += [f"u:{name}:{value}" for name, value in headers.get("update", {}).items()]
     options += [f"r:{name}" for name in headers.get("remove", [])]
     return options
+
+
+def _with_prefix(cidr: str) -> str:
+    """A lone address as a one-address network: Pinggy's CLI drops the whole allow-list, leaving the tunnel open to
+    everyone, when one entry has no prefix length."""
+    if "/" in cidr:
+        return cidr
+    return f"{cidr}/128" if ":" in cidr else f"{cidr}/32"
 
 
 def _remote_word(option: str) -> str:

@@ -178,6 +178,14 @@ def test_ssh_only_settings_are_said_to_do_nothing_with_pinggys_own_cli(write_man
     assert "tunnels[0].ssh_options (tunnel 'a'): ssh_options has no effect" in warnings[1]
 
 
+def test_a_lone_address_in_allow_cidrs_is_sent_as_a_one_address_network(write_manifest):
+    [spec] = specs_of(write_manifest, f"""
+        version: 1
+        tunnels: [{{name: a, port: 1, allow_cidrs: ["198.51.100.7", "2001:db8::1", "10.0.0.0/8"]}}]
+    """)
+    assert "w:198.51.100.7/32,2001:db8::1/128,10.0.0.0/8" in spec.command  # Pinggy's CLI drops the list otherwise
+
+
 def test_log_rotation_is_on_by_default_and_each_part_can_be_changed(write_manifest):
     default, bigger = specs_of(write_manifest, f"""
         version: 1
