@@ -14,7 +14,7 @@ from .endpoints import ENVIRONMENT_ENGINE, EngineConfig
 from .schema import Path
 
 HTTP_ONLY = ("access_keys", "basic_auth", "https_only", "forwarded_for", "full_url", "pass_preflight", "local_tls",
-             "headers")
+             "headers", "mcp")
 MIN_KEY_BITS = 128
 # The default image runs Pinggy's own CLI, not OpenSSH: it accepts ssh's -o options and ignores them.
 PINGGY_CLI_IMAGES = ("pinggy/pinggy", "docker.io/pinggy/pinggy", "docker.io/library/pinggy/pinggy")
@@ -118,6 +118,10 @@ def _tunnel_problems(settings: Mapping[str, Any], where) -> Iterator[tuple[str, 
     if kind == "http" and not (settings.get("access_keys") or settings.get("basic_auth") or settings.get("allow_cidrs")):
         yield WARNING, where("access_keys"), (
             "no visitor authentication (access_keys, basic_auth or allow_cidrs): anyone with the URL reaches your server")
+    if kind == "http" and settings.get("mcp"):
+        problem = host_rewrite_problem(settings)
+        if problem:
+            yield WARNING, where("headers"), problem
     if not is_local_address(settings["host"]):
         yield WARNING, where("host"), (
             f"host {settings['host']!r} is not a loopback or local address: the tunnel exposes whatever answers there")
@@ -143,6 +147,31 @@ def _openssh_only(tunnels, where) -> Iterator[tuple[str, Path, str]]:
             yield WARNING, where(index, "local_tls"), (
                 "local_tls: true has no effect with the pinggy/pinggy image: Pinggy's own CLI only turns TLS to the "
                 "local server on with a name (x:localServerTls:NAME); give the name your server's certificate has")
+
+
+def host_rewrite_problem(settings: Mapping[str, Any]) -> str | None:
+    """Why the local server will not accept the Host header visitors arrive with, or None when it is rewritten.
+
+    Servers on the official MCP SDK refuse any Host but their own address with port (421), and Pinggy passes the
+    public host on unless `u:Host:` (headers.update.Host) replaces it; `a:Host:` adds a second Host header (400).
+    """
+    local = f"localhost:{settings['port']}"
+    headers = settings.get("headers", {})
+    host = next((value for name, value in headers.get("update", {}).items() if name.lower() == "host"), None)
+    added = any(name.lower() == "host" for name in headers.get("add", {}))
+    fix = f"set headers.update.Host to \"{local}\""
+    if host is None and added:
+        return (f"headers.add.Host appends a second Host header, and MCP servers answer 400 or 421 to the public "
+                f"host: {fix} instead (Pinggy's u:Host)")
+    if host is None:
+        return (f"the public host reaches the MCP server as Host, and servers on the official MCP SDK answer 421 "
+                f"to it: {fix}")
+    name, _, port = host.rpartition(":")
+    if not (port == str(settings["port"]) and (name in ("localhost", "[::1]", settings["host"]) or
+                                               (is_local_address(name) and name != "0.0.0.0"))):
+        return (f"headers.update.Host is {host!r}, not the local address with its port, and MCP servers on the "
+                f"official SDK answer 421 to other hosts: {fix}")
+    return None
 
 
 def key_bits(key: str) -> float:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from . import __version__, completion
+from .client_config import CLIENTS
 from .errors import ManifestError, UserError
 from .output import Console
 
@@ -107,6 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = command("status", run_status, "show every tunnel's state, local target and public URLs")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
+
+    check = command("check", run_check, "prove that each tunnel works end to end: the local server answers (the MCP "
+                    "handshake for MCP tunnels), the public URL answers with the key, and refuses a stranger")
+    check.add_argument("--target", action="append", default=[], metavar="NAME", help="only this tunnel (repeatable)")
+    check.add_argument("--json", action="store_true", help="print the results as JSON")
+    check.add_argument("--timeout", type=float, default=10, metavar="SECONDS",
+                       help="how long to wait for each answer (default: 10)")
+
+    connect = command("connect", run_connect, "print what an MCP client needs to reach a tunnel's MCP URL with its key")
+    connect.add_argument("tunnel", metavar="NAME", help="the tunnel's name")
+    connect.add_argument("--client", required=True, choices=CLIENTS, help="the MCP client")
+    connect.add_argument("--reveal", action="store_true",
+                         help="write the key itself instead of a reference to it (the output is then a secret)")
 
     logs = command("logs", run_logs, "show a tunnel's output, secrets masked and spinner frames collapsed")
     logs.add_argument("tunnel", metavar="NAME", help="the tunnel's name").completer = completion.tunnel_names
@@ -428,22 +442,9 @@ class _Progress:
 
 def run_status(args, console: Console) -> int:
     from . import report, status
-    from .converge import open_engines
-    from .engine import Engine
 
     loaded = _load(args, console, show_warnings=False, need_secrets=False)
-    engines = open_engines(loaded.engines, args.engine)
-    items, failures = [], []
-    for name, engine in engines.items():
-        if not isinstance(engine, Engine):
-            failures.append(f"error: engine '{name}': {engine}")
-            continue
-        try:
-            items += status.gather(engine, loaded.project, [t for t in loaded.tunnels if t.engine == name])
-        except UserError as error:
-            if len(engines) == 1:
-                raise
-            failures.append(f"error: engine '{name}': {error.message}")
+    items, failures = status.gather_manifest(loaded, args.engine)
     grouped = len(loaded.engines) > 1
     console.hide(secret for item in items for secret in item.command_secrets)  # tokens the manifest could not tell
     console.print(report.status_json(loaded.project, items) if args.json
@@ -453,6 +454,64 @@ def run_status(args, console: Console) -> int:
     if failures:
         return EXIT_ERROR
     return EXIT_OK if all(item.healthy for item in items if item.in_manifest) else EXIT_DEGRADED
+
+
+def run_check(args, console: Console) -> int:
+    from . import status, tunnel_check
+    from .mcp_protocol import edge_addresses
+
+    loaded = _load(args, console, show_warnings=False, need_secrets=False)
+    tunnels = _targeted(loaded, args.target)
+    try:
+        edge = edge_addresses()
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    if not 0 < args.timeout <= 600:
+        raise UserError(f"--timeout {args.timeout:g} is out of range: give seconds above 0, at most 600")
+    items, failures = status.gather_manifest(loaded, args.engine)
+    results = tunnel_check.check_all(args.file, tunnels, items, args.timeout, edge)
+    console.print(tunnel_check.check_json(loaded.project, results) if args.json
+                  else tunnel_check.check_text(loaded.project, results))
+    for failure in failures:
+        console.error(failure)
+    return EXIT_OK if not failures and all(result.passed for result in results) else EXIT_ERROR
+
+
+def run_connect(args, console: Console) -> int:
+    from . import client_config, status
+    from .mcp_protocol import mcp_path
+
+    loaded = _load(args, console, show_warnings=False, need_secrets=False)
+    (tunnel,) = _targeted(loaded, [args.tunnel])
+    if not mcp_path(tunnel.settings):
+        raise UserError(f"tunnel '{tunnel.name}' is not an MCP tunnel: add `mcp: true` to it in {args.file} "
+                        "(or `mcp: {path: /other}`)")
+    items, failures = status.gather_manifest(loaded, args.engine)
+    item = next((item for item in items if item.tunnel == tunnel.name and item.in_manifest), None)
+    if item is None or not item.mcp_url:
+        for failure in failures:
+            console.error(failure)
+        state = item.state if item else "unknown"
+        raise UserError(f"tunnel '{tunnel.name}' has no public URL (state: {state}): run tunnelctl apply, then "
+                        "tunnelctl status")
+    credential = client_config.credential(args.file, tunnel.name, tunnel.settings)
+    text, notes = client_config.render(args.client, tunnel.name, item.mcp_url, credential, args.reveal)
+    for note in notes:
+        console.error(f"note: {note}")
+    if args.reveal:
+        print(text)  # the key was asked for: not through the redacting console
+    else:
+        console.print(text)
+    return EXIT_OK
+
+
+def _targeted(loaded, names: list[str]):
+    known = {tunnel.name for tunnel in loaded.tunnels}
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise UserError(f"no tunnel named {', '.join(repr(name) for name in unknown)} in {loaded.path} "
+                        f"(it has: {', '.join(sorted(known)) or 'none'})")
+    return [tunnel for tunnel in loaded.tunnels if not names or tunnel.name in names]
 
 
 def run_logs(args, console: Console) -> int:

@@ -156,10 +156,13 @@ def _local_text(item) -> str:
 
 def status_text(project: str, items, grouped: bool = False) -> str:
     """`grouped`: the manifest names several engines, so each row says which one."""
-    header = (["ENGINE"] if grouped else []) + ["TUNNEL", "STATE", "UPTIME", "RESTARTS", "LOCAL", "PUBLIC URLS"]
+    mcp = any(item.mcp_path for item in items)  # MCP clients want the endpoint's URL, so it gets its own column
+    header = (["ENGINE"] if grouped else []) + ["TUNNEL", "STATE", "UPTIME", "RESTARTS", "LOCAL", "PUBLIC URLS"] + (
+        ["MCP URL"] if mcp else [])
     rows = [([item.engine] if grouped else []) + [
         item.tunnel, _state_text(item), duration(item.uptime_seconds),
-        "-" if item.restarts is None else str(item.restarts), _local_text(item), " ".join(item.urls) or "-"]
+        "-" if item.restarts is None else str(item.restarts), _local_text(item), " ".join(item.urls) or "-"] + (
+        [item.mcp_url or "-"] if mcp else [])
         for item in items]
     lines = [f"Project '{project}':", "", table(header, rows)]
     problems = [f"{item.tunnel}: {item.problem}" for item in items if item.problem]
@@ -176,6 +179,6 @@ def status_json(project: str, items) -> str:
             "uptime_seconds": None if item.uptime_seconds is None else round(item.uptime_seconds, 1),
             "restarts": item.restarts,
             "local": {"host": item.local_host, "port": item.local_port, "listening": item.listening},
-            "urls": list(item.urls), "healthy": item.healthy, "problem": item.problem or None,
+            "urls": list(item.urls), "mcp_url": item.mcp_url, "healthy": item.healthy, "problem": item.problem or None,
         } for item in items],
     }, indent=2)

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from . import probe
 from .containers import ContainerDetails
 from .engine import Engine
-from .manifest import Tunnel
+from .errors import UserError
+from .manifest import Manifest, Tunnel
+from .mcp_protocol import mcp_path, mcp_url
 from .pinggy_output import RECENT_ENTRIES, read_session
 from .specs import forward_target, secrets_in_command
 
@@ -31,10 +33,34 @@ class TunnelStatus:
     urls: tuple[str, ...] = ()
     problem: str = ""
     command_secrets: frozenset[str] = frozenset()  # what to mask in `problem` when the manifest's secrets are unset
+    mcp_path: str | None = None  # the MCP endpoint of an MCP tunnel
+
+    @property
+    def mcp_url(self) -> str | None:
+        return mcp_url(self.urls, self.mcp_path)
 
     @property
     def healthy(self) -> bool:
         return self.in_manifest and self.state == "running" and bool(self.urls)
+
+
+def gather_manifest(loaded: Manifest, engine_names: list[str]) -> tuple[list[TunnelStatus], list[str]]:
+    """Every engine of the manifest (or those named): the statuses, and one line per engine that failed."""
+    from .converge import open_engines
+
+    engines = open_engines(loaded.engines, engine_names)
+    items, failures = [], []
+    for name, engine in engines.items():
+        if not isinstance(engine, Engine):
+            failures.append(f"error: engine '{name}': {engine}")
+            continue
+        try:
+            items += gather(engine, loaded.project, [t for t in loaded.tunnels if t.engine == name])
+        except UserError as error:
+            if len(engines) == 1:
+                raise
+            failures.append(f"error: engine '{name}': {error.message}")
+    return items, failures
 
 
 def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel]) -> list[TunnelStatus]:
@@ -51,8 +77,8 @@ def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel]) -> list[Tunn
                       else forward_target(found.command) if found else (None, None))
         listening = probe.listening(host, port) if engine.is_local and host and port else None
         base = TunnelStatus(engine=engine.name, tunnel=name, container=found.name if found else None,
-                            in_manifest=tunnel is not None,
-                            state="missing", local_host=host, local_port=port, listening=listening)
+                            in_manifest=tunnel is not None, state="missing", local_host=host, local_port=port,
+                            listening=listening, mcp_path=mcp_path(tunnel.settings) if tunnel else None)
         if found is None:
             return base
         debugger_port = tunnel.settings.get("debugger_port") if tunnel else None
@@ -80,5 +106,5 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
         exit_code=found.exit_code,
         uptime_seconds=time.time() - found.started_at if running and found.started_at else None,
         restarts=found.restart_count, local_host=base.local_host, local_port=base.local_port,
-        listening=base.listening, urls=urls, problem=problem,
+        listening=base.listening, urls=urls, problem=problem, mcp_path=base.mcp_path,
         command_secrets=frozenset(secrets_in_command(found.command)))
