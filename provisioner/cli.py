@@ -469,6 +469,7 @@ def run_check(args, console: Console) -> int:
     if not 0 < args.timeout <= 600:
         raise UserError(f"--timeout {args.timeout:g} is out of range: give seconds above 0, at most 600")
     items, failures = status.gather_manifest(loaded, args.engine)
+    console.hide(secret for item in items for secret in item.command_secrets)
     results = tunnel_check.check_all(args.file, tunnels, items, args.timeout, edge)
     console.print(tunnel_check.check_json(loaded.project, results) if args.json
                   else tunnel_check.check_text(loaded.project, results))
@@ -487,6 +488,7 @@ def run_connect(args, console: Console) -> int:
         raise UserError(f"tunnel '{tunnel.name}' is not an MCP tunnel: add `mcp: true` to it in {args.file} "
                         "(or `mcp: {path: /other}`)")
     items, failures = status.gather_manifest(loaded, args.engine)
+    console.hide(secret for item in items for secret in item.command_secrets)
     item = next((item for item in items if item.tunnel == tunnel.name and item.in_manifest), None)
     if item is None or not item.mcp_url:
         for failure in failures:
