@@ -78,7 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen_key = command("gen-key", run_gen_key, "print a strong random access key", manifest=False)
     gen_key.add_argument("--bytes", type=int, default=32, metavar="N",
                          help="random bytes in the key (default: 32, printed as 64 hex characters)")
-    command("schema", run_schema, "print the manifest's JSON Schema", manifest=False)
+    schema = command("schema", run_schema, "print the manifest's JSON Schema (as editors use it: templates allowed)",
+                     manifest=False)
+    schema.add_argument("--write", nargs="?", type=Path, const=Path("tunnels.schema.json"), metavar="FILE",
+                        help="write it to FILE (default: tunnels.schema.json) for editors, to commit beside the "
+                             "manifest")
 
     plan = command("plan", run_plan, "show what apply would change")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
@@ -241,21 +245,32 @@ def run_validate(args, console: Console) -> int:
 def run_init(args, console: Console) -> int:
     from importlib import resources
 
-    from .schema import schema_path
+    from .schema import MODELINE, SCHEMA_FILE, schema_text
 
     if args.file.exists():
         raise UserError(f"{args.file} already exists; nothing was written (edit it, or name another file with -f)")
     starter = resources.files("provisioner").joinpath("starter.yaml").read_text(encoding="utf-8")
     first, _, rest = starter.partition("\n")
-    modeline = f"# yaml-language-server: $schema={schema_path().as_uri()}"
-    try:
-        with args.file.open("x", encoding="utf-8") as handle:
-            handle.write(modeline + "\n" + rest)
-    except OSError as error:
-        raise UserError(f"{args.file}: cannot write it: {error.strerror}") from None
-    console.print(f"Wrote {args.file}. Set PINGGY_TOKEN and FIGMA_ACCESS_KEY (tunnelctl gen-key makes a key), "
+    _write_new(args.file, MODELINE + "\n" + rest)
+    schema_file = args.file.parent / SCHEMA_FILE
+    if not schema_file.exists():
+        _write_new(schema_file, schema_text())
+        wrote = f"Wrote {args.file} and {schema_file} (for editors; commit both)."
+    elif schema_file.read_text(encoding="utf-8", errors="replace") != schema_text():
+        wrote = f"Wrote {args.file}; {schema_file} is another version's: refresh it with tunnelctl schema --write."
+    else:
+        wrote = f"Wrote {args.file}."
+    console.print(f"{wrote} Set PINGGY_TOKEN and FIGMA_ACCESS_KEY (tunnelctl gen-key makes a key), "
                   "then run tunnelctl plan.")
     return EXIT_OK
+
+
+def _write_new(path: Path, text: str) -> None:
+    try:
+        with path.open("x", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as error:
+        raise UserError(f"{path}: cannot write it: {error.strerror}") from None
 
 
 def run_completion(args, console: Console) -> int:
@@ -275,9 +290,16 @@ def run_gen_key(args, console: Console) -> int:
 
 
 def run_schema(args, console: Console) -> int:
-    from .schema import schema_text
+    from .schema import MODELINE, schema_text
 
-    console.print(schema_text().rstrip("\n"))
+    if not args.write:
+        console.print(schema_text().rstrip("\n"))
+        return EXIT_OK
+    try:
+        args.write.write_text(schema_text(), encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"{args.write}: cannot write it: {error.strerror}") from None
+    console.print(f"Wrote {args.write}. Manifests beside it start with: {MODELINE}")
     return EXIT_OK
 
 

@@ -13,11 +13,9 @@ from typing import Any
 Path = tuple[str | int, ...]
 
 
-def schema_path():
-    """Where the installed schema lives, for editors' modelines."""
-    from pathlib import Path as FilePath
-
-    return FilePath(str(resources.files("provisioner.schemas").joinpath("tunnels.schema.json"))).resolve()
+# The editor schema's file name beside a manifest; the modeline names it relatively, so it works on every clone.
+SCHEMA_FILE = "tunnels.schema.json"
+MODELINE = f"# yaml-language-server: $schema=./{SCHEMA_FILE}"
 
 
 @cache
@@ -34,7 +32,8 @@ def _validator():
 
 
 def schema_text() -> str:
-    return json.dumps(manifest_schema(), indent=2) + "\n"
+    """The schema as published for editors (`tunnelctl schema`, schemas/tunnels.schema.json)."""
+    return json.dumps(editor_schema(), indent=2) + "\n"
 
 
 def _resolve(node: dict) -> dict:
@@ -143,3 +142,61 @@ def _message_without_value(error) -> str:
     if error.validator == "pattern":
         return f"(sensitive) does not match {error.validator_value!r}"
     return f"invalid value (sensitive): fails '{error.validator}'"
+
+
+# What an editor may accept where tunnelctl renders a template: a string carrying a Jinja2 marker.
+TEMPLATE = {
+    "type": "string",
+    "pattern": r"\{\{|\{%|\{#",
+    "description": "A Jinja2 template, rendered by tunnelctl with the environment as env (a .env beside the "
+                   "manifest, --env-file, the process); the field's own rules apply to what it renders.",
+}
+_RENDERED_TYPES = ("string", "integer", "boolean")  # what a rendered template can become (templates._coerce)
+
+
+@cache
+def editor_schema() -> dict:
+    """The schema for editors, which check the text before any rendering.
+
+    Wherever tunnelctl renders a template and then checks the result (every string field, and the integer and
+    boolean fields a rendering is converted to), a template is accepted as well; everything else stays as strict:
+    unknown keys, a literal port out of range, a literal token with a space.
+    """
+    schema = _editable(manifest_schema(), value=False)
+    return {**schema, "$defs": {**schema["$defs"], "template": TEMPLATE}}
+
+
+def _editable(node: Any, value: bool) -> Any:
+    """`node` with templates allowed in every value it describes; `value`: whether `node` describes a value (not a
+    key, and not one branch of a oneOf, whose other branches might then match the same template too)."""
+    if not isinstance(node, dict):
+        return node
+    edited = dict(node)
+    for keyword in ("properties", "$defs"):
+        if keyword in node:
+            edited[keyword] = {name: _editable(child, value=keyword == "properties")
+                               for name, child in node[keyword].items()}
+    for keyword in ("additionalProperties", "items"):
+        if isinstance(node.get(keyword), dict):
+            edited[keyword] = _editable(node[keyword], value=True)
+    for keyword in ("oneOf", "anyOf", "allOf"):
+        if keyword in node:
+            edited[keyword] = [_editable(branch, value=False) for branch in node[keyword]]
+    if not value or not _renders_into(node):
+        return edited
+    wrapper = {key: node[key] for key in ("description", "default", "examples", "writeOnly") if key in node}
+    return {**wrapper, "anyOf": [edited, {"$ref": "#/$defs/template"}]}
+
+
+def _renders_into(node: dict) -> bool:
+    """Whether a rendered template could be a valid value here: a string, integer or boolean field."""
+    if "$ref" in node and "type" not in node:
+        return _renders_into(_resolve(node))
+    kind = node.get("type")
+    if isinstance(kind, str):
+        return kind in _RENDERED_TYPES
+    if isinstance(kind, list):
+        return any(each in _RENDERED_TYPES for each in kind)
+    if "enum" in node:
+        return any(isinstance(choice, str) for choice in node["enum"])
+    return any(_renders_into(branch) for keyword in ("oneOf", "anyOf") for branch in node.get(keyword, ()))
