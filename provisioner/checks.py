@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import os
@@ -36,8 +37,8 @@ def check(data: Mapping[str, Any], tunnels: list[tuple[str, Mapping[str, Any]]],
 
     yield from _engine_problems(engines, data.get("engines") or {}, entries, defaults, where)
     yield from _shared_values(tunnels, where)
-    for index, (name, settings) in enumerate(tunnels):
-        yield from _tunnel_problems(settings, lambda field: where(index, field))
+    for index, (_name, settings) in enumerate(tunnels):
+        yield from _tunnel_problems(settings, functools.partial(where, index))
     yield from dict.fromkeys(_openssh_only(tunnels, where))  # a field set in defaults is said once
 
 
@@ -58,7 +59,7 @@ def _engine_problems(engines, declared, entries, defaults, where) -> Iterator[tu
             yield ERROR, ("engines", name), "give either docker (an address) or context (a Docker CLI context)"
         elif config.tls and not (config.docker or "").startswith("tcp://"):
             yield ERROR, ("engines", name, "tls"), "tls material only applies to a tcp:// engine"
-        for part, file in zip(("ca", "cert", "key"), config.tls or ()):
+        for part, file in zip(("ca", "cert", "key"), config.tls or (), strict=False):
             if not os.path.isfile(file):
                 yield ERROR, ("engines", name, "tls", part), f"{file}: no such file"
 
@@ -66,7 +67,7 @@ def _engine_problems(engines, declared, entries, defaults, where) -> Iterator[tu
 def _shared_values(tunnels, where) -> Iterator[tuple[str, Path, str]]:
     by_token: dict[str, list[int]] = {}
     by_debugger: dict[int, int] = {}
-    for index, (name, settings) in enumerate(tunnels):
+    for index, (_name, settings) in enumerate(tunnels):
         if settings.get("token"):
             by_token.setdefault(settings["token"], []).append(index)
         port = settings.get("debugger_port")
@@ -79,7 +80,7 @@ def _shared_values(tunnels, where) -> Iterator[tuple[str, Path, str]]:
         if len(indexes) < 2:
             continue
         names = ", ".join(f"'{tunnels[index][0]}'" for index in indexes)
-        first, *others = indexes
+        others = indexes[1:]
         if all(tunnels[index][1].get("force") for index in indexes):
             yield WARNING, where(others[0], "token"), (
                 f"tunnels {names} share one token with force: each login takes the token from the other, in turn")
@@ -115,9 +116,10 @@ def _tunnel_problems(settings: Mapping[str, Any], where) -> Iterator[tuple[str, 
             yield WARNING, where("access_keys"), (
                 f"an access key has about {key_bits(key):.0f} bits of randomness, under {MIN_KEY_BITS}: "
                 "make a strong one with `tunnelctl gen-key`")
-    if kind == "http" and not (settings.get("access_keys") or settings.get("basic_auth") or settings.get("allow_cidrs")):
+    if kind == "http" and not any(settings.get(field) for field in ("access_keys", "basic_auth", "allow_cidrs")):
         yield WARNING, where("access_keys"), (
-            "no visitor authentication (access_keys, basic_auth or allow_cidrs): anyone with the URL reaches your server")
+            "no visitor authentication (access_keys, basic_auth or allow_cidrs): "
+            "anyone with the URL reaches your server")
     if kind == "http" and settings.get("mcp"):
         problem = host_rewrite_problem(settings)
         if problem:
@@ -128,7 +130,7 @@ def _tunnel_problems(settings: Mapping[str, Any], where) -> Iterator[tuple[str, 
 
 
 def _openssh_only(tunnels, where) -> Iterator[tuple[str, Path, str]]:
-    for index, (name, settings) in enumerate(tunnels):
+    for index, (_name, settings) in enumerate(tunnels):
         repository = settings["image"].partition("@")[0]
         repository = repository.rpartition(":")[0] if ":" in repository.rpartition("/")[2] else repository
         if repository not in PINGGY_CLI_IMAGES:

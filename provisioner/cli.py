@@ -54,9 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("-f", "--file", type=Path, metavar="FILE",
                              help="the manifest (default: $TUNNELCTL_FILE, else ./tunnels.yaml, else "
                                   "$XDG_CONFIG_HOME/tunnelctl/tunnels.yaml, by default ~/.config/…)")
-            sub.add_argument("--engine", action="append", default=[], metavar="NAME",
-                             help="only this engine of the manifest's engines (repeatable)"
-                             ).completer = completion.engine_names
+            _completes(completion.engine_names, sub.add_argument(
+                "--engine", action="append", default=[], metavar="NAME",
+                help="only this engine of the manifest's engines (repeatable)"))
             sub.add_argument("--env-file", type=Path, action="append", default=[], metavar="FILE",
                              help="read variables for templates from this file too (repeatable; a .env beside the "
                                   "manifest is read first, the process environment wins)")
@@ -105,8 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     destroy = command("destroy", run_destroy, "remove every container of the manifest's project")
     destroy.add_argument("--auto-approve", action="store_true", help="destroy without asking for confirmation")
-    destroy.add_argument("--target", action="append", default=[], metavar="NAME",
-                         help="only this tunnel's containers (repeatable)").completer = completion.tunnel_names
+    _completes(completion.tunnel_names, destroy.add_argument(
+        "--target", action="append", default=[], metavar="NAME", help="only this tunnel's containers (repeatable)"))
     _add_lock_timeout(destroy)
     _add_parallelism(destroy)
 
@@ -127,19 +127,25 @@ def build_parser() -> argparse.ArgumentParser:
                          help="write the key itself instead of a reference to it (the output is then a secret)")
 
     logs = command("logs", run_logs, "show a tunnel's output, secrets masked and spinner frames collapsed")
-    logs.add_argument("tunnel", metavar="NAME", help="the tunnel's name").completer = completion.tunnel_names
+    _completes(completion.tunnel_names, logs.add_argument("tunnel", metavar="NAME", help="the tunnel's name"))
     logs.add_argument("--follow", action="store_true", help="keep printing new output")
     logs.add_argument("--tail", default="1000", metavar="N",
                       help="only the last N lines, or 'all' that Docker kept (default: 1000)")
     return parser
 
 
+def _completes(names, action: argparse.Action) -> None:
+    """Tell argcomplete (which reads this attribute) how to complete the option's value."""
+    action.completer = names  # type: ignore[attr-defined]
+
+
 def _add_scope(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", action="append", default=[], metavar="NAME",
-                        help="only this tunnel (repeatable); for exceptional use, the manifest stays the truth"
-                        ).completer = completion.tunnel_names
-    parser.add_argument("--replace", action="append", default=[], metavar="NAME",
-                        help="recreate this tunnel even if it matches (repeatable)").completer = completion.tunnel_names
+    _completes(completion.tunnel_names, parser.add_argument(
+        "--target", action="append", default=[], metavar="NAME",
+        help="only this tunnel (repeatable); for exceptional use, the manifest stays the truth"))
+    _completes(completion.tunnel_names, parser.add_argument(
+        "--replace", action="append", default=[], metavar="NAME",
+        help="recreate this tunnel even if it matches (repeatable)"))
     parser.add_argument("--pull", action="store_true",
                         help="pull the images first; tunnels whose image changed are recreated")
 
@@ -237,7 +243,8 @@ def run_validate(args, console: Console) -> int:
         console.hide(loaded.secrets)
         _warn(console, loaded)
         count = len(loaded.tunnels)
-        warned = f", {len(loaded.warnings)} warning{'s' if len(loaded.warnings) != 1 else ''}" if loaded.warnings else ""
+        warnings = len(loaded.warnings)
+        warned = f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
         console.print(f"{path}: valid; project '{loaded.project}', {count} tunnel{'s' if count != 1 else ''}{warned}.")
     return EXIT_ERROR if failed else EXIT_OK
 
@@ -250,7 +257,7 @@ def run_init(args, console: Console) -> int:
     if args.file.exists():
         raise UserError(f"{args.file} already exists; nothing was written (edit it, or name another file with -f)")
     starter = resources.files("provisioner").joinpath("starter.yaml").read_text(encoding="utf-8")
-    first, _, rest = starter.partition("\n")
+    rest = starter.partition("\n")[2]  # its first line is replaced by the modeline
     _write_new(args.file, MODELINE + "\n" + rest)
     schema_file = args.file.parent / SCHEMA_FILE
     if not schema_file.exists():
@@ -430,8 +437,8 @@ def _wait_until_up(args, console: Console, engine, project: str, started) -> boo
 
     if not started:
         return False
-    targets = [Target(outcome.action.tunnel, outcome.container_id, outcome.action.spec.local_host,
-                      outcome.action.spec.local_port) for outcome in started]
+    targets = [Target(outcome.action.tunnel, outcome.container_id, outcome.action.creates.local_host,
+                      outcome.action.creates.local_port) for outcome in started]
     console.print("")
     results = wait_until_up(engine, project, targets, args.timeout, _Progress(console))
     console.print("")
@@ -540,7 +547,7 @@ def _targeted(loaded, names: list[str]):
 
 def run_logs(args, console: Console) -> int:
     from .converge import open_engines
-    from .engine import Engine
+    from .engine import Engine, LogTail
     from .pinggy_output import collapse_frames
     from .specs import secrets_in_command
 
@@ -550,16 +557,16 @@ def run_logs(args, console: Console) -> int:
     for engine in open_engines(loaded.engines, args.engine).values():
         if isinstance(engine, Engine):
             mine = [c for c in engine.observe(project).owned if c.tunnel == args.tunnel]
-            details = engine.inspect([mine[0].id]) if mine else []
-            if details:
-                found = engine, details[0]
+            inspected = engine.inspect([mine[0].id]) if mine else []
+            if inspected:
+                found = engine, inspected[0]
                 break
     if found is None:
         raise UserError(f"tunnel '{args.tunnel}' has no container in project '{project}': "
                         "check the name (tunnelctl status lists them) or run tunnelctl apply")
     engine, details = found
     console.hide(secrets_in_command(details.command))  # the secrets that are not set here are in its arguments
-    tail = args.tail if args.tail == "all" else _whole_number(args.tail, "--tail")
+    tail: LogTail = "all" if args.tail == "all" else _whole_number(args.tail, "--tail")
     output = engine.follow_logs(details.id, tail=tail) if args.follow else [engine.logs(details.id, tail=tail)]
     for line in collapse_frames(output):  # whole lines, so a secret split across chunks is still masked
         console.write(line)

@@ -8,7 +8,8 @@ import hashlib
 import json
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace as with_changes
+from dataclasses import dataclass
+from dataclasses import replace as with_changes
 
 from .containers import ContainerSpec, Observation
 from .endpoints import ENVIRONMENT_ENGINE, EngineConfig
@@ -19,32 +20,40 @@ from .planner import CHANGE_KINDS, Move, Plan, find_moves, plan
 
 @dataclass(frozen=True)
 class EnginePlan:
-    """One engine's part: its plan, or why it could not be reached."""
+    """One engine's part of the plan, with fingerprints of what it was made from."""
 
     name: str
     endpoint: str
-    engine: Engine | None
-    plan: Plan | None = None
-    desired_digest: str = ""
-    observed_digest: str = ""
+    engine: Engine
+    plan: Plan
+    desired_digest: str
+    observed_digest: str
     observed_tunnels: frozenset[str] = frozenset()
     pull_failures: tuple[str, ...] = ()
-    error: str | None = None
+
+
+@dataclass(frozen=True)
+class UnreachableEngine:
+    """An engine that could not be used, and why, in one line."""
+
+    name: str
+    endpoint: str
+    error: str
 
 
 @dataclass(frozen=True)
 class FleetPlan:
     project: str
-    engines: tuple[EnginePlan, ...]
+    engines: tuple[EnginePlan | UnreachableEngine, ...]
     moves: tuple[Move, ...] = ()
 
     @property
     def reachable(self) -> tuple[EnginePlan, ...]:
-        return tuple(part for part in self.engines if part.plan is not None)
+        return tuple(part for part in self.engines if isinstance(part, EnginePlan))
 
     @property
-    def unreachable(self) -> tuple[EnginePlan, ...]:
-        return tuple(part for part in self.engines if part.plan is None)
+    def unreachable(self) -> tuple[UnreachableEngine, ...]:
+        return tuple(part for part in self.engines if isinstance(part, UnreachableEngine))
 
     @property
     def has_changes(self) -> bool:
@@ -56,7 +65,7 @@ class FleetPlan:
 
     @property
     def pull_failures(self) -> tuple[str, ...]:
-        return tuple(failure for part in self.engines for failure in part.pull_failures)
+        return tuple(failure for part in self.reachable for failure in part.pull_failures)
 
     @property
     def single(self) -> bool:
@@ -92,25 +101,26 @@ def prepare(project: str, engines: Mapping[str, Engine | str], specs_by_engine: 
     if unknown_replace:
         raise UserError(f"--replace names no tunnel of the manifest: {', '.join(unknown_replace)}")
 
-    def one(name: str) -> EnginePlan:
+    def one(name: str) -> EnginePlan | UnreachableEngine:
         engine = engines[name]
         if isinstance(engine, str):
-            return EnginePlan(name, "", None, error=engine)
+            return UnreachableEngine(name, "", engine)
         try:
             return _prepare_engine(engine, project, specs_by_engine.get(name, ()), targets, replace, pull,
                                    removal_reason)
         except EngineError as error:
-            return EnginePlan(name, engine.endpoint, engine, error=error.message)
+            return UnreachableEngine(name, engine.endpoint, error.message)
 
     with ThreadPoolExecutor(max_workers=max(1, len(engines))) as pool:
         parts = list(pool.map(one, engines))
+    reachable = [part for part in parts if isinstance(part, EnginePlan)]
     if targets:
-        seen = set(known_tunnels) | {tunnel for part in parts for tunnel in part.observed_tunnels}
+        seen = set(known_tunnels) | {tunnel for part in reachable for tunnel in part.observed_tunnels}
         unknown = sorted(set(targets) - seen)
-        if unknown and not any(part.error for part in parts):
+        if unknown and len(reachable) == len(parts):
             raise UserError(f"--target names no tunnel of the manifest or the project: {', '.join(unknown)}")
-    plans, moves = find_moves({part.name: part.plan for part in parts if part.plan is not None})
-    parts = [with_changes(part, plan=plans[part.name]) if part.plan is not None else part for part in parts]
+    plans, moves = find_moves({part.name: part.plan for part in reachable})
+    parts = [with_changes(part, plan=plans[part.name]) if isinstance(part, EnginePlan) else part for part in parts]
     return FleetPlan(project, tuple(parts), tuple(moves))
 
 

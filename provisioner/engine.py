@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any, Literal
 
 from . import checkpoints, containers, engine_errors
 from .containers import ContainerDetails, ContainerSpec, Observation, ObservedContainer
@@ -19,6 +20,7 @@ from .errors import EngineError
 # Pinned so that docker-py does not spend a round-trip asking the engine for its version on every run; the docker
 # CLI's DOCKER_API_VERSION overrides it for an engine that speaks another range (Docker 29 needs at least 1.44).
 API_VERSION = "1.41"
+LogTail = int | Literal["all"]  # how many of the newest log entries: a number, or all that Docker kept
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 
 
@@ -30,7 +32,8 @@ def import_docker(configs: Iterable[EngineConfig], environ: Mapping[str, str] | 
     """
     environ = os.environ if environ is None else environ
     if "docker" not in sys.modules and not any(_may_use_ssh(config, environ) for config in configs):
-        sys.modules.setdefault("paramiko", None)  # makes docker-py skip its ssh transport
+        # None in sys.modules makes `import paramiko` fail, and docker-py then skips its ssh transport.
+        sys.modules.setdefault("paramiko", None)  # type: ignore[arg-type]
     import docker  # noqa: F401
 
 
@@ -124,12 +127,14 @@ class Engine:
 
     def create(self, spec: ContainerSpec) -> str:
         """Create and start the container; return its id. Pulls the image when the engine lacks it."""
+        from docker.types import LogConfig
+
         what = f"creating container '{spec.container_name}'"
         with self._call(what):
             host_config = self.api.create_host_config(
                 network_mode="host", restart_policy={"Name": spec.restart_policy},
                 # Bounded logs: a CLI that reconnects for days redraws its spinner every 80 ms.
-                log_config={"Type": "json-file", "Config": dict(spec.log_options)})
+                log_config=LogConfig(type="json-file", config=dict(spec.log_options)))
             try:
                 created = self._create(spec, host_config)
             except self._errors.ImageNotFound:
@@ -209,7 +214,7 @@ class Engine:
         with ThreadPoolExecutor(max_workers=min(8, len(ids))) as pool:
             return [details for details in pool.map(one, ids) if details is not None]
 
-    def logs(self, container_id: str, tail: int | str, since: float | None = None) -> str:
+    def logs(self, container_id: str, tail: LogTail, since: float | None = None) -> str:
         """The newest `tail` log entries (stdout and stderr), since `since` if given: always a bounded read."""
         with self._call(f"reading the logs of container {container_id[:12]}"):
             try:
@@ -219,7 +224,7 @@ class Engine:
                 return ""
         return raw.decode("utf-8", errors="replace")
 
-    def follow_logs(self, container_id: str, tail: int | str) -> Iterator[str]:
+    def follow_logs(self, container_id: str, tail: LogTail) -> Iterator[str]:
         with self._call(f"reading the logs of container {container_id[:12]}"):
             for chunk in self.api.logs(container_id, stdout=True, stderr=True, tail=tail, stream=True, follow=True):
                 yield chunk.decode("utf-8", errors="replace")
@@ -266,14 +271,14 @@ def _origin(config: EngineConfig, environ: Mapping[str, str]) -> tuple[str, str,
     return "DOCKER_HOST is not set", "start the engine (dockerd) or point DOCKER_HOST at one", "DOCKER_HOST"
 
 
-def _client_settings(config: EngineConfig, environ: Mapping[str, str]) -> dict:
+def _client_settings(config: EngineConfig, environ: Mapping[str, str]) -> dict[str, Any]:
     """docker-py's APIClient arguments for the engine: its URL (and TLS), a CLI context, or the environment's."""
     import docker
     from docker.context import ContextAPI
     from docker.utils import kwargs_from_env
 
     if config.docker:
-        settings = {"base_url": config.docker}
+        settings: dict[str, Any] = {"base_url": config.docker}
         if config.tls:
             ca, cert, key = config.tls
             settings["tls"] = docker.tls.TLSConfig(client_cert=(cert, key), ca_cert=ca, verify=True)
@@ -287,7 +292,7 @@ def _client_settings(config: EngineConfig, environ: Mapping[str, str]) -> dict:
         context = current if current and current.name != "default" else None
     if context is not None:
         return {"base_url": context.Host, **({"tls": context.TLSConfig} if context.TLSConfig else {})}
-    return kwargs_from_env(environment=environ)
+    return dict(kwargs_from_env(environment=environ))
 
 
 def _name(row: Mapping) -> str:

@@ -60,8 +60,9 @@ def is_version_refusal(explanation: str) -> bool:
 def refused(explanation: str, endpoint: str, what: str, api_version: str, pinned_by_user: bool) -> str:
     """The engine answered but refused: an API version it does not speak, or its own reason."""
     too_new, too_old = _TOO_NEW.search(explanation), _TOO_OLD.search(explanation)
-    if too_new or too_old:
-        supported = (too_new or too_old).group(2)
+    version_refusal = too_new or too_old
+    if version_refusal:
+        supported = version_refusal.group(2)
         if pinned_by_user:
             fix = f"set DOCKER_API_VERSION={supported}, or unset it"
         elif too_new:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from . import checkpoints
 from .containers import ObservedContainer
+from .converge import FleetPlan, changed_engines
 from .engine import Engine
 from .errors import EngineError, UserError
-from .converge import FleetPlan, changed_engines
 from .planner import CONFLICT, CREATE, MOVE, RECREATE, REMOVE, Action, Move, Plan
 
 DEFAULT_PARALLELISM = 8
@@ -51,7 +51,7 @@ def execute(plan: Plan, engine: Engine, report: Callable[[Outcome], None],
 
     def change(action: Action) -> str:
         if action.kind == CREATE:
-            return engine.create(action.spec)
+            return engine.create(action.creates)
         return _replace(engine, plan.project, action, wait_timeout)
 
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
@@ -117,14 +117,15 @@ def _swap(project: str, old_engine: Engine, previous: ObservedContainer | None, 
         checkpoints.reached("stopped-old")
     new_id = None
     try:
-        new_id = new_engine.create(action.spec)
+        new_id = new_engine.create(action.creates)
         checkpoints.reached("started-new")
         if wait_timeout is not None:
             _wait_for(new_engine, project, action, new_id, wait_timeout)
     except EngineError as error:
         if previous is None:
             raise
-        raise EngineError(f"{error.message}; {_restore(old_engine, previous, new_engine, new_id, same_engine)}") from None
+        restored = _restore(old_engine, previous, new_engine, new_id, same_engine)
+        raise EngineError(f"{error.message}; {restored}") from None
     if previous:
         old_engine.remove(previous.id)
         checkpoints.reached("removed-old")
@@ -134,7 +135,7 @@ def _swap(project: str, old_engine: Engine, previous: ObservedContainer | None, 
 def _wait_for(engine: Engine, project: str, action: Action, container_id: str, timeout: float) -> None:
     from .readiness import FAILED, Target, wait_until_up
 
-    target = Target(action.tunnel, container_id, action.spec.local_host, action.spec.local_port)
+    target = Target(action.tunnel, container_id, action.creates.local_host, action.creates.local_port)
     [result] = wait_until_up(engine, project, [target], timeout, lambda results: None)
     if result.state == FAILED:
         raise EngineError(f"the new container did not come up: {result.problem}")

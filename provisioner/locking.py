@@ -13,7 +13,7 @@ import json
 import os
 import socket
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import UserError
@@ -89,7 +89,7 @@ def _write_holder(handle) -> None:
     handle.seek(0)
     handle.truncate()
     json.dump({"pid": os.getpid(), "host": socket.gethostname(),
-               "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}, handle)
+               "since": datetime.now(UTC).isoformat(timespec="seconds")}, handle)
     handle.flush()
 
 

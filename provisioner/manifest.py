@@ -86,7 +86,8 @@ def read_text(path: FilePath) -> str:
             raise UserError(f"{path}: {size} bytes is too large for a manifest (at most {MAX_BYTES})")
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise UserError(f"{path}: no such file; start one with `tunnelctl init`, or name another with -f FILE") from None
+        raise UserError(f"{path}: no such file; start one with `tunnelctl init`, "
+                        "or name another with -f FILE") from None
     except OSError as error:
         raise UserError(f"{path}: cannot read it: {error.strerror}") from None
     try:
@@ -98,7 +99,8 @@ def read_text(path: FilePath) -> str:
 
 def environment(path: FilePath, env_files: Iterable[FilePath] = (),
                 process: Mapping[str, str] | None = None) -> dict[str, str]:
-    """What templates see as `env`: a `.env` beside the manifest, then each --env-file, then the process (which wins)."""
+    """What templates see as `env`: a `.env` beside the manifest, then each --env-file, then the process (which
+    wins)."""
     merged: dict[str, str] = {}
     beside = path.parent / ".env"
     if beside.is_file():
@@ -165,8 +167,13 @@ def _engines(declared: Mapping[str, Any] | None, base: FilePath) -> dict[str, En
         tls = entry.get("tls")
         engines[name] = EngineConfig(
             name=name, docker=entry.get("docker"), context=entry.get("context"),
-            tls=tuple(str((base / tls[part]).resolve()) for part in ("ca", "cert", "key")) if tls else None)
+            tls=(_absolute(base, tls["ca"]), _absolute(base, tls["cert"]), _absolute(base, tls["key"])) if tls
+            else None)
     return engines
+
+
+def _absolute(base: FilePath, name: str) -> str:
+    return str((base / name).resolve())
 
 
 def load_scope(path: FilePath, environ: Mapping[str, str] | None = None, *,
@@ -188,8 +195,8 @@ def load_scope(path: FilePath, environ: Mapping[str, str] | None = None, *,
 def _parse(path: FilePath, text: str) -> tuple[Any, _Problems]:
     try:
         data, positions, key_problems = parse(text)
-    except YamlProblem as problem:
-        raise ManifestError([f"{path}:{problem.line}:{problem.column}: {problem.message}"]) from None
+    except YamlProblem as unparsable:
+        raise ManifestError([f"{path}:{unparsable.line}:{unparsable.column}: {unparsable.message}"]) from None
     problems = _Problems(path, positions, data)
     for problem in key_problems:
         problems.add_at(problem.line, problem.column, problem.message)

@@ -26,8 +26,15 @@ class Action:
     tunnel: str
     container_name: str
     reasons: tuple[str, ...] = ()
-    spec: ContainerSpec | None = None  # what to create (create, recreate)
+    spec: ContainerSpec | None = None  # what the manifest wants (every kind but remove)
     replaces: tuple[ObservedContainer, ...] = ()  # what to remove first (recreate, remove)
+
+    @property
+    def creates(self) -> ContainerSpec:
+        """The container this action brings up: create, recreate and move have one."""
+        if self.spec is None:
+            raise TypeError(f"a {self.kind} action creates no container")
+        return self.spec
 
 
 @dataclass(frozen=True)
@@ -152,6 +159,7 @@ def find_moves(plans: Mapping[str, Plan]) -> tuple[dict[str, Plan], list[Move]]:
                 destination, create = creations[action.tunnel]
                 moves.append(Move(action.tunnel, engine, destination, create, action))
     moved = {(move.source, id(move.remove)) for move in moves} | {(move.destination, id(move.create)) for move in moves}
-    remaining = {engine: Plan(each.project, tuple(action for action in each.actions if (engine, id(action)) not in moved))
+    remaining = {engine: Plan(each.project,
+                              tuple(action for action in each.actions if (engine, id(action)) not in moved))
                  for engine, each in plans.items()}
     return remaining, moves

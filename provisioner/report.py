@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .converge import FleetPlan
+from .converge import FleetPlan, UnreachableEngine
 from .executor import Outcome
 from .planner import CONFLICT, CREATE, MOVE, RECREATE, REMOVE, UNCHANGED
 
@@ -29,7 +29,7 @@ def plan_text(fleet: FleetPlan) -> str:
     for part in fleet.engines:
         if not fleet.single:
             lines += ["", f"Engine '{part.name}' ({part.endpoint or 'unreachable'}):"]
-        if part.plan is None:
+        if isinstance(part, UnreachableEngine):
             lines.append("  could not be reached (see below)")
             continue
         changes = [action for action in part.plan.actions if action.kind != UNCHANGED]
@@ -49,7 +49,7 @@ def _action_line(action, width: int) -> str:
 
 def _detail(action) -> str:
     if action.kind == CREATE:
-        return f"{action.container_name} ({action.spec.target})"
+        return f"{action.container_name} ({action.creates.target})"
     if action.kind == CONFLICT:
         return action.reasons[0]
     return f"{action.container_name}: {'; '.join(action.reasons)}"
@@ -114,7 +114,7 @@ def apply_summary(verb: str, outcomes: list[Outcome], kinds: tuple[str, ...] = (
 
 def table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
                      for row in [header, *rows])
 
 

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .converge import FleetPlan
+from .converge import FleetPlan, UnreachableEngine
 from .errors import UserError
 
 FORMAT = "tunnelctl-plan"
@@ -30,7 +30,7 @@ def save(path: Path, fleet: FleetPlan, manifest: Path, targets, replace, selecte
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "manifest": str(manifest.resolve()), "targets": sorted(targets), "replace": sorted(replace),
         "engines": {part.name: {"endpoint": part.endpoint, "desired_digest": part.desired_digest,
-                                "observed_digest": part.observed_digest} for part in fleet.engines},
+                                "observed_digest": part.observed_digest} for part in fleet.reachable},
         "plan": json.loads(plan_document),
     }
     try:
@@ -64,7 +64,7 @@ def check_fresh(saved: SavedPlan, fleet: FleetPlan, path: Path) -> None:
                         f"{', '.join(sorted(now))}; {again}")
     for name, then in saved.engines.items():
         part = now[name]
-        if part.error:
+        if isinstance(part, UnreachableEngine):
             raise UserError(f"cannot apply {path}: engine '{name}': {part.error}")
         if part.endpoint != then["endpoint"]:
             raise UserError(f"{path} is stale: engine '{name}' is now {part.endpoint}, not {then['endpoint']}; {again}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -64,6 +64,7 @@ def walk(data: Any, node: dict | None = None, path: Path = ()) -> Iterator[tuple
     """Yield (path, schema node, value) for every value of `data` that the schema describes."""
     node = _resolve(manifest_schema() if node is None else node)
     yield path, node, data
+    children: Iterable[tuple[Any, Any]]
     if isinstance(data, dict):
         children = data.items()
     elif isinstance(data, list):

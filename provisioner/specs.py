@@ -19,7 +19,7 @@ def desired_specs(manifest: Manifest) -> list[ContainerSpec]:
 
 def specs_by_engine(manifest: Manifest) -> dict[str, list[ContainerSpec]]:
     grouped: dict[str, list[ContainerSpec]] = {name: [] for name in manifest.engines}
-    for tunnel, spec in zip(manifest.tunnels, desired_specs(manifest)):
+    for tunnel, spec in zip(manifest.tunnels, desired_specs(manifest), strict=True):
         grouped.setdefault(tunnel.engine, []).append(spec)
     return grouped
 

@@ -97,7 +97,7 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
     if running and not urls and debugger_port and engine.is_local:
         urls = probe.debugger_urls(debugger_port)
     problem = session.refusal if session and session.refusal else ""
-    if problem and session.retrying and running:
+    if session and problem and session.retrying and running:
         problem += " (the client keeps retrying)"
     if not urls and not problem:  # exited, or restarted and not (yet) connected: the last words of any run say why
         problem = read_session(engine.logs(found.id, tail=50)).last_line

@@ -119,13 +119,13 @@ def _environment(marked_secret: set[str]):
                 length = len(left) if isinstance(left, (str, list, tuple)) else len(right)
                 if isinstance(count, int) and count * length > MAX_OUTPUT:
                     raise TemplateTooCostly("a repeated string or list in the template is too long")
-            if operator == "**" and _too_big(right) or operator == "**" and isinstance(right, int) and right > 256:
+            if (operator == "**" and _too_big(right)) or (operator == "**" and isinstance(right, int) and right > 256):
                 raise TemplateTooCostly("an exponent in the template is too large")
             if operator == "%" and isinstance(left, str):
                 _check_arguments([left], {})
             return super().call_binop(context, operator, left, right)
 
-        def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (jinja2's own signature)
+        def call(__self, __context, __obj, *args, **kwargs):
             _check_arguments(args, kwargs)
             return super().call(__context, __obj, *args, **kwargs)
 
@@ -241,7 +241,8 @@ def _undefined_message(name: str, source: str) -> str:
 
 
 def _coerce(text: str, kind: str | None) -> Any:
-    """A templated port is a number: convert to the schema's type when the text reads as one, else leave it to validation."""
+    """A templated port is a number: convert to the schema's type when the text reads as one, else leave it to
+    validation."""
     stripped = text.strip()
     if kind == "integer" and stripped.lstrip("+-").isdigit():
         return int(stripped)

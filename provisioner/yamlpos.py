@@ -60,7 +60,7 @@ def _unreadable(text: str, error: yaml.reader.ReaderError) -> YamlProblem:
 
 
 class _Builder:
-    def __init__(self, loader: _Loader, positions: dict[Path, tuple[int, int]]):
+    def __init__(self, loader: yaml.SafeLoader, positions: dict[Path, tuple[int, int]]):
         self.loader = loader
         self.positions = positions
         self.count = 0
@@ -105,7 +105,8 @@ class _Builder:
                 continue
             if key in first_seen:
                 self.key_problems.append(YamlProblem(
-                    mark.line + 1, mark.column + 1, f"duplicate key '{key}' (first defined on line {first_seen[key]}): keep one"))
+                    mark.line + 1, mark.column + 1,
+                    f"duplicate key '{key}' (first defined on line {first_seen[key]}): keep one"))
                 continue
             first_seen[key] = mark.line + 1
             result[key] = self.build(value_node, path + (key,), mark)

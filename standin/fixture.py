@@ -42,8 +42,8 @@ def _default_dir(port):
 
 
 def _cli(*args, check=True):
-    return subprocess.run([CLI] + list(args), check=check, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True)
+    return subprocess.run([CLI] + list(args), check=check, capture_output=True,
+                          text=True)
 
 
 def parse_banner(text):
@@ -88,7 +88,7 @@ class StandIn:
         """Start the edge in front of the sessions (idempotent); return the TUNNELCTL_EDGE value for tunnelctl."""
         subprocess.run([EDGE, "start", *self._args()], check=True, stdout=subprocess.DEVNULL)
         return subprocess.run([EDGE, "address", *self._args()], check=True, stdout=subprocess.PIPE,
-                              universal_newlines=True).stdout.strip()
+                              text=True).stdout.strip()
 
     # -- users -----------------------------------------------------------
     def add_token(self, *tokens):

@@ -166,8 +166,16 @@ MACHINE_ENGINE_AT_START = pytest.StashKey[tuple[int, str] | None]()
 LAST_TEST = "test_machine_engine.py::test_the_machines_engine_is_left_as_the_suite_found_it"
 
 
+# A test that uses one of these needs a Docker engine: it is marked `docker` (`scripts/test --fast` leaves it out).
+ENGINE_FIXTURES = frozenset({"docker_api", "project", "pinggy", "second_engine", "fault_engine"})
+
+
 def pytest_collection_modifyitems(config, items):
-    """The check that the machine's engine was left alone runs after everything else."""
+    """Mark the tests that need an engine by the fixtures they use; run the check that the machine's engine was
+    left alone after everything else."""
+    for item in items:
+        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.docker)
     items.sort(key=lambda item: item.nodeid.endswith(LAST_TEST))
 
 
@@ -179,10 +187,12 @@ class PrivateEngine:
     def __init__(self, purpose: str):
         import uuid
 
+        import docker
+
         # Short: the engine's unix sockets live below this folder, and a socket path has at most 107 bytes.
         self.state = Path(f"/tmp/tunnelctl-{purpose}-{uuid.uuid4().hex[:6]}")
         self.url = f"unix://{self.state}/docker.sock"
-        self.api = None
+        self.api = docker.APIClient(base_url=self.url, version="1.41")  # connects only when used
 
     def _run(self, action: str) -> subprocess.CompletedProcess:
         env = {key: value for key, value in os.environ.items() if not key.startswith("DOCKER_")}
@@ -190,12 +200,9 @@ class PrivateEngine:
                               env={**env, "TUNNELCTL_ENGINE2_DIR": str(self.state)})
 
     def start(self) -> None:
-        import docker
-
         started = self._run("start")
         if started.returncode != 0:
             pytest.fail(f"the private engine in {self.state} did not start: {started.stderr}")
-        self.api = docker.APIClient(base_url=self.url, version="1.41")
 
     def stop(self) -> None:
         stopped = self._run("stop")

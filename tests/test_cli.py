@@ -11,7 +11,8 @@ import time
 
 from conftest import SLEEPER_IMAGE, project_containers, run_tunnelctl
 
-SECRETS = {"PINGGY_TOKEN": "tokSecret4242", "MCP_KEY": "keySecret9999" + "0123456789abcdef" * 2, "DB_PASSWORD": "pwSecret7777"}
+SECRETS = {"PINGGY_TOKEN": "tokSecret4242", "MCP_KEY": "keySecret9999" + "0123456789abcdef" * 2,
+           "DB_PASSWORD": "pwSecret7777"}
 
 
 def manifest_text(project: str, extra: str = "") -> str:

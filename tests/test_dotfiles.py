@@ -156,7 +156,7 @@ def _quote(text: str) -> str:
 
 
 def test_bash_completes_commands_tunnel_names_and_engines_without_docker_or_secrets(places, tunnelctl_on_path):
-    work, home, env = places
+    work, _home, env = places
     write(work / "tunnels.yaml", "completing")
     env = {key: value for key, value in env.items() if key not in ("PINGGY_TOKEN", "DYNAMIC")}
     env["DOCKER_HOST"] = "unix:///nowhere/docker.sock"  # completion must not need an engine
@@ -195,7 +195,8 @@ def test_each_shell_gets_code_that_asks_tunnelctl_for_completions(shell, tmp_pat
 
 
 def test_zsh_receives_tunnel_names_with_descriptions_through_the_argcomplete_protocol(places):
-    """What the zsh function does (zsh is not installed here): run tunnelctl with the line in the environment, read fd 8."""
+    """What the zsh function does (zsh is not installed here): run tunnelctl with the line in the environment, read
+    fd 8."""
     work, _, env = places
     write(work / "tunnels.yaml", "completing")
     line = "tunnelctl logs "

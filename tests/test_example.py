@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from test_specs import FIGMA_DOCKER_RUN, shell_words
+
 from provisioner import manifest
 from provisioner.specs import desired_specs
-from test_specs import FIGMA_DOCKER_RUN, shell_words
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "tunnels.yaml.example"
 

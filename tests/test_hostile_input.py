@@ -13,9 +13,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import REPO
 from provisioner import cli, manifest
 from provisioner.errors import ManifestError
-from conftest import REPO
 
 EXAMPLE = (REPO / "tunnels.yaml.example").read_bytes()
 FIELDS = ["version", "project", "defaults", "tunnels", "name", "port", "host", "token", "server", "type", "force",

@@ -151,7 +151,8 @@ def test_a_name_held_by_an_unmanaged_container_blocks_that_tunnel_only(docker_ap
     """))
     planned = run_tunnelctl("plan", cwd=tmp_path)
     assert planned.returncode == 1
-    assert "  ! a" in planned.stdout and f"taken by container {squatter['Id'][:12]} (not managed by tunnelctl)" in planned.stdout
+    assert "  ! a" in planned.stdout
+    assert f"taken by container {squatter['Id'][:12]} (not managed by tunnelctl)" in planned.stdout
 
     applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path)
     assert applied.returncode == 1

@@ -169,7 +169,7 @@ def test_merge_keys_let_tunnels_share_settings(write_manifest):
           - <<: *base
             name: b
     """)
-    a, b = manifest.load(path, {}).tunnels
+    _a, b = manifest.load(path, {}).tunnels
     assert (b.name, b.settings["port"], b.settings["keepalive"]) == ("b", 1, 5)
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import REPO, run_tunnelctl
 from provisioner import manifest, schema
 from provisioner.errors import ManifestError
 from provisioner.specs import desired_specs
-from conftest import REPO, run_tunnelctl
 
 STRONG_KEY = "a" * 8 + "0123456789abcdef0123456789abcdef"  # 40 hex characters: 160 bits
 
@@ -213,7 +213,8 @@ def test_shared_token_with_force_only_warns(write_manifest):
 
 
 def test_dotenv_beside_the_manifest_and_env_files_feed_templates(write_manifest, tmp_path):
-    (tmp_path / ".env").write_text("# team defaults\nexport PORT=3845\nTOKEN='from dotenv'\nHOST=127.0.0.1 # loopback\n")
+    (tmp_path / ".env").write_text(
+        "# team defaults\nexport PORT=3845\nTOKEN='from dotenv'\nHOST=127.0.0.1 # loopback\n")
     extra = tmp_path / "ci.env"
     extra.write_text('TOKEN="fromfile"\nKEY=' + STRONG_KEY + "\n")
     path = write_manifest("""
@@ -360,5 +361,6 @@ def test_engines_place_tunnels_and_mistakes_are_pointed_at(write_manifest, tmp_p
     """)
     text = "\n".join(problems)
     assert "tunnels[0] (tunnel 'a'): several engines are declared: set engine (one of devbox, laptop)" in text
-    assert "tunnels[1].engine (tunnel 'b'): engine 'moon' is not declared under engines (declared: devbox, laptop)" in text
+    assert ("tunnels[1].engine (tunnel 'b'): engine 'moon' is not declared under engines "
+            "(declared: devbox, laptop)") in text
     assert f"engines.devbox.tls.ca: {tmp_path / 'ca.pem'}: no such file" in text

@@ -106,7 +106,7 @@ def test_apply_across_two_engines_then_move_a_tunnel_and_destroy(docker_api, sec
 
 def test_an_unreachable_engine_is_reported_once_and_the_others_proceed(docker_api, second_engine, on_both, project,
                                                                        tmp_path):
-    url, api2 = second_engine.url, second_engine.api
+    url = second_engine.url
     (tmp_path / "tunnels.yaml").write_text(fleet_manifest(project, url, {"a": "laptop", "b": "server"},
                                                           second="unix:///tmp/tunnelctl-no-engine.sock"))
     planned = run_tunnelctl("plan", cwd=tmp_path)
@@ -123,7 +123,7 @@ def test_an_unreachable_engine_is_reported_once_and_the_others_proceed(docker_ap
 
 def test_an_engine_stopped_between_plans_does_not_stop_the_others(docker_api, second_engine, on_both, project,
                                                                    tmp_path):
-    url, api2 = second_engine.url, second_engine.api
+    url = second_engine.url
     (tmp_path / "tunnels.yaml").write_text(fleet_manifest(project, url, {"a": "laptop", "b": "server"}))
     assert run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path).returncode == 0
     second_engine.stop()

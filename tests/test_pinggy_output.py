@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from provisioner import probe
 from conftest import http_server
+from provisioner import probe
 from provisioner.pinggy_output import collapse_frames, read_session
 
 TTY_SESSION = (

@@ -17,10 +17,11 @@ def spec(tunnel: str, digest: str = "d1", **settings: str) -> ContainerSpec:
                          target="127.0.0.1:1 → free.pinggy.io:443", settings=settings)
 
 
-def running(desired: ContainerSpec, state: str = "running", status: str = "Up 3 minutes", **override) -> ObservedContainer:
-    fields = dict(id=f"id-{desired.tunnel}-0123456789", name=desired.container_name, tunnel=desired.tunnel,
-                  state=state, status=status, spec_hash=desired.spec_hash,
-                  digest_label=encode_digests(desired.setting_digests))
+def running(desired: ContainerSpec, state: str = "running", status: str = "Up 3 minutes",
+            **override) -> ObservedContainer:
+    fields = {"id": f"id-{desired.tunnel}-0123456789", "name": desired.container_name, "tunnel": desired.tunnel,
+                  "state": state, "status": status, "spec_hash": desired.spec_hash,
+                  "digest_label": encode_digests(desired.setting_digests)}
     return ObservedContainer(**{**fields, **override})
 
 

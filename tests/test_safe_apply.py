@@ -30,15 +30,18 @@ def write(directory, project: str, tunnels: dict[str, int], image: str = SLEEPER
 def start_paused(directory, step: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start `apply` and return once it has frozen itself at `step`."""
     process = subprocess.Popen([sys.executable, "-m", "provisioner", "apply", "--auto-approve", "--no-wait",
-                                "--parallelism", "1", *args], cwd=directory, env={**os.environ, **(env or {}), PAUSE: step},
+                                "--parallelism", "1", *args], cwd=directory,
+                               env={**os.environ, **(env or {}), PAUSE: step},
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
     marker = f"tunnelctl: paused at {step}"
     seen = ""
     deadline = time.monotonic() + 60
     while marker not in seen:
         line = process.stderr.readline()
-        if not line and process.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"apply never reached {step}: {seen}{process.stdout.read()}")
+        if (not line and process.poll() is not None) or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"apply never reached {step}: {seen}{process.communicate()[0]}")
         seen += line
     return process
 
@@ -134,7 +137,7 @@ def test_concurrent_applies_serialise_and_a_held_lock_names_its_holder(docker_ap
     racers = [subprocess.Popen([sys.executable, "-m", "provisioner", "apply", "--auto-approve", "--no-wait",
                                 "--lock-timeout", "60"], cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True) for _ in range(3)]
-    results = [(racer.wait(timeout=120), racer.stdout.read(), racer.stderr.read()) for racer in racers]
+    results = [(racer.returncode, out, err) for racer in racers for out, err in [racer.communicate(timeout=120)]]
     assert [code for code, _, _ in results] == [0, 0, 0], results
     assert sum("taking over the lock left by pid" in err for _, _, err in results) == 1
     assert sum("Apply complete" in out for _, out, _ in results) == 1  # the others found nothing left to do

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from test_tunnels_e2e import new_token, status_of, tunnel_manifest
 
 from conftest import run_tunnelctl
 from provisioner import manifest
 from provisioner.errors import ManifestError
-from test_tunnels_e2e import new_token, status_of, tunnel_manifest
 
 TEMPLATED = """
 version: 1

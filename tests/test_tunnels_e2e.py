@@ -38,7 +38,9 @@ def new_token(pinggy) -> str:
 
 def forwarded_port(url: str) -> int:
     """The stand-in names the port sshd allocated for the remote forward in its URLs: …-p<PORT>.a.pinggy.link."""
-    return int(re.search(r"-p(\d+)\.", url).group(1))
+    found = re.search(r"-p(\d+)\.", url)
+    assert found, url
+    return int(found.group(1))
 
 
 def status_of(tmp_path, env) -> dict:
@@ -98,12 +100,13 @@ def follow_logs_until(cwd, env: dict, wanted: str, timeout: float = 20) -> bool:
 
     process = subprocess.Popen([sys.executable, "-m", "provisioner", "logs", "mcp", "--follow"], cwd=cwd,
                                env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    seen = b""
+    assert process.stdout is not None
+    output, seen = process.stdout.fileno(), b""
     deadline = time.monotonic() + timeout
     try:
         while wanted.encode() not in seen and time.monotonic() < deadline:
-            if select.select([process.stdout], [], [], 0.5)[0]:
-                seen += os.read(process.stdout.fileno(), 65536)
+            if select.select([output], [], [], 0.5)[0]:
+                seen += os.read(output, 65536)
         assert process.poll() is None, "logs --follow ended by itself"
     finally:
         process.send_signal(signal.SIGINT)
