@@ -179,9 +179,9 @@ def test_ssh_only_settings_are_said_to_do_nothing_with_pinggys_own_cli(write_man
 
 
 def test_a_lone_address_in_allow_cidrs_is_sent_as_a_one_address_network(write_manifest):
-    [spec] = specs_of(write_manifest, f"""
+    [spec] = specs_of(write_manifest, """
         version: 1
-        tunnels: [{{name: a, port: 1, allow_cidrs: ["198.51.100.7", "2001:db8::1", "10.0.0.0/8"]}}]
+        tunnels: [{name: a, port: 1, allow_cidrs: ["198.51.100.7", "2001:db8::1", "10.0.0.0/8"]}]
     """)
     assert "w:198.51.100.7/32,2001:db8::1/128,10.0.0.0/8" in spec.command  # Pinggy's CLI drops the list otherwise
 
