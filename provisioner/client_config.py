@@ -19,7 +19,8 @@ from typing import Any
 from .errors import UserError
 
 CLIENTS = ("claude-code", "cursor", "vscode", "windsurf", "claude-desktop", "json")
-_ENV_TEMPLATE = re.compile(r"""^\s*\{\{\s*env(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\])"""
+_ENV_TEMPLATE = re.compile(r"""^\s*\{\{\s*env"""
+                           r"""(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\])"""
                            r"""\s*(?:\|[^{}]*)?\}\}\s*$""")
 
 
@@ -76,7 +77,7 @@ def _raw_tunnel(manifest_path: Path, tunnel_name: str) -> dict:
         return {}
     if not isinstance(data, dict):
         return {}
-    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
+    defaults: dict[str, Any] = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
     for entry in data.get("tunnels") or []:
         if isinstance(entry, dict) and entry.get("name") == tunnel_name:
             return {**defaults, **entry}
@@ -134,7 +135,7 @@ def _input_id(name: str, cred: Credential) -> str:
 def _header_value(cred: Credential, reveal: bool, reference: str) -> str:
     if reveal:
         if cred.scheme == "Basic":
-            return "Basic " + base64.b64encode(cred.value.encode()).decode()
+            return "Basic " + base64.b64encode((cred.value or "").encode()).decode()
         return f"Bearer {cred.value}"
     if cred.scheme == "Basic":  # no client encodes it for us
         return f"Basic <base64 of {cred.username}:{reference}>"

@@ -95,9 +95,9 @@ def request(url: str, method: str, headers: Mapping[str, str], body: bytes | Non
     if via:  # the stand-in's edge speaks plain HTTP on loopback for both schemes
         connection = http.client.HTTPConnection(via[0], via[1], timeout=timeout)
     elif parts.scheme == "https":
-        connection = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout)
+        connection = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=timeout)
     else:
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
     try:
         connection.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
         connection.putheader("Host", host_header)

@@ -78,8 +78,9 @@ def check_tunnel(tunnel: Tunnel, item: TunnelStatus | None, cred: Credential, ti
         result.parts.append(Part("public", FAIL, f"no public URL: the tunnel is {state}{why}; see tunnelctl status, "
                                                  "or run tunnelctl apply"))
         return result
-    result.parts.append(_public(result.url, settings, path, cred, timeout, edge))
-    result.parts.append(_stranger(result.url, settings, path, cred, timeout, edge))
+    url = base.rstrip("/") + (path or "/")
+    result.parts.append(_public(url, settings, path, cred, timeout, edge))
+    result.parts.append(_stranger(url, settings, path, cred, timeout, edge))
     return result
 
 
@@ -131,7 +132,7 @@ def _server(found: Handshake) -> dict:
 def _auth_header(cred: Credential) -> dict[str, str]:
     if cred.scheme == "Bearer":
         return {"Authorization": f"Bearer {cred.value}"}
-    return {"Authorization": "Basic " + base64.b64encode(cred.value.encode()).decode()}
+    return {"Authorization": "Basic " + base64.b64encode((cred.value or "").encode()).decode()}
 
 
 def _public(url: str, settings, path: str | None, cred: Credential, timeout: float, edge) -> Part:

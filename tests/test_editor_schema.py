@@ -41,7 +41,9 @@ def schema_named_by(manifest: Path) -> Path:
 
 def demo_manifest() -> str:
     text = (REPO / "scripts" / "demo").read_text()
-    return re.search(r"<<YAML\n(.*?)\nYAML\n", text, re.DOTALL).group(1).replace("$port", "8000")
+    found = re.search(r"<<YAML\n(.*?)\nYAML\n", text, re.DOTALL)
+    assert found, "scripts/demo holds no manifest"
+    return found.group(1).replace("$port", "8000")
 
 
 def test_the_example_is_valid_for_its_editor_schema_and_for_tunnelctl(ajv, tmp_path):
@@ -89,7 +91,8 @@ def test_a_template_is_accepted_in_typed_fields_too(ajv, tmp_path):
 
 
 WRONG = {
-    "an unknown key": ("  - {name: a, port: 1, toke: x, allow_cidrs: [10.0.0.0/8]}", "must NOT have unevaluated properties"),
+    "an unknown key": ("  - {name: a, port: 1, toke: x, allow_cidrs: [10.0.0.0/8]}",
+                       "must NOT have unevaluated properties"),
     "a literal port out of range": ("  - {name: a, port: 70000, allow_cidrs: [10.0.0.0/8]}", "must be <= 65535"),
     "a literal token with a space": ('  - {name: a, port: 1, token: "my token", allow_cidrs: [10.0.0.0/8]}',
                                      "must match pattern"),

@@ -13,14 +13,13 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
+from test_tunnels_e2e import tunnel_manifest
 
 from conftest import REPO, run_tunnelctl
 from provisioner.client_config import CLIENTS
 from provisioner.mcp_protocol import edge_addresses, request
-from test_tunnels_e2e import tunnel_manifest
 
 MCP_SERVER = REPO / "tests" / "support" / "mcp_server.py"
 SERVER_NAME = "tunnelctl-test-mcp"
@@ -44,7 +43,7 @@ def mcp_server(*options: str):
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
                 break
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the MCP test server did not start: {process.stderr.read() if process.poll() else ''}")
+                pytest.fail(f"the MCP test server did not start: {process.communicate()[1] if process.poll() else ''}")
             time.sleep(0.1)
         yield port
     finally:
@@ -189,7 +188,7 @@ def test_check_reports_a_server_that_is_down_not_mcp_refusing_the_public_host_or
 
         result = run_tunnelctl("check", cwd=tmp_path, env=env)
         assert result.returncode == 1
-        assert f"Check failed for 4 of 4 tunnels" in result.stdout, result.stdout
+        assert "Check failed for 4 of 4 tunnels" in result.stdout, result.stdout
         code, parts = check_json(tmp_path, env)
         assert code == 1
         assert parts["down"]["local"]["result"] == "fail"
