@@ -9,14 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 from typing import Any
 
-from . import checks, dotenv, schema, templates
+from . import checks, dotenv, files, schema, templates
 from .endpoints import ENVIRONMENT_ENGINE, EngineConfig
 from .errors import ManifestError, UserError
+from .output import without_values
 from .schema import Path
 from .yamlpos import YamlProblem, parse
 
 # Far above any real manifest (500 tunnels take about 100 KiB); refusing early bounds time and memory.
-MAX_BYTES = 10 * 1024 * 1024
+MAX_BYTES = 1024 * 1024
+# One container each, on one or a few engines; validating ten thousand would take seconds, so refuse before.
+MAX_TUNNELS = 1000
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,17 @@ class _Problems:
 
     def __init__(self, path: FilePath, positions: dict[Path, tuple[int, int]], data: Any):
         self.path, self.positions, self.data = path, positions, data
+        self.sources: dict[Path, tuple[str, ...]] = {}  # templated path → the variables it read
+        self.read: dict[str, str] = {}  # variable → value, for every variable a template read
         self.errors: list[tuple[int, int, str]] = []
         self.warnings: list[tuple[int, int, str]] = []
 
     def add(self, where: Path, message: str, severity: str = checks.ERROR) -> None:
+        """Note a problem; a value that came from the environment is replaced by the variable's name."""
         line, column = self._position(where)
+        read = {name: self.read[name] for path, names in self.sources.items()
+                if path[: len(where)] == where or where[: len(path)] == path for name in names}
+        message = without_values(message, read) if read else message
         text = f"{schema.format_path(where)}{self._tunnel(where)}: {message}"
         if severity == checks.WARNING:
             self.warnings.append((line, column, "warning: " + text))
@@ -81,15 +90,10 @@ class _Problems:
 
 def read_text(path: FilePath) -> str:
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise UserError(f"{path}: {size} bytes is too large for a manifest (at most {MAX_BYTES})")
-        raw = path.read_bytes()
+        raw = files.read_bounded(path, MAX_BYTES, "manifest")
     except FileNotFoundError:
         raise UserError(f"{path}: no such file; start one with `tunnelctl init`, "
                         "or name another with -f FILE") from None
-    except OSError as error:
-        raise UserError(f"{path}: cannot read it: {error.strerror}") from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -126,24 +130,36 @@ def load(path: FilePath, environ: Mapping[str, str] | None = None, *, env_files:
     if not isinstance(data, dict):
         problems.add((), "the manifest must be a mapping with `version: 1` and `tunnels:`")
         problems.raise_if_any()
+    if isinstance(data.get("tunnels"), list) and len(data["tunnels"]) > MAX_TUNNELS:
+        problems.add(("tunnels",), f"{len(data['tunnels'])} tunnels are more than one manifest may hold "
+                                   f"({MAX_TUNNELS}); split them across projects")
+        problems.raise_if_any()
 
     rendering = templates.render_all(data, environment(path, env_files, environ), ignore_missing_env,
                                      secrets_optional=need_secrets is False,
                                      secrets_reason=need_secrets if isinstance(need_secrets, str) else "")
+    problems.sources, problems.read = rendering.sources, rendering.read
     for where, message in rendering.problems:
         problems.add(where, message)
     secrets = frozenset(rendering.secrets)
+    # An error message must never show a variable's value, whatever field it landed in; normal output shows only
+    # the values of non-secret fields.
+    error_secrets = secrets | frozenset(rendering.read.values())
 
-    def resolved(where: Path) -> bool:  # a value still holding a template that could not be rendered is not checked
-        return not any(where[: len(other)] == other or other[: len(where)] == where for other in rendering.unresolved)
+    # A value still holding a template that could not be rendered is not checked, nor what contains it.
+    unresolved_and_above = {other[:length] for other in rendering.unresolved for length in range(len(other) + 1)}
 
-    for where, message in schema.validation_problems(data):
+    def resolved(where: Path) -> bool:
+        return where not in unresolved_and_above and not any(where[:length] in rendering.unresolved
+                                                             for length in range(len(where)))
+
+    for where, message in schema.validation_problems(data, rendering.sources):
         if resolved(where):
             problems.add(where, message)
-    problems.raise_if_any(secrets)
+    problems.raise_if_any(error_secrets)
 
     _check_unique(data, problems)
-    problems.raise_if_any(secrets)
+    problems.raise_if_any(error_secrets)
 
     project = data.get("project") or project_from_folder(path)
     defaults = {**schema.field_defaults(), **data.get("defaults", {})}
@@ -153,7 +169,7 @@ def load(path: FilePath, environ: Mapping[str, str] | None = None, *, env_files:
                                                   engines):
         if resolved(where):
             problems.add(where, message, checks.ERROR if strict else severity)
-    problems.raise_if_any(secrets)
+    problems.raise_if_any(error_secrets)
     return Manifest(path=path, project=project, tunnels=tunnels, secrets=secrets,
                     warnings=tuple(problems.lines(problems.warnings)), engines=engines,
                     unset_secrets=frozenset(rendering.unset_secrets))

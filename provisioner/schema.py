@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -26,9 +26,29 @@ def manifest_schema() -> dict:
 
 @cache
 def _validator():
-    from jsonschema import Draft202012Validator
+    """Draft 2020-12 with JSON's own meaning of two keywords, which Python's defaults loosen: `integer` is not a float
+    (3845.0 is no port for ssh), and `pattern`'s `$` ends the text (Python's `$` also matches before a final newline).
+    """
+    from jsonschema import Draft202012Validator, validators
 
-    return Draft202012Validator(manifest_schema())
+    integers = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda checker, instance: isinstance(instance, int) and not isinstance(instance, bool))
+    strict = validators.extend(Draft202012Validator, validators={"pattern": _pattern}, type_checker=integers)
+    return strict(manifest_schema())
+
+
+def _pattern(validator, pattern: str, instance, schema):
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not _regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@cache
+def _regex(pattern: str) -> re.Pattern:
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
 
 
 def schema_text() -> str:
@@ -102,29 +122,72 @@ def format_path(path: Path) -> str:
 _UNEXPECTED = re.compile(r"\('(.+)' (?:was|were) unexpected\)")
 
 
-def validation_problems(data: Any) -> list[tuple[Path, str]]:
-    """Every schema violation as (path of the offending value, message), secrets never quoted."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_SHOWN = 60  # characters of a value quoted in a message
+
+
+def validation_problems(data: Any, sources: Mapping[Path, tuple[str, ...]] | None = None) -> list[tuple[Path, str]]:
+    """Every schema violation as (path of the offending value, message).
+
+    `sources` maps each templated path to the environment variables its template read: a message about such a
+    value, or about anything holding one, names the variables and the rule, never the value; nor does a message about
+    a secret field.
+    """
     from jsonschema.exceptions import best_match
 
-    errors = list(_validator().iter_errors(data))
-    if not errors:
-        return []
-    secret_paths = {path for path, node, _ in walk(data) if is_secret(node)}
+    sources = sources or {}
+    secret_paths = [path for path, node, _ in walk(data) if is_secret(node)]
     problems: list[tuple[Path, str]] = []
-    for error in errors:
+    for error in _validator().iter_errors(data):
         if error.context:
             error = best_match(error.context)
         path = tuple(error.absolute_path)
         if error.validator in ("unevaluatedProperties", "additionalProperties") and isinstance(error.instance, dict):
             problems.extend(_unknown_fields(error, path))
             continue
-        if any(path[: len(secret)] == secret for secret in secret_paths):
-            problems.append((path, _message_without_value(error)))
-        elif error.validator == "pattern" and "description" in error.schema:
-            problems.append((path, f"{error.instance!r} is not allowed: {error.schema['description']}"))
-        else:
-            problems.append((path, error.message))
+        problems.append((path, _message(error, path, sources, any(_related(path, secret) for secret in secret_paths))))
+    reported = {path for path, _ in problems}
+    for path, value in _strings(data):
+        if _CONTROL.search(value) and path not in reported:
+            problems.append((path, _origin(path, sources) + "must be one line, without line breaks or control "
+                                   "characters (a template's trailing newline? end it with -}} or add | trim)"))
     return sorted(problems, key=lambda problem: [str(part) for part in problem[0]])
+
+
+def _strings(data: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
+    if isinstance(data, str):
+        yield path, data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _strings(value, path + (key,))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from _strings(value, path + (index,))
+
+
+def _related(path: Path, other: Path) -> bool:
+    """Whether one holds the other: a message about either may show the other's value."""
+    return path[: len(other)] == other or other[: len(path)] == path
+
+
+def _origin(path: Path, sources: Mapping[Path, tuple[str, ...]]) -> str:
+    """`(from env.A, env.B) ` when templates at `path`, above it or below it read variables; else nothing."""
+    names = sorted({name for where, read in sources.items() if _related(path, where) for name in read})
+    return f"(from {', '.join('env.' + name for name in names)}) " if names else ""
+
+
+def _message(error, path: Path, sources: Mapping[Path, tuple[str, ...]], secret: bool) -> str:
+    if error.validator == "required":  # names the missing field, never a value
+        return error.message
+    origin = _origin(path, sources)
+    if origin or secret:
+        return origin + ("(sensitive) " if secret else "") + _message_without_value(error, path)
+    shown = repr(error.instance)
+    if len(shown) > MAX_SHOWN:
+        return f"{shown[:MAX_SHOWN]}… " + _message_without_value(error, path)
+    if error.validator == "pattern" and "description" in error.schema:
+        return f"{shown} is not allowed: {error.schema['description']}"
+    return error.message
 
 
 def _unknown_fields(error, path: Path) -> Iterator[tuple[Path, str]]:
@@ -137,12 +200,23 @@ def _unknown_fields(error, path: Path) -> Iterator[tuple[Path, str]]:
         yield path + (name,), f"unknown field '{name}'{suggestion}"
 
 
-def _message_without_value(error) -> str:
-    if error.validator == "type":
-        return f"must be of type {error.validator_value!r}"
-    if error.validator == "pattern":
-        return f"(sensitive) does not match {error.validator_value!r}"
-    return f"invalid value (sensitive): fails '{error.validator}'"
+def _message_without_value(error, path: Path) -> str:
+    """What rule the value breaks, without quoting the value."""
+    rule, expected = error.validator, error.validator_value
+    if rule == "type":
+        if expected == "object" and isinstance(error.instance, str) and len(path) >= 2 and path[-2] == "basic_auth":
+            return "must be a mapping {username: …, password: …}, not text such as 'user:pass'"
+        return f"must be of type {expected!r}"
+    if rule == "pattern":
+        return f"is not allowed: {error.schema['description']}" if "description" in error.schema else \
+            f"does not match {expected!r}"
+    messages = {"enum": lambda: "must be one of " + ", ".join(map(repr, expected)),
+                "const": lambda: f"must be {expected!r}",
+                "minimum": lambda: f"must be at least {expected}", "maximum": lambda: f"must be at most {expected}",
+                "minLength": lambda: "must not be empty" if expected == 1 else f"must have at least {expected} characters",
+                "maxLength": lambda: f"must have at most {expected} characters",
+                "minItems": lambda: "must not be empty" if expected == 1 else f"must have at least {expected} items"}
+    return messages[rule]() if rule in messages else f"fails the schema's '{rule}' rule"
 
 
 # What an editor may accept where tunnelctl renders a template: a string carrying a Jinja2 marker.

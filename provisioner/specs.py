@@ -105,17 +105,27 @@ def forward_target(command: tuple[str, ...]) -> tuple[str | None, int | None]:
 
 
 def secrets_in_command(command: tuple[str, ...]) -> set[str]:
-    """The token and keys a container's own arguments carry, to mask its logs when the manifest cannot be rendered."""
+    """The token, keys and passwords a container's own arguments carry, to mask its logs when the manifest cannot be
+    rendered. Read the way ssh_arguments writes them: the token before the last '@' of the word after `-t`, then
+    remote words (maybe quoted) `k:KEY` and `b:USER:PASSWORD`, whose password may hold '@' or '"'."""
     found = set()
-    for word in command:
-        word = word.strip('"')
-        if "@" in word and not word.startswith("-"):
-            found.add(word.split("@", 1)[0].split("+", 1)[0])
-        elif word.startswith("k:"):
+    words = list(command)
+    for index, word in enumerate(words):
+        word = _unquoted(word)
+        if word.startswith("k:"):
             found.add(word[2:])
         elif word.startswith("b:"):
             found.add(word[2:].split(":", 1)[-1])
+        elif index and words[index - 1] == "-t" and "@" in word:
+            found.add(word.rsplit("@", 1)[0].split("+", 1)[0])
     return {secret for secret in found if secret}
+
+
+def _unquoted(word: str) -> str:
+    """The inverse of _remote_word."""
+    if len(word) >= 2 and word[0] == word[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", word[1:-1])
+    return word
 
 
 def pinggy_options(settings: Mapping[str, Any]) -> list[str]:

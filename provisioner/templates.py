@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import re
 import signal
 import threading
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import schema
+from .output import without_values
 from .schema import Path
 
 _MARKERS = ("{{", "{%", "{#")
@@ -33,30 +35,62 @@ class Rendering:
     unresolved: set[Path] = field(default_factory=set)  # left as written: a variable is missing
     secrets: set[str] = field(default_factory=set)  # secret fields' values, what they read, and `| secret` values
     unset_secrets: set[str] = field(default_factory=set)  # variables a secret field needs that are not set
+    sources: dict[Path, tuple[str, ...]] = field(default_factory=dict)  # templated path → variables it read
+    read: dict[str, str] = field(default_factory=dict)  # every variable any template read → its value
     current: Path = ()  # the template being rendered
 
 
-class _RecordingEnv(dict):
-    """The environment as templates see it, noting which variables a template read."""
+class EnvironmentVariables:
+    """`env` as templates see it: one variable at a time, by name (env.NAME, env['NAME'], env.get('NAME', default)).
+
+    Not a dict: a template in a pull request must not list, sort, iterate or print the whole environment of the CI
+    job that validates it. Every read is noted, so that the values read can be kept out of every message.
+    """
 
     def __init__(self, environ: Mapping[str, str]):
-        super().__init__(environ)
+        self._values = environ  # out of templates' reach: the sandbox refuses attributes starting with '_'
         self.read: set[str] = set()
 
     def __getitem__(self, name):
+        if not isinstance(name, str):
+            raise KeyError(name)
         self.read.add(name)
-        return super().__getitem__(name)
+        return self._values[name]
 
     def get(self, name, default=None):
-        self.read.add(name)
-        return super().get(name, default)
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __contains__(self, name) -> bool:
+        return isinstance(name, str) and name in self._values
+
+    def _whole(self, *args, **kwargs):
+        raise EnvironmentListing(ENV_BY_NAME)
+
+    __iter__ = __len__ = __str__ = __reversed__ = _whole
+
+    def __repr__(self) -> str:
+        return "<env>"
+
+
+ENV_BY_NAME = "env gives one variable by name (env.NAME or env['NAME']); it cannot be listed, sorted or printed whole"
+
+
+class EnvironmentListing(Exception):
+    pass
 
 
 # Bounds that keep a hostile template (manifests come from shared repos) from exhausting memory or time.
 MAX_NUMBER = 100_000  # largest repeat count, width or size argument a template may use
 MAX_OUTPUT = 64 * 1024  # characters one template may produce
-MAX_SECONDS = 5.0  # for rendering all of a manifest's templates
-_WIDE_FORMAT = re.compile(r"%[-+ #0]*(\d{6,}|\*)|\{[^}]*:[^}]*\d{6,}")
+MAX_SECONDS = 1.5  # for rendering all of a manifest's templates: loading any manifest stays within 2 s
+# Address space rendering may add: no per-operation check catches every way of building a huge string (joins,
+# repeated concatenation, a thousand format fields, indent…), so an allocation past this fails instead.
+MAX_MEMORY = 128 * 1024 * 1024
+# %-widths and precisions (also `%(key)…` and `*`), and str.format widths, precisions and nested `{…}` fields.
+_WIDE_FORMAT = re.compile(r"%(\([^)]*\))?[-+ #0]*(\*|\d{6,}|\d*\.(\*|\d{6,}))|\{[^{}]*:[^{}]*(\{|\d{6,})")
 
 
 class TemplateTooCostly(Exception):
@@ -75,16 +109,60 @@ def _check_arguments(args, kwargs) -> None:
     for value in (*args, *kwargs.values()):
         if _too_big(value):
             raise TemplateTooCostly(f"the number {value} is too large for a template (at most {MAX_NUMBER})")
-        if isinstance(value, str) and _WIDE_FORMAT.search(value):
-            raise TemplateTooCostly("a format width in the template is too large")
+        _check_format(value)
+
+
+def _check_format(value: Any) -> None:
+    if isinstance(value, str) and _WIDE_FORMAT.search(value):
+        raise TemplateTooCostly("a format width in the template is too large (or taken from an argument)")
+
+
+def _size(value: Any) -> int:
+    """Roughly the characters a value stands for once printed: a list counts its items' lengths too."""
+    if isinstance(value, (str, bytes)):
+        return len(value)
+    if isinstance(value, (list, tuple)):
+        return len(value) + sum(_size(item) for item in value)
+    return 1
 
 
 def _bounded_filter(function):
     @functools.wraps(function)
     def bounded(*args, **kwargs):
+        if args:
+            _check_format(args[0])  # `'%.999999999d' | format(1)`: the value is the format string
         _check_arguments(args[1:], kwargs)
         return function(*args, **kwargs)
     return bounded
+
+
+@contextlib.contextmanager
+def _memory_limit(extra: int):
+    """Make allocations past `extra` more bytes of address space fail with MemoryError, in this block only.
+
+    The limit is the process's: only the main thread (the CLI's, before any other starts) sets it; on systems
+    without /proc the other bounds still hold.
+    """
+    try:
+        import resource
+
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            in_use = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (ImportError, OSError, ValueError):
+        in_use = None
+    if in_use is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = in_use + extra if hard == resource.RLIM_INFINITY else min(in_use + extra, hard)
+    if soft != resource.RLIM_INFINITY and soft <= limit:
+        yield
+        return
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 @contextlib.contextmanager
@@ -116,8 +194,8 @@ def _environment(marked_secret: set[str]):
         def call_binop(self, context, operator, left, right):
             if operator == "*" and any(isinstance(side, (str, list, tuple)) for side in (left, right)):
                 count = right if isinstance(left, (str, list, tuple)) else left
-                length = len(left) if isinstance(left, (str, list, tuple)) else len(right)
-                if isinstance(count, int) and count * length > MAX_OUTPUT:
+                size = _size(left) if isinstance(left, (str, list, tuple)) else _size(right)
+                if isinstance(count, int) and count * size > MAX_OUTPUT:
                     raise TemplateTooCostly("a repeated string or list in the template is too long")
             if (operator == "**" and _too_big(right)) or (operator == "**" and isinstance(right, int) and right > 256):
                 raise TemplateTooCostly("an exponent in the template is too large")
@@ -161,9 +239,9 @@ def _environment(marked_secret: set[str]):
     return jinja
 
 
-def _render(jinja, source: str, env: Mapping[str, str]) -> str:
+def _render(template, env: EnvironmentVariables) -> str:
     pieces, size = [], 0
-    for piece in jinja.from_string(source).generate(env=env):
+    for piece in template.generate(env=env):
         size += len(piece)
         if size > MAX_OUTPUT:
             raise TemplateTooCostly(f"the template produces more than {MAX_OUTPUT} characters")
@@ -191,13 +269,16 @@ def render_all(data: Any, environ: Mapping[str, str], ignore_missing: bool = Fal
     if not templated:
         return result
     jinja = _environment(result.secrets)
+    compiled: dict[str, Any] = {}  # compiling costs about 1 ms: `{{ env.TOKEN }}` in every tunnel compiles once
 
     def render_each() -> None:
         for path, node, source in templated:
             result.current = path
-            env = _RecordingEnv(environ)
+            env = EnvironmentVariables(environ)
             try:
-                rendered = _render(jinja, source, env)
+                if source not in compiled:
+                    compiled[source] = jinja.from_string(source)
+                rendered = _render(compiled[source], env)
             except (UndefinedVariable, MissingRequired) as error:
                 result.unresolved.add(path)
                 secret = _within(path, secret_paths)
@@ -209,19 +290,29 @@ def render_all(data: Any, environ: Mapping[str, str], ignore_missing: bool = Fal
                     result.problems.append((path, f"{message} ({secrets_reason})" if secret and secrets_reason
                                             else message))
                 continue
+            except MemoryError:
+                result.problems.append((path, f"template error: rendering needs more than {MAX_MEMORY >> 20} MiB"))
+                result.unresolved.add(path)
+                continue
             except Exception as error:  # jinja2's syntax, security and runtime errors all mean: fix this template
-                result.problems.append((path, f"template error: {error}"))
+                read = {name: environ[name] for name in env.read if name in environ}
+                message = ENV_BY_NAME if "EnvironmentVariables" in str(error) else str(error)
+                result.problems.append((path, f"template error: {without_values(message, read)}"))
                 result.unresolved.add(path)
                 continue
             finally:
+                read = {name: str(environ[name]) for name in env.read if name in environ}
+                if read:
+                    result.sources[path] = tuple(sorted(read))
+                    result.read.update(read)
                 if _within(path, secret_paths):
-                    result.secrets.update(str(environ[name]) for name in env.read if name in environ)
+                    result.secrets.update(read.values())
             _assign(data, path, _coerce(rendered, schema.expected_type(node)))
             if _within(path, secret_paths) and rendered:
                 result.secrets.add(rendered)
 
     try:
-        with _time_limit(MAX_SECONDS):
+        with _time_limit(MAX_SECONDS), _memory_limit(MAX_MEMORY):
             render_each()
     except _OutOfTime as error:  # the template being rendered when the clock ran out is the culprit
         result.problems.append((result.current, f"template error: {error}"))
@@ -241,14 +332,16 @@ def _undefined_message(name: str, source: str) -> str:
 
 
 def _coerce(text: str, kind: str | None) -> Any:
-    """A templated port is a number: convert to the schema's type when the text reads as one, else leave it to
-    validation."""
-    stripped = text.strip()
-    if kind == "integer" and stripped.lstrip("+-").isdigit():
-        return int(stripped)
-    if kind == "boolean" and stripped.lower() in ("true", "false", "yes", "no", "on", "off", "1", "0"):
-        return stripped.lower() in ("true", "yes", "on", "1")
+    """A templated port is a number: convert to the schema's type when the whole text reads as one (no spaces, no
+    trailing newline, ASCII digits only), else leave it to validation, which says what is wrong."""
+    if kind == "integer" and _INTEGER.fullmatch(text):
+        return int(text)
+    if kind == "boolean" and text.lower() in ("true", "false", "yes", "no", "on", "off", "1", "0"):
+        return text.lower() in ("true", "yes", "on", "1")
     return text
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
 
 
 def _assign(data: Any, path: Path, value: Any) -> None:

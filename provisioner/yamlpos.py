@@ -14,14 +14,61 @@ MAX_VALUES = 200_000
 MAX_DEPTH = 64
 
 
-# libyaml's parser is several times faster than PyYAML's pure-Python one; both give the same nodes and marks.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Numbers longer than this are refused before conversion: a 1 MiB base-60 integer (1:2:3:…) takes minutes to build.
+MAX_NUMBER_TEXT = 64
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_MERGE = "tag:yaml.org,2002:merge"
+
+# libyaml's parser is several times faster than PyYAML's pure-Python one; both give the same events and marks.
+try:
+    from yaml.cyaml import CParser as _Parser
+except ImportError:  # PyYAML built without libyaml
+    _Parser = None
 
 
 class YamlProblem(Exception):
     def __init__(self, line: int, column: int, message: str):
         super().__init__(message)
         self.line, self.column, self.message = line, column, message
+
+
+class _DepthLimitedComposer(yaml.composer.Composer):
+    """PyYAML's composer, refusing depth as it goes: libyaml's own composer recurses in C and overflows the stack."""
+
+    def compose_node(self, parent, index):
+        self.depth = getattr(self, "depth", 0) + 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise YamlProblem(mark.line + 1, mark.column + 1,
+                                  f"values are nested more than {MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+if _Parser is not None:
+    class _Loader(_Parser, _DepthLimitedComposer, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+        def __init__(self, stream):
+            _Parser.__init__(self, stream)
+            _DepthLimitedComposer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+        # The C parser class brings a composer of its own: use the depth-limited one.
+        get_single_node = _DepthLimitedComposer.get_single_node
+        compose_document = _DepthLimitedComposer.compose_document
+        compose_node = _DepthLimitedComposer.compose_node
+else:
+    class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, _DepthLimitedComposer,
+                  yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+        def __init__(self, stream):
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+            _DepthLimitedComposer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
 
 
 def parse(text: str) -> tuple[Any, dict[Path, tuple[int, int]], list[YamlProblem]]:
@@ -66,6 +113,8 @@ class _Builder:
         self.count = 0
         self.open_nodes: list[yaml.Node] = []
         self.key_problems: list[YamlProblem] = []
+        self.merges: dict[int, tuple[yaml.Node, list, list]] = {}  # id → (node kept alive, merged, own)
+        self.merging: list[yaml.Node] = []
 
     def build(self, node: yaml.Node, path: Path, mark) -> Any:
         self.count += 1
@@ -74,7 +123,7 @@ class _Builder:
                               f"the manifest expands to more than {MAX_VALUES} values (an alias bomb?)")
         self.positions[path] = (mark.line + 1, mark.column + 1)
         if isinstance(node, yaml.ScalarNode):
-            return self.loader.construct_object(node, deep=True)
+            return self._scalar(node)
         if any(node is open_node for open_node in self.open_nodes):
             raise YamlProblem(mark.line + 1, mark.column + 1, "an alias refers to a value that contains it")
         if len(self.open_nodes) >= MAX_DEPTH:
@@ -87,27 +136,87 @@ class _Builder:
         finally:
             self.open_nodes.pop()
 
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        mark = node.start_mark
+        if node.tag in _NUMBER_TAGS and len(node.value) > MAX_NUMBER_TEXT:
+            raise YamlProblem(mark.line + 1, mark.column + 1, f"a number of {len(node.value)} characters is too long "
+                              f"(at most {MAX_NUMBER_TEXT}); quote it if it is text")
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, OverflowError, TypeError) as error:  # `2024-13-45`, `!!int abc`, `!!float x`
+            kind = node.tag.rsplit(":", 1)[-1]
+            raise YamlProblem(mark.line + 1, mark.column + 1,
+                              f"not a valid {kind} ({error}); quote it if it is text") from None
+
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict:
-        own_entries = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
-        self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys as PyYAML itself would
-        merged_entries = len(node.value) - own_entries
-        result: dict[str, Any] = {}
+        merged, own = self._entries(node)
+        chosen: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in merged:  # a later merged entry wins, as in PyYAML
+            key = self._key(key_node)
+            if key is not None:
+                chosen[key] = (key_node, value_node)
         first_seen: dict[str, int] = {}
-        for index, (key_node, value_node) in enumerate(node.value):
+        for key_node, value_node in own:
+            key = self._key(key_node)
+            if key is None:
+                continue
             mark = key_node.start_mark
-            key = self.loader.construct_object(key_node, deep=True) if isinstance(key_node, yaml.ScalarNode) else None
-            if not isinstance(key, str):
-                self.key_problems.append(YamlProblem(mark.line + 1, mark.column + 1,
-                                                     f"keys must be strings, not {key_node.value!r}: quote it"))
-                continue
-            if index < merged_entries:  # merged keys are defaults the mapping's own keys may override
-                result[key] = self.build(value_node, path + (key,), mark)
-                continue
             if key in first_seen:
                 self.key_problems.append(YamlProblem(
                     mark.line + 1, mark.column + 1,
                     f"duplicate key '{key}' (first defined on line {first_seen[key]}): keep one"))
                 continue
             first_seen[key] = mark.line + 1
-            result[key] = self.build(value_node, path + (key,), mark)
-        return result
+            chosen[key] = (key_node, value_node)  # the mapping's own keys override merged defaults
+        return {key: self.build(value_node, path + (key,), key_node.start_mark)
+                for key, (key_node, value_node) in chosen.items()}
+
+    def _key(self, key_node: yaml.Node) -> str | None:
+        key = self._scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+        if not isinstance(key, str):
+            mark = key_node.start_mark
+            shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else "a mapping or a list"
+            self.key_problems.append(YamlProblem(mark.line + 1, mark.column + 1,
+                                                 f"keys must be strings, not {str(shown)[:40]!r}: quote it"))
+            return None
+        return key
+
+    def _entries(self, node: yaml.MappingNode) -> tuple[list, list]:
+        """(merged, own) key/value node pairs, `<<` merge keys resolved as PyYAML resolves them.
+
+        PyYAML's flatten_mapping copies every merged entry into every mapping that merges it: eight levels of
+        `<<: [*a, *a, …]` make 10⁸ entries. Here each mapping's merged entries are computed once and counted.
+        """
+        known = self.merges.get(id(node))
+        if known is not None:
+            return known[1], known[2]
+        if node in self.merging:
+            mark = node.start_mark
+            raise YamlProblem(mark.line + 1, mark.column + 1, "a merge key (<<) refers to a mapping that contains it")
+        if len(self.merging) >= MAX_DEPTH:
+            mark = node.start_mark
+            raise YamlProblem(mark.line + 1, mark.column + 1, f"merge keys (<<) are chained more than {MAX_DEPTH} deep")
+        self.merging.append(node)
+        try:
+            merged, own = [], []
+            for key_node, value_node in node.value:
+                if key_node.tag != _MERGE:
+                    own.append((key_node, value_node))
+                    continue
+                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for source in reversed(sources) if isinstance(value_node, yaml.SequenceNode) else sources:
+                    if not isinstance(source, yaml.MappingNode):
+                        mark = source.start_mark
+                        raise YamlProblem(mark.line + 1, mark.column + 1,
+                                          "a merge key (<<) takes a mapping or a list of mappings")
+                    source_merged, source_own = self._entries(source)
+                    merged += source_merged
+                    merged += source_own
+                    if len(merged) > MAX_VALUES:
+                        mark = key_node.start_mark
+                        raise YamlProblem(mark.line + 1, mark.column + 1,
+                                          f"merge keys (<<) expand to more than {MAX_VALUES} entries (a merge bomb?)")
+        finally:
+            self.merging.pop()
+        self.merges[id(node)] = (node, merged, own)
+        return merged, own
