@@ -25,6 +25,10 @@ class UndefinedVariable(Exception):
         self.name = name
 
 
+class UndefinedValue(Exception):
+    """A template used a key or attribute its object does not have (not a variable: that is UndefinedVariable)."""
+
+
 class MissingRequired(Exception):
     """`{{ env.X | required('why') }}` met an unset or empty value."""
 
@@ -186,6 +190,7 @@ def _time_limit(seconds: float):
 
 def _environment(marked_secret: set[str]):
     from jinja2 import StrictUndefined, Undefined
+    from jinja2.utils import missing, object_type_repr
     from jinja2.sandbox import SandboxedEnvironment
 
     class BoundedSandbox(SandboxedEnvironment):
@@ -219,7 +224,10 @@ def _environment(marked_secret: set[str]):
 
     class ReportingUndefined(StrictUndefined):
         def _fail_with_undefined_error(self, *args, **kwargs):
-            raise UndefinedVariable(self._undefined_name or "?")
+            if self._undefined_obj is missing or isinstance(self._undefined_obj, EnvironmentVariables):
+                raise UndefinedVariable(self._undefined_name or "?")
+            # `{}[env.SECRET]`: the missing key may be a value, so it is not named
+            raise UndefinedValue(f"{object_type_repr(self._undefined_obj)} has no such key or attribute")
 
         # Attribute access, iteration, str(), comparisons…: every way of using an undefined value fails the same way.
         __str__ = __iter__ = __len__ = __eq__ = __ne__ = __bool__ = __hash__ = _fail_with_undefined_error
@@ -308,8 +316,8 @@ def render_all(data: Any, environ: Mapping[str, str], ignore_missing: bool = Fal
                 if _within(path, secret_paths):
                     result.secrets.update(read.values())
             _assign(data, path, _coerce(rendered, schema.expected_type(node)))
-            if _within(path, secret_paths) and rendered:
-                result.secrets.add(rendered)
+            if (_within(path, secret_paths) or path in result.sources) and rendered:
+                result.secrets.add(rendered)  # what a template made of a variable is the variable's as much
 
     try:
         with _time_limit(MAX_SECONDS), _memory_limit(MAX_MEMORY):

@@ -10,6 +10,8 @@ from .schema import Path
 
 # An alias may be expanded many times; past this many values a manifest is an expansion bomb, not a tunnel list.
 MAX_VALUES = 200_000
+# Likewise for text: an alias may repeat a long string; the checks after parsing read every copy.
+MAX_CHARACTERS = 8 * 1024 * 1024
 # Far deeper than any manifest needs, and far from Python's recursion limit.
 MAX_DEPTH = 64
 
@@ -111,6 +113,7 @@ class _Builder:
         self.loader = loader
         self.positions = positions
         self.count = 0
+        self.characters = 0
         self.open_nodes: list[yaml.Node] = []
         self.key_problems: list[YamlProblem] = []
         self.merges: dict[int, tuple[yaml.Node, list, list]] = {}  # id → (node kept alive, merged, own)
@@ -123,6 +126,10 @@ class _Builder:
                               f"the manifest expands to more than {MAX_VALUES} values (an alias bomb?)")
         self.positions[path] = (mark.line + 1, mark.column + 1)
         if isinstance(node, yaml.ScalarNode):
+            self.characters += len(node.value)
+            if self.characters > MAX_CHARACTERS:
+                raise YamlProblem(mark.line + 1, mark.column + 1, f"the manifest expands to more than "
+                                  f"{MAX_CHARACTERS >> 20} MiB of text (an alias bomb?)")
             return self._scalar(node)
         if any(node is open_node for open_node in self.open_nodes):
             raise YamlProblem(mark.line + 1, mark.column + 1, "an alias refers to a value that contains it")

@@ -21,11 +21,23 @@ EXAMPLE = (REPO / "tunnels.yaml.example").read_bytes()
 FIELDS = ["version", "project", "defaults", "tunnels", "name", "port", "host", "token", "server", "type", "force",
           "access_keys", "basic_auth", "headers", "add", "update", "remove", "keepalive", "image", "labels",
           "ssh_options", "allow_cidrs", "forwarded_for", "local_tls", "debugger_port", "region"]
+# A CI secret the templates may read: whatever they do with it, it never appears in the output.
+SECRET_NAME, SECRET = "TUNNELCTL_TEST_CI_SECRET", "ghp_Hyp0thesisSecret42"
 TEMPLATE_BITS = ["{{ env.HOME }}", "{{ env.NOPE }}", "{{ ''.__class__ }}", "{% for x in range(3) %}x{% endfor %}",
-                 "{{ 1/0 }}", "{{", "{% if %}", "{{ 'a' * 99999999 }}", "{{ env.HOME | required('x') }}"]
+                 "{{ 1/0 }}", "{{", "{% if %}", "{{ 'a' * 99999999 }}", "{{ env.HOME | required('x') }}",
+                 "{{ env.%s }}" % SECRET_NAME, "{{ env.%s }}\n" % SECRET_NAME]
+# Template shapes: an expression over the secret (or the whole env), piped through filters, maybe wrapped.
+EXPRESSIONS = st.sampled_from([f"env.{SECRET_NAME}", f"env['{SECRET_NAME}']", f"env.get('{SECRET_NAME}')", "env",
+                               f"{{}}[env.{SECRET_NAME}]", f"env.{SECRET_NAME}[2:]", "env.items()", "env.pop('x')",
+                               f"[env.{SECRET_NAME}] * 3", f"'%s:%s' % (env.{SECRET_NAME}, 1)", "range(3)"])
+FILTERS = st.lists(st.sampled_from(["upper", "list", "join", "dictsort", "int", "string", "tojson", "length",
+                                    "trim", "first", "reverse", "e", "pprint", "center(9)", "format(1)"]), max_size=3)
+templates = st.builds(lambda expression, filters, around: around.replace("X", " | ".join([expression, *filters])),
+                      EXPRESSIONS, FILTERS, st.sampled_from(["{{ X }}", "a{{ X }}b", "{{ X }}\n", "{% if X %}1{% endif %}",
+                                                             "{% for i in X %}{{ i }}{% endfor %}"]))
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True),
-                    st.text(max_size=40), st.sampled_from(TEMPLATE_BITS), st.sampled_from(FIELDS),
+                    st.text(max_size=40), st.sampled_from(TEMPLATE_BITS), st.sampled_from(FIELDS), templates,
                     st.text(min_size=1000, max_size=5000))
 documents = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=5),
@@ -44,7 +56,9 @@ def sandbox(tmp_path_factory):
     """A file to write cases into, and an engine address that cannot answer: `plan` stays away from real Docker."""
     previous = os.environ.get("DOCKER_HOST")
     os.environ["DOCKER_HOST"] = "unix:///nonexistent/docker.sock"
+    os.environ[SECRET_NAME] = SECRET
     yield tmp_path_factory.mktemp("hostile") / "tunnels.yaml"
+    os.environ.pop(SECRET_NAME)
     if previous is None:
         os.environ.pop("DOCKER_HOST")
     else:
@@ -57,6 +71,7 @@ def assert_handled(path: Path) -> None:
         code, printed = run(path, command)
         assert code in (0, 1), printed
         assert "internal error" not in printed and "Traceback" not in printed, printed
+        assert SECRET not in printed and SECRET[2:] not in printed and SECRET.upper() not in printed, printed
         assert time.monotonic() - started < 10
         if code == 1:
             assert printed.strip().splitlines()[-1].startswith("error: "), printed
@@ -69,6 +84,14 @@ COMMON = settings(max_examples=60, deadline=None, suppress_health_check=[HealthC
 @given(document=documents)
 def test_random_documents(sandbox, document):
     sandbox.write_text(yaml.safe_dump(document, allow_unicode=True))
+    assert_handled(sandbox)
+
+
+@COMMON
+@given(template=templates, field=st.sampled_from(["host", "token", "server", "image", "container_name", "port",
+                                                  "keepalive", "local_tls", "forwarded_for", "access_keys"]))
+def test_generated_templates_over_a_secret(sandbox, template, field):
+    sandbox.write_text(yaml.safe_dump({"version": 1, "tunnels": [{"name": "a", "port": 1, field: template}]}))
     assert_handled(sandbox)
 
 

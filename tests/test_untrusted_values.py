@@ -1,0 +1,152 @@
+"""Values from a manifest and its environment are untrusted: none is ever printed, none reaches ssh as an option."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from provisioner import manifest
+from provisioner.errors import ManifestError
+from provisioner.output import Console
+from provisioner.specs import _remote_word, container_spec, secrets_in_command
+
+SECRET = "ghp_R3viewSecret0123456789"
+
+
+def load(write_manifest, tunnel: dict, environ: dict | None = None):
+    path = write_manifest(yaml.safe_dump({"version": 1, "tunnels": [{"name": "a", "port": 1, **tunnel}]}))
+    return manifest.load(path, environ or {})
+
+
+def errors(write_manifest, tunnel: dict, environ: dict | None = None) -> str:
+    with pytest.raises(ManifestError) as caught:
+        load(write_manifest, tunnel, environ)
+    console_out = io.StringIO()
+    console = Console(out=console_out, err=console_out)
+    console.hide(caught.value.secrets)
+    for line in caught.value.details:
+        console.print(line)
+    return console_out.getvalue()
+
+
+@pytest.mark.parametrize("template", [
+    "{{ env.S }}", "{{ env['S'] }}", "{{ env.get('S') }}", "{{ env.S ~ '!' }}", "{{ env.S | upper }}",
+    "{{ env.S[1:] }}", "{{ {}[env.S] }}", "{{ env.S | int + 1 }}", "{{ env.S }}\n",
+])
+@pytest.mark.parametrize("field", ["host", "server", "image", "container_name", "token", "local_tls"])
+def test_no_message_shows_a_value_read_from_the_environment(write_manifest, field, template):
+    printed = errors(write_manifest, {field: template, "port": "{{ env.S }}"}, {"S": SECRET})
+    assert SECRET not in printed and SECRET[1:] not in printed and SECRET.upper() not in printed
+    assert "env.S" in printed  # the message names the variable instead
+
+
+@pytest.mark.parametrize("template", ["{{ env | dictsort }}", "{{ env | list }}", "{{ env.items() | list }}",
+                                      "{{ env }}", "{{ env | length }}", "{{ env | tojson }}",
+                                      "{% for k in env %}{{ k }}{% endfor %}", "{{ env.keys() | join }}"])
+def test_the_environment_cannot_be_listed(write_manifest, template):
+    printed = errors(write_manifest, {"host": template}, {"S": SECRET, "OTHER": "x" * 12})
+    assert SECRET not in printed and "x" * 12 not in printed and "'S'" not in printed
+
+
+def test_env_gives_variables_by_name_with_defaults(write_manifest):
+    loaded = load(write_manifest, {"host": "{{ env.get('NOPE', 'localhost') }}",
+                                   "token": "{{ env['T'] if 'T' in env else '' }}"}, {"T": "tok"})
+    assert loaded.tunnels[0].settings["host"] == "localhost" and loaded.tunnels[0].settings["token"] == "tok"
+
+
+def test_user_pass_text_in_basic_auth_says_what_to_write_without_the_credentials(write_manifest):
+    printed = errors(write_manifest, {"basic_auth": ["{{ env.CREDS }}"]}, {"CREDS": "alice:Hunter2Secret"})
+    assert "Hunter2Secret" not in printed and "alice" not in printed
+    assert "(from env.CREDS) must be a mapping {username: …, password: …}" in printed
+
+
+def test_a_values_rendered_from_the_environment_are_masked_in_normal_output_too(write_manifest):
+    loaded = load(write_manifest, {"host": "{{ env.H }}"}, {"H": "devbox.lan"})
+    console_out = io.StringIO()
+    console = Console(out=console_out)
+    console.hide(loaded.secrets)
+    console.print(f"target {loaded.tunnels[0].settings['host']}:1")
+    assert console_out.getvalue() == "target (sensitive):1\n"
+
+
+@pytest.mark.parametrize("secret", ["upstream\\Secret\t99", 'pass"word', "pässwörd1", "it's \"both\""])
+def test_a_secret_is_masked_in_every_form_it_can_be_printed_in(secret):
+    console_out = io.StringIO()
+    console = Console(out=console_out)
+    console.hide([secret])
+    import json
+    for shown in (secret, repr(secret), ascii(secret), json.dumps(secret), _remote_word("b:u:" + secret),
+                  str([secret]), yaml.safe_dump(secret)):
+        console.print(shown)
+    assert not any(part in console_out.getvalue() for part in re.split(r"[\s\"'\\]+", secret) if len(part) > 3)
+
+
+def test_logs_fallback_finds_passwords_holding_at_signs_and_quotes():
+    command = ("-p", "443", "-R0:127.0.0.1:1", "-t", "tok_1+force@pro.pinggy.io", "k:abcdef123456",
+               _remote_word('b:alice:p@ss"w rd'), "x:https")
+    assert secrets_in_command(command) == {"tok_1", "abcdef123456", 'p@ss"w rd'}
+
+
+@pytest.mark.parametrize("tunnel, path", [
+    ({"token": "-E"}, "token"), ({"token": "abc\n"}, "token"), ({"token": "{{ env.T }}"}, "token"),
+    ({"port": 3845.0}, "port"), ({"server_port": 443.0}, "server_port"), ({"keepalive": 30.0}, "keepalive"),
+    ({"port": "{{ env.P }}"}, "port"), ({"port": "{{ env.F }}"}, "port"), ({"port": "{{ env.U }}"}, "port"),
+    ({"allow_cidrs": ["fe80::1%eth0 x/64"]}, "allow_cidrs"), ({"allow_cidrs": ["10.0.0.0/8\n"]}, "allow_cidrs"),
+    ({"host": "localhost\n"}, "host"), ({"server": "-oProxyCommand=x"}, "server"),
+    ({"headers": {"add": {"X-A": "v\n"}}}, "headers"), ({"labels": {"team": "design\n"}}, "labels"),
+    ({"ssh_options": {"ConnectTimeout": "-5"}}, "ssh_options"), ({"ssh_options": {"ConnectTimeout": 5.0}}, "ssh_options"),
+])
+def test_values_that_would_bend_the_command_line_are_refused(write_manifest, tunnel, path):
+    printed = errors(write_manifest, tunnel, {"T": "tok\n", "P": " 3845", "F": "3845.0", "U": "３８４５"})
+    assert f"tunnels[0].{path}" in printed
+
+
+# Every field that reaches the ssh command line, with values an attacker would try.
+HOSTILE = st.one_of(st.sampled_from(["-E", "-oProxyCommand=sh", "--", "-", " -x", "a b", "a\n", "a\tb", "a\"b",
+                                     "-1", "a,b", "x:y", "$(id)", "`id`", "a;b", "\x00", "1.5", "ab@c"]),
+                    st.text(max_size=12))
+FIELDS = {
+    "token": HOSTILE, "host": HOSTILE, "server": HOSTILE, "local_tls": HOSTILE, "forwarded_for": HOSTILE,
+    "port": st.one_of(HOSTILE, st.integers(-5, 70000), st.floats()), "server_port": st.integers(-5, 70000),
+    "keepalive": st.one_of(st.integers(-5, 4000), st.floats()), "debugger_port": st.integers(-5, 70000),
+    "access_keys": st.lists(HOSTILE, min_size=1, max_size=2),
+    "basic_auth": st.lists(st.fixed_dictionaries({"username": HOSTILE, "password": HOSTILE}), min_size=1, max_size=2),
+    "allow_cidrs": st.lists(HOSTILE, min_size=1, max_size=2),
+    "ssh_options": st.dictionaries(st.sampled_from(["ConnectTimeout", "IPQoS", "AddressFamily"]),
+                                   st.one_of(HOSTILE, st.integers(-5, 99)), max_size=2),
+    "headers": st.fixed_dictionaries({"add": st.dictionaries(HOSTILE, HOSTILE, max_size=2),
+                                      "update": st.dictionaries(HOSTILE, HOSTILE, max_size=2),
+                                      "remove": st.lists(HOSTILE, max_size=2)}),
+}
+OPTION_VALUE = re.compile(r"(StrictHostKeyChecking|ServerAliveInterval|ConnectTimeout|IPQoS|AddressFamily)="
+                          r"[A-Za-z0-9][A-Za-z0-9_.,-]*")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(chosen=st.fixed_dictionaries({}, optional=FIELDS))
+def test_no_field_can_inject_an_ssh_argument(write_manifest, chosen):
+    try:
+        loaded = load(write_manifest, chosen)
+    except ManifestError:
+        return
+    command = list(container_spec("p", loaded.tunnels[0]).command)
+    assert command[:2] == ["-p", str(loaded.tunnels[0].settings["server_port"])] and command[1].isdigit()
+    assert re.fullmatch(r"-R0:[A-Za-z0-9][A-Za-z0-9.:-]*:[0-9]+", command[2])
+    index = 3
+    if command[index].startswith("-L"):
+        assert re.fullmatch(r"-L[0-9]+:localhost:4300", command[index])
+        index += 1
+    while command[index] == "-o":
+        assert OPTION_VALUE.fullmatch(command[index + 1]), command[index + 1]
+        index += 2
+    assert command[index] == "-t"
+    destination, *remote = command[index + 1:]
+    assert re.fullmatch(r"([A-Za-z0-9_][A-Za-z0-9_-]*(\+[a-z]+)*@)?[A-Za-z0-9][A-Za-z0-9.-]*", destination)
+    for word in remote:
+        assert re.match(r'^"?[kbwxaur]:', word) and not re.search(r"[\x00-\x1f\x7f]", word), word
