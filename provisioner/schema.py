@@ -213,7 +213,8 @@ def _message_without_value(error, path: Path) -> str:
     messages = {"enum": lambda: "must be one of " + ", ".join(map(repr, expected)),
                 "const": lambda: f"must be {expected!r}",
                 "minimum": lambda: f"must be at least {expected}", "maximum": lambda: f"must be at most {expected}",
-                "minLength": lambda: "must not be empty" if expected == 1 else f"must have at least {expected} characters",
+                "minLength": lambda: "must not be empty" if expected == 1 else
+                f"must have at least {expected} characters",
                 "maxLength": lambda: f"must have at most {expected} characters",
                 "minItems": lambda: "must not be empty" if expected == 1 else f"must have at least {expected} items"}
     return messages[rule]() if rule in messages else f"fails the schema's '{rule}' rule"

@@ -190,8 +190,8 @@ def _time_limit(seconds: float):
 
 def _environment(marked_secret: set[str]):
     from jinja2 import StrictUndefined, Undefined
-    from jinja2.utils import missing, object_type_repr
     from jinja2.sandbox import SandboxedEnvironment
+    from jinja2.utils import missing, object_type_repr
 
     class BoundedSandbox(SandboxedEnvironment):
         intercepted_binops = frozenset(["*", "**", "%"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -23,9 +25,9 @@ _MERGE = "tag:yaml.org,2002:merge"
 
 # libyaml's parser is several times faster than PyYAML's pure-Python one; both give the same events and marks.
 try:
-    from yaml.cyaml import CParser as _Parser
+    _PARSERS: tuple[type, ...] = (importlib.import_module("yaml._yaml").CParser,)
 except ImportError:  # PyYAML built without libyaml
-    _Parser = None
+    _PARSERS = (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser)
 
 
 class YamlProblem(Exception):
@@ -37,40 +39,37 @@ class YamlProblem(Exception):
 class _DepthLimitedComposer(yaml.composer.Composer):
     """PyYAML's composer, refusing depth as it goes: libyaml's own composer recurses in C and overflows the stack."""
 
+    peek_event: Callable[[], yaml.Event]  # the parser's, which comes with the loader class
+
     def compose_node(self, parent, index):
         self.depth = getattr(self, "depth", 0) + 1
         try:
             if self.depth > MAX_DEPTH:
                 mark = self.peek_event().start_mark
-                raise YamlProblem(mark.line + 1, mark.column + 1,
-                                  f"values are nested more than {MAX_DEPTH} levels deep")
+                line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+                raise YamlProblem(line, column, f"values are nested more than {MAX_DEPTH} levels deep")
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
 
 
-if _Parser is not None:
-    class _Loader(_Parser, _DepthLimitedComposer, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
-        def __init__(self, stream):
-            _Parser.__init__(self, stream)
-            _DepthLimitedComposer.__init__(self)
-            yaml.constructor.SafeConstructor.__init__(self)
-            yaml.resolver.Resolver.__init__(self)
-
-        # The C parser class brings a composer of its own: use the depth-limited one.
-        get_single_node = _DepthLimitedComposer.get_single_node
-        compose_document = _DepthLimitedComposer.compose_document
-        compose_node = _DepthLimitedComposer.compose_node
-else:
-    class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, _DepthLimitedComposer,
-                  yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
-        def __init__(self, stream):
+class _Loader(*_PARSERS, _DepthLimitedComposer,  # type: ignore[misc]
+              yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+    def __init__(self, stream: str):
+        if len(_PARSERS) == 1:
+            _PARSERS[0].__init__(self, stream)  # type: ignore[misc]
+        else:
             yaml.reader.Reader.__init__(self, stream)
             yaml.scanner.Scanner.__init__(self)
             yaml.parser.Parser.__init__(self)
-            _DepthLimitedComposer.__init__(self)
-            yaml.constructor.SafeConstructor.__init__(self)
-            yaml.resolver.Resolver.__init__(self)
+        _DepthLimitedComposer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+
+    # The C parser class brings a composer of its own, which recurses in C: use the depth-limited one.
+    get_single_node = _DepthLimitedComposer.get_single_node
+    compose_document = _DepthLimitedComposer.compose_document
+    compose_node = _DepthLimitedComposer.compose_node
 
 
 def parse(text: str) -> tuple[Any, dict[Path, tuple[int, int]], list[YamlProblem]]:
@@ -109,7 +108,7 @@ def _unreadable(text: str, error: yaml.reader.ReaderError) -> YamlProblem:
 
 
 class _Builder:
-    def __init__(self, loader: yaml.SafeLoader, positions: dict[Path, tuple[int, int]]):
+    def __init__(self, loader: _Loader, positions: dict[Path, tuple[int, int]]):
         self.loader = loader
         self.positions = positions
         self.count = 0

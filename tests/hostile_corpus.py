@@ -11,9 +11,9 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -179,9 +179,10 @@ def run_case(case: Case, folder: Path, env: dict[str, str] | None = None) -> Out
     started = time.monotonic()
     child = subprocess.Popen(command, cwd=folder, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              preexec_fn=limits)
-    output = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
+    assert child.stdout is not None
+    with child.stdout:
+        output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)  # reaped here, not by Popen: wait4 also gives the child's peak memory
     child.returncode = os.waitstatus_to_exitcode(status)
-    child.stdout.close()
     return Outcome(child.returncode, output.decode("utf-8", "replace"), time.monotonic() - started,
                    usage.ru_maxrss / 1024)

@@ -25,16 +25,17 @@ FIELDS = ["version", "project", "defaults", "tunnels", "name", "port", "host", "
 SECRET_NAME, SECRET = "TUNNELCTL_TEST_CI_SECRET", "ghp_Hyp0thesisSecret42"
 TEMPLATE_BITS = ["{{ env.HOME }}", "{{ env.NOPE }}", "{{ ''.__class__ }}", "{% for x in range(3) %}x{% endfor %}",
                  "{{ 1/0 }}", "{{", "{% if %}", "{{ 'a' * 99999999 }}", "{{ env.HOME | required('x') }}",
-                 "{{ env.%s }}" % SECRET_NAME, "{{ env.%s }}\n" % SECRET_NAME]
+                 f"{{{{ env.{SECRET_NAME} }}}}", f"{{{{ env.{SECRET_NAME} }}}}\n"]
 # Template shapes: an expression over the secret (or the whole env), piped through filters, maybe wrapped.
 EXPRESSIONS = st.sampled_from([f"env.{SECRET_NAME}", f"env['{SECRET_NAME}']", f"env.get('{SECRET_NAME}')", "env",
                                f"{{}}[env.{SECRET_NAME}]", f"env.{SECRET_NAME}[2:]", "env.items()", "env.pop('x')",
                                f"[env.{SECRET_NAME}] * 3", f"'%s:%s' % (env.{SECRET_NAME}, 1)", "range(3)"])
 FILTERS = st.lists(st.sampled_from(["upper", "list", "join", "dictsort", "int", "string", "tojson", "length",
                                     "trim", "first", "reverse", "e", "pprint", "center(9)", "format(1)"]), max_size=3)
+SURROUNDINGS = st.sampled_from(["{{ X }}", "a{{ X }}b", "{{ X }}\n", "{% if X %}1{% endif %}",
+                                "{% for i in X %}{{ i }}{% endfor %}"])
 templates = st.builds(lambda expression, filters, around: around.replace("X", " | ".join([expression, *filters])),
-                      EXPRESSIONS, FILTERS, st.sampled_from(["{{ X }}", "a{{ X }}b", "{{ X }}\n", "{% if X %}1{% endif %}",
-                                                             "{% for i in X %}{{ i }}{% endfor %}"]))
+                      EXPRESSIONS, FILTERS, SURROUNDINGS)
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True),
                     st.text(max_size=40), st.sampled_from(TEMPLATE_BITS), st.sampled_from(FIELDS), templates,

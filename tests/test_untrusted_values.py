@@ -99,7 +99,8 @@ def test_logs_fallback_finds_passwords_holding_at_signs_and_quotes():
     ({"allow_cidrs": ["fe80::1%eth0 x/64"]}, "allow_cidrs"), ({"allow_cidrs": ["10.0.0.0/8\n"]}, "allow_cidrs"),
     ({"host": "localhost\n"}, "host"), ({"server": "-oProxyCommand=x"}, "server"),
     ({"headers": {"add": {"X-A": "v\n"}}}, "headers"), ({"labels": {"team": "design\n"}}, "labels"),
-    ({"ssh_options": {"ConnectTimeout": "-5"}}, "ssh_options"), ({"ssh_options": {"ConnectTimeout": 5.0}}, "ssh_options"),
+    ({"ssh_options": {"ConnectTimeout": "-5"}}, "ssh_options"),
+    ({"ssh_options": {"ConnectTimeout": 5.0}}, "ssh_options"),
 ])
 def test_values_that_would_bend_the_command_line_are_refused(write_manifest, tunnel, path):
     printed = errors(write_manifest, tunnel, {"T": "tok\n", "P": " 3845", "F": "3845.0", "U": "３８４５"})
