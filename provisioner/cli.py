@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lock_timeout(destroy)
     _add_parallelism(destroy)
 
+    doctor = command("doctor", run_doctor, "check the manifest, engines, images, Pinggy servers and local ports, "
+                                           "and say what to do about each problem")
+    doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
+
     status = command("status", run_status, "show every tunnel's state, local target and public URLs")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
 
@@ -467,6 +471,15 @@ class _Progress:
             if result.state != STARTING and result.tunnel not in self.reported:
                 self.reported.add(result.tunnel)
                 self.console.print(report.readiness_line(result))
+
+
+def run_doctor(args, console: Console) -> int:
+    from . import doctor
+
+    diagnosis = doctor.diagnose(args.file, args.env_file, args.engine)
+    console.hide(diagnosis.secrets)
+    console.print(doctor.as_json(diagnosis) if args.json else doctor.as_text(diagnosis))
+    return EXIT_OK if diagnosis.healthy else EXIT_ERROR
 
 
 def run_status(args, console: Console) -> int:

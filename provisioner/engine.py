@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -51,6 +52,13 @@ def _may_use_ssh(config: EngineConfig, environ: Mapping[str, str]) -> bool:
     except (OSError, ValueError, AttributeError):
         return False
     return bool(current) and current != "default"
+
+
+@dataclass(frozen=True)
+class EngineVersion:
+    version: str  # the engine's own, such as 20.10.24
+    api: str  # the newest Docker API version it speaks
+    min_api: str  # the oldest
 
 
 class Engine:
@@ -115,6 +123,28 @@ class Engine:
             foreign = {_name(row): _describe_holder(row) for row in rows if _name(row) in missing}
         return Observation(owned, foreign, self._image_ids(set(images)))
 
+    def version(self) -> EngineVersion:
+        """The engine's version, after one request at the API version tunnelctl speaks (so that a version the engine
+        does not speak, like a socket that cannot be opened, is the same error here as everywhere)."""
+        with self._call("asking for its version"):
+            self.api.ping()
+            document = self.api.version(api_version=False)
+        return EngineVersion(str(document.get("Version") or "?"), str(document.get("ApiVersion") or "?"),
+                             str(document.get("MinAPIVersion") or "?"))
+
+    def has_image(self, image: str) -> bool:
+        with self._call(f"inspecting image {image}"):
+            try:
+                self.api.inspect_image(image)
+            except self._errors.ImageNotFound:
+                return False
+        return True
+
+    def check_pullable(self, image: str) -> None:
+        """Ask the image's registry for it, as a pull would, without pulling; raise EngineError saying why not."""
+        with self._registry_call(image, f"asking the registry for image {image}"):
+            self.api.inspect_distribution(image)
+
     def _image_ids(self, images: set[str]) -> dict[str, str]:
         found = {}
         for image in sorted(images):
@@ -165,12 +195,19 @@ class Engine:
 
         with self._pull_locks_guard:
             lock = self._pull_locks.setdefault(image, threading.Lock())
-        with lock, self._call(f"pulling image {image}"):
+        with lock, self._registry_call(image, f"pulling image {image}"):
             repository, tag = parse_repository_tag(image)
-            try:  # the engine reports a registry's trouble as a refusal, or as an event once the pull has begun
-                for event in self.api.pull(repository, tag=tag or "latest", stream=True, decode=True):
-                    if "error" in event:
-                        raise EngineError(engine_errors.pull_failed(image, str(event["error"]), self.endpoint))
+            # The engine reports a registry's trouble as a refusal, or as an event once the pull has begun.
+            for event in self.api.pull(repository, tag=tag or "latest", stream=True, decode=True):
+                if "error" in event:
+                    raise EngineError(engine_errors.pull_failed(image, str(event["error"]), self.endpoint))
+
+    @contextlib.contextmanager
+    def _registry_call(self, image: str, what: str):
+        """A request the engine passes on to the image's registry: its refusals are the registry's."""
+        with self._call(what):
+            try:
+                yield
             except self._errors.APIError as error:
                 if engine_errors.is_version_refusal(str(error.explanation or "")):
                     raise

@@ -16,6 +16,22 @@ def listening(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def ssh_banner(host: str, port: int, timeout: float = 5.0) -> str:
+    """The first line an SSH server sends (`SSH-2.0-…`), read without logging in; raises OSError when the connection
+    fails, and returns whatever else answered (a proxy's HTTP, say; "" for silence) so that the caller can tell."""
+    with socket.create_connection((host, port), timeout=timeout) as connection:
+        received = b""
+        try:
+            while b"\n" not in received and len(received) < 256:
+                chunk = connection.recv(256)
+                if not chunk:
+                    break
+                received += chunk
+        except TimeoutError:
+            pass  # connected, but nothing (or not a whole line) came
+    return received.split(b"\n", 1)[0].decode("ascii", errors="replace").strip()
+
+
 def debugger_urls(port: int, timeout: float = 1.0) -> tuple[str, ...]:
     """Ask the web debugger (`-L<port>:localhost:4300`) for the tunnel's URLs; none when it does not answer."""
     try:
