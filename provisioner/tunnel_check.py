@@ -97,7 +97,10 @@ def _local(settings, item: TunnelStatus | None, path: str | None, timeout: float
     scheme = "https" if settings.get("local_tls") else "http"
     url = f"{scheme}://{'[' + host + ']' if ':' in host else host}:{port}{path or '/'}"
     if path:
-        return _mcp_part("local", url, {}, timeout, {}, started, hint=f"is {path} the MCP endpoint? (mcp.path)")
+        part = _mcp_part("local", url, {}, timeout, {}, started, hint=f"is {path} the MCP endpoint? (mcp.path)")
+        if part.result == PASS:
+            part.detail = f"{where}{path}: {part.detail}"
+        return part
     try:
         answer = probe_http(url, timeout=timeout)
     except Unreachable as error:
