@@ -124,7 +124,15 @@ def _tunnel_problems(settings: Mapping[str, Any], where) -> Iterator[tuple[str, 
         problem = host_rewrite_problem(settings)
         if problem:
             yield WARNING, where("headers"), problem
-    if not is_local_address(settings["host"]):
+    network = settings.get("network")
+    if network == "none":
+        yield ERROR, where("network"), "network 'none' has no network at all: the tunnel could not reach Pinggy"
+    elif network and network != "host":
+        if is_loopback(settings["host"]):
+            yield ERROR, where("host"), (
+                f"host {settings['host']!r} on network '{network}' is the tunnel container itself: set host to the "
+                "name of the container or Compose service to expose (use network: host for a server on this machine)")
+    elif not is_local_address(settings["host"]):
         yield WARNING, where("host"), (
             f"host {settings['host']!r} is not a loopback or local address: the tunnel exposes whatever answers there")
 
@@ -184,6 +192,15 @@ def key_bits(key: str) -> float:
         alphabet = sum(size for chars, size in ((string.digits, 10), (string.ascii_lowercase, 26),
                                                  (string.ascii_uppercase, 26)) if any(c in chars for c in key))
     return len(key) * math.log2(max(alphabet, 2))
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def is_local_address(host: str) -> bool:

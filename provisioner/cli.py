@@ -315,7 +315,7 @@ def run_schema(args, console: Console) -> int:
 
 
 @contextlib.contextmanager
-def _fleet(args, console: Console, project: str, engine_configs, specs_by_engine, *, targets=None, replace=None,
+def _fleet(args, console: Console, project: str, engine_configs, specs_for, *, targets=None, replace=None,
            removal_reason: str = "not in the manifest", lock: bool = False, known_tunnels=()):
     """Open the engines, lock them if asked (in one order, so that two runs cannot deadlock), and plan each.
 
@@ -330,7 +330,7 @@ def _fleet(args, console: Console, project: str, engine_configs, specs_by_engine
         if lock:
             for engine in sorted((e for e in engines.values() if isinstance(e, Engine)), key=lambda e: e.endpoint):
                 locks.enter_context(_locked(args, console, engine, project))
-        fleet = prepare(project, engines, specs_by_engine, targets=args.target if targets is None else targets,
+        fleet = prepare(project, engines, specs_for, targets=args.target if targets is None else targets,
                         replace=getattr(args, "replace", []) if replace is None else replace,
                         pull=getattr(args, "pull", False), removal_reason=removal_reason, known_tunnels=known_tunnels)
         if fleet.single and fleet.unreachable:
@@ -348,9 +348,9 @@ def _unreachable(console: Console, fleet) -> bool:
 
 
 def _manifest_fleet(args, console: Console, loaded, **options):
-    from .specs import specs_by_engine
+    from .specs import engine_specs
 
-    return _fleet(args, console, loaded.project, loaded.engines, specs_by_engine(loaded),
+    return _fleet(args, console, loaded.project, loaded.engines, engine_specs(loaded),
                   known_tunnels=[tunnel.name for tunnel in loaded.tunnels], **options)
 
 
@@ -394,7 +394,7 @@ def run_destroy(args, console: Console) -> int:
     from .planner import REMOVE
 
     project, engines = manifest.load_scope(args.file, env_files=args.env_file)
-    with _fleet(args, console, project, engines, {}, removal_reason="destroy", lock=True) as fleet:
+    with _fleet(args, console, project, engines, lambda name, kind: [], removal_reason="destroy", lock=True) as fleet:
         code = _carry_out(args, console, fleet, f"Remove these containers of project '{project}'?",
                           verb="Destroy", kinds=(REMOVE,))
         return EXIT_ERROR if fleet.unreachable else code
@@ -442,7 +442,7 @@ def _wait_until_up(args, console: Console, engine, project: str, started) -> boo
     if not started:
         return False
     targets = [Target(outcome.action.tunnel, outcome.container_id, outcome.action.creates.local_host,
-                      outcome.action.creates.local_port) for outcome in started]
+                      outcome.action.creates.local_port, outcome.action.creates.network) for outcome in started]
     console.print("")
     results = wait_until_up(engine, project, targets, args.timeout, _Progress(console))
     console.print("")

@@ -60,6 +60,8 @@ class ContainerSpec:
     target: str  # "host:port → server", for people reading a plan
     settings: Mapping[str, Any] = field(repr=False, compare=False)  # resolved; holds secrets, never printed
     log_options: Mapping[str, str] = field(default_factory=dict)  # json-file driver options: rotation
+    network: str = "host"  # Docker's network mode: host, bridge, or the name of a user-defined network
+    published: tuple[tuple[str, int, int], ...] = ()  # (host address, host port, container port), e.g. the debugger
 
     # Computed only when a container is created or a plan explains a change: most runs change nothing.
     @cached_property
@@ -109,6 +111,7 @@ class Observation:
     owned: tuple[ObservedContainer, ...]
     foreign_names: Mapping[str, str] = field(default_factory=dict)  # container name → description of its holder
     image_ids: Mapping[str, str] = field(default_factory=dict)  # image reference → the local image it names now
+    missing_networks: frozenset[str] = frozenset()  # networks the specs name that the engine does not have
 
 
 @dataclass(frozen=True)
@@ -123,3 +126,4 @@ class ContainerDetails:
     started_at: float | None  # seconds since the epoch of the current run; None if it never started
     restart_count: int
     command: tuple[str, ...]
+    network: str = "host"  # Docker's network mode of the container

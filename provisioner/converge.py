@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import replace as with_changes
@@ -16,6 +16,10 @@ from .endpoints import ENVIRONMENT_ENGINE, EngineConfig
 from .engine import Engine, import_docker
 from .errors import EngineError, UserError
 from .planner import CHANGE_KINDS, Move, Plan, find_moves, plan
+from .platforms import EngineKind
+
+# The desired specs of one engine's tunnels, given its name and a way to learn its kind (asked only when needed).
+SpecsFor = Callable[[str, Callable[[], EngineKind]], Sequence[ContainerSpec]]
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ def open_engines(configs: Mapping[str, EngineConfig], selected: Collection[str] 
     return opened
 
 
-def prepare(project: str, engines: Mapping[str, Engine | str], specs_by_engine: Mapping[str, Sequence[ContainerSpec]],
+def prepare(project: str, engines: Mapping[str, Engine | str], specs_for: SpecsFor,
             *, targets: Collection[str] = (), replace: Collection[str] = (), pull: bool = False,
             removal_reason: str = "not in the manifest", known_tunnels: Collection[str] = ()) -> FleetPlan:
     """Plan every engine concurrently; an engine that cannot be reached is reported, and the others proceed."""
@@ -106,7 +110,7 @@ def prepare(project: str, engines: Mapping[str, Engine | str], specs_by_engine: 
         if isinstance(engine, str):
             return UnreachableEngine(name, "", engine)
         try:
-            return _prepare_engine(engine, project, specs_by_engine.get(name, ()), targets, replace, pull,
+            return _prepare_engine(engine, project, specs_for(name, lambda: engine.kind), targets, replace, pull,
                                    removal_reason)
         except EngineError as error:
             return UnreachableEngine(name, engine.endpoint, error.message)
@@ -129,7 +133,8 @@ def _prepare_engine(engine: Engine, project: str, specs: Sequence[ContainerSpec]
     if targets:
         specs = [spec for spec in specs if spec.tunnel in targets]
     failures = _pull_all(engine, specs) if pull else ()
-    observed = engine.observe(project, [spec.container_name for spec in specs], {spec.image for spec in specs})
+    observed = engine.observe(project, [spec.container_name for spec in specs], {spec.image for spec in specs},
+                              {spec.network for spec in specs})
     held = frozenset(container.tunnel for container in observed.owned)
     if targets:
         observed = with_changes(observed, owned=tuple(c for c in observed.owned if c.tunnel in targets))
@@ -144,7 +149,8 @@ def _prepare_engine(engine: Engine, project: str, specs: Sequence[ContainerSpec]
 def observation_digest(observed: Observation) -> str:
     """What the planner saw of the engine; Docker's ever-changing status text ("Up 3 minutes") is left out."""
     return _digest([sorted((c.id, c.name, c.tunnel, c.state, c.spec_hash, c.image_id) for c in observed.owned),
-                    sorted(observed.foreign_names.items()), sorted(observed.image_ids.items())])
+                    sorted(observed.foreign_names.items()), sorted(observed.image_ids.items()),
+                    sorted(observed.missing_networks)])
 
 
 def _pull_all(engine: Engine, specs: Sequence[ContainerSpec]) -> tuple[str, ...]:

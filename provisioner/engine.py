@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -13,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from . import checkpoints, containers, engine_errors
+from . import checkpoints, containers, engine_errors, platforms
 from .containers import ContainerDetails, ContainerSpec, Observation, ObservedContainer
-from .endpoints import ENVIRONMENT_ENGINE, EngineConfig
+from .endpoints import ENVIRONMENT_ENGINE, EngineConfig, discover, local_sockets
 from .errors import EngineError
 
 # Pinned so that docker-py does not spend a round-trip asking the engine for its version on every run; the docker
@@ -23,6 +24,8 @@ from .errors import EngineError
 API_VERSION = "1.41"
 LogTail = int | Literal["all"]  # how many of the newest log entries: a number, or all that Docker kept
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
+# Networks every engine has under these names; a tunnel may name them without their being listed.
+_BUILT_IN_NETWORKS = frozenset({"host", "bridge", "default"})
 
 
 def import_docker(configs: Iterable[EngineConfig], environ: Mapping[str, str] | None = None) -> None:
@@ -74,7 +77,9 @@ class Engine:
         self._version_pinned_by_user = "DOCKER_API_VERSION" in environ
         try:
             settings = _client_settings(self.config, environ)
-            self.endpoint = settings.get("base_url") or DEFAULT_ENDPOINT
+            if not settings.get("base_url"):  # nothing names an engine: the first local socket that answers
+                settings["base_url"] = discover(local_sockets(environ))
+            self.endpoint = settings["base_url"]
             self.api = docker.APIClient(version=self.api_version, **settings)
         except docker.errors.DockerException as error:
             raise EngineError(f"cannot use the Docker engine {self.where}: {error}; {self.hint}") from None
@@ -107,9 +112,17 @@ class Engine:
         return self.endpoint.startswith(("unix://", "http+unix://", "npipe://", "tcp://127.", "tcp://localhost",
                                          "http://127.", "http://localhost"))
 
-    def observe(self, project: str, wanted_names: Iterable[str] = (), images: Iterable[str] = ()) -> Observation:
+    @functools.cached_property
+    def kind(self) -> platforms.EngineKind:
+        """Docker, rootless Docker, Podman or Docker Desktop, from the engine's own description (one request)."""
+        with self._call("reading the engine's description"):
+            return platforms.describe(self.api.info())
+
+    def observe(self, project: str, wanted_names: Iterable[str] = (), images: Iterable[str] = (),
+                networks: Iterable[str] = ()) -> Observation:
         """One list call for the project's containers, whatever their number; then a name lookup only when wanted
-        names are not the project's, and one image lookup per distinct image (to see a tag move)."""
+        names are not the project's, one image lookup per distinct image (to see a tag move), and one list of
+        networks when tunnels join user-defined ones."""
         with self._call("listing containers"):
             rows = self.api.containers(all=True, filters={"label": containers.ownership_filter(project)})
         owned = tuple(_observed(row) for row in rows)
@@ -121,7 +134,35 @@ class Engine:
                 rows = self.api.containers(all=True, filters={
                     "name": [f"^/{name.replace('.', '[.]')}$" for name in missing]})
             foreign = {_name(row): _describe_holder(row) for row in rows if _name(row) in missing}
-        return Observation(owned, foreign, self._image_ids(set(images)))
+        return Observation(owned, foreign, self._image_ids(set(images)), self._missing_networks(set(networks)))
+
+    def _missing_networks(self, wanted: set[str]) -> frozenset[str]:
+        wanted -= _BUILT_IN_NETWORKS
+        if not wanted:
+            return frozenset()
+        with self._call("listing networks"):
+            present = {row.get("Name") for row in self.api.networks()}
+        return frozenset(wanted - present)
+
+    def address_in_network(self, network: str, name: str) -> str | None:
+        """The address on `network` of the container called `name` there (its name, or an alias such as a Compose
+        service name); None when no container of that network answers to it."""
+        with self._call(f"inspecting network {network}"):
+            try:
+                members = self.api.inspect_network(network).get("Containers") or {}
+            except self._errors.NotFound:
+                return None
+            for container_id in members:
+                try:
+                    info = self.api.inspect_container(container_id)
+                except self._errors.NotFound:
+                    continue
+                attachment = ((info.get("NetworkSettings") or {}).get("Networks") or {}).get(network) or {}
+                names = {info.get("Name", "").lstrip("/"), *(attachment.get("Aliases") or ()),
+                         *(attachment.get("DNSNames") or ())}
+                if name in names and attachment.get("IPAddress"):
+                    return attachment["IPAddress"]
+        return None
 
     def version(self) -> EngineVersion:
         """The engine's version, after one request at the API version tunnelctl speaks (so that a version the engine
@@ -162,7 +203,8 @@ class Engine:
         what = f"creating container '{spec.container_name}'"
         with self._call(what):
             host_config = self.api.create_host_config(
-                network_mode="host", restart_policy={"Name": spec.restart_policy},
+                network_mode=spec.network, restart_policy={"Name": spec.restart_policy},
+                port_bindings={f"{inside}/tcp": (address, port) for address, port, inside in spec.published},
                 # Bounded logs: a CLI that reconnects for days redraws its spinner every 80 ms.
                 log_config=LogConfig(type="json-file", config=dict(spec.log_options)))
             try:
@@ -183,7 +225,8 @@ class Engine:
     def _create(self, spec: ContainerSpec, host_config: dict) -> dict:
         try:
             return self.api.create_container(image=spec.image, command=list(spec.command), name=spec.container_name,
-                                             labels=dict(spec.labels), host_config=host_config, detach=True)
+                                             labels=dict(spec.labels), host_config=host_config, detach=True,
+                                             ports=[inside for _, _, inside in spec.published] or None)
         except self._errors.APIError as error:
             if error.status_code == 409:
                 raise EngineError(f"the name '{spec.container_name}' is taken by a container tunnelctl does not "
@@ -279,6 +322,7 @@ def _details(info: Mapping) -> ContainerDetails:
         started_at=_timestamp(state.get("StartedAt")),
         restart_count=int(info.get("RestartCount") or 0),
         command=tuple(config.get("Cmd") or ()),
+        network=(info.get("HostConfig") or {}).get("NetworkMode") or "host",
     )
 
 

@@ -93,6 +93,10 @@ def _converge(spec: ContainerSpec, current: tuple[ObservedContainer, ...], obser
         return [Action(CONFLICT, spec.tunnel, spec.container_name, (
             f"the name '{spec.container_name}' is taken by {holder}; tunnelctl leaves it alone: remove or rename "
             f"that container, or set a different container_name",), spec=spec)]
+    if spec.network in observed.missing_networks:
+        return [Action(CONFLICT, spec.tunnel, spec.container_name, (
+            f"network '{spec.network}' does not exist on this engine: create it (docker network create "
+            f"{spec.network}), start the project that defines it, or change the tunnel's network",), spec=spec)]
     if not current:
         return [Action(CREATE, spec.tunnel, spec.container_name, spec=spec)]
     keeper = next((container for container in current if container.name == spec.container_name

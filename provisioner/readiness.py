@@ -6,9 +6,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from . import probe
 from .engine import Engine
 from .pinggy_output import RECENT_ENTRIES, read_session
+from .status import local_side
 
 STARTING, UP, FAILED = "starting", "up", "failed"
 _EXITED = ("exited", "dead", "restarting")  # restarting: it has exited at least once already
@@ -20,6 +20,7 @@ class Target:
     container_id: str
     host: str
     port: int
+    network: str = "host"
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,11 @@ def _judge(engine: Engine, target: Target, state: str | None) -> Readiness:
     if session.refusal:
         return Readiness(target.tunnel, FAILED, problem=f"Pinggy refused the login: {session.refusal}")
     if session.urls:
-        if engine.is_local and not probe.listening(target.host, target.port):
+        listening, note = local_side(engine, target.network, target.host, target.port)
+        if listening is False:
             return Readiness(target.tunnel, FAILED, session.urls,
-                             f"the tunnel is up, but nothing listens on {target.host}:{target.port}")
+                             f"the tunnel is up, but nothing listens on {target.host}:{target.port}"
+                             + (f" ({note})" if note else ""))
         return Readiness(target.tunnel, UP, session.urls)
     if state in _EXITED:
         detail = f": {session.last_line}" if session.last_line else ""

@@ -150,7 +150,7 @@ def _state_text(item) -> str:
 def _local_text(item) -> str:
     if item.local_host is None:
         return "-"
-    where = f"{item.local_host}:{item.local_port}"
+    where = f"{item.local_host}:{item.local_port}" + (f" on {item.network}" if item.network else "")
     return where + {True: " listening", False: " NOT listening", None: ""}[item.listening]
 
 
@@ -178,7 +178,8 @@ def status_json(project: str, items) -> str:
             "state": item.state, "exit_code": item.exit_code,
             "uptime_seconds": None if item.uptime_seconds is None else round(item.uptime_seconds, 1),
             "restarts": item.restarts,
-            "local": {"host": item.local_host, "port": item.local_port, "listening": item.listening},
+            "local": {"host": item.local_host, "port": item.local_port, "network": item.network,
+                      "listening": item.listening},
             "urls": list(item.urls), "mcp_url": item.mcp_url, "healthy": item.healthy, "problem": item.problem or None,
         } for item in items],
     }, indent=2)

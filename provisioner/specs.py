@@ -3,39 +3,76 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from .checks import is_loopback
 from .containers import ContainerSpec, digest
 from .manifest import Manifest, Tunnel
+from .platforms import DESKTOP_HOST, DOCKER_DESKTOP, LINUX_DOCKER, EngineKind
 from .schema import field_defaults
+
+HOST_NETWORK = "host"
+DEBUGGER_CONTAINER_PORT = 4300  # where the client serves its web debugger, inside the tunnel's session
 
 _NEEDS_QUOTES = re.compile(r"""[\s"'\\]""")
 
 
-def desired_specs(manifest: Manifest) -> list[ContainerSpec]:
-    return [container_spec(manifest.project, tunnel) for tunnel in manifest.tunnels]
+def desired_specs(manifest: Manifest, kind: EngineKind = LINUX_DOCKER) -> list[ContainerSpec]:
+    return [container_spec(manifest.project, tunnel, kind) for tunnel in manifest.tunnels]
 
 
-def specs_by_engine(manifest: Manifest) -> dict[str, list[ContainerSpec]]:
-    grouped: dict[str, list[ContainerSpec]] = {name: [] for name in manifest.engines}
-    for tunnel, spec in zip(manifest.tunnels, desired_specs(manifest), strict=True):
-        grouped.setdefault(tunnel.engine, []).append(spec)
-    return grouped
+def engine_specs(manifest: Manifest) -> Callable[[str, Callable[[], EngineKind]], list[ContainerSpec]]:
+    """The specs of the tunnels one engine runs, given (its name, a way to learn its kind): the networking a tunnel
+    needs depends on what the engine is (Docker Desktop's host network is a VM's), which only the engine can say."""
+    def for_engine(name: str, engine_kind: Callable[[], EngineKind]) -> list[ContainerSpec]:
+        mine = [tunnel for tunnel in manifest.tunnels if tunnel.engine == name]
+        kind = engine_kind() if any(not tunnel.settings.get("network") for tunnel in mine) else LINUX_DOCKER
+        return [container_spec(manifest.project, tunnel, kind) for tunnel in mine]
+    return for_engine
 
 
-def container_spec(project: str, tunnel: Tunnel) -> ContainerSpec:
+def network_mode(settings: Mapping[str, Any], kind: EngineKind) -> str:
+    """The tunnel's `network`, else host networking where that is the user's machine, else Docker's default bridge
+    (Docker Desktop: its host network is the VM's; its bridge reaches the user's machine as host.docker.internal)."""
+    if settings.get("network"):
+        return settings["network"]
+    return HOST_NETWORK if kind.host_network_is_users_machine else "bridge"
+
+
+def forwarded_host(settings: Mapping[str, Any], kind: EngineKind) -> str:
+    """The address the client forwards to, seen from inside the container: on Docker Desktop's bridge, the user's
+    loopback is host.docker.internal (Pinggy's image maps localhost so too; the OpenSSH client does not)."""
+    host = settings["host"]
+    if not settings.get("network") and kind.kind == DOCKER_DESKTOP and is_loopback(host):
+        return DESKTOP_HOST
+    return host
+
+
+def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER) -> ContainerSpec:
     settings = tunnel.settings
-    command = tuple(ssh_arguments(settings))
+    network = network_mode(settings, kind)
+    forward_to = forwarded_host(settings, kind)
+    command = tuple(ssh_arguments(settings, forward_to, host_network=network == HOST_NETWORK))
     logging = log_options(settings)
+    published: tuple[tuple[str, int, int], ...] = ()
+    if settings.get("debugger_port") and network != HOST_NETWORK:  # reachable on this machine's loopback only
+        published = (("127.0.0.1", settings["debugger_port"], settings["debugger_port"]),)
     runtime = {
         "name": settings["container_name"],
         "image": settings["image"],
         "command": command,
         "restart": settings["restart"],
-        "network_mode": "host",
+        "network_mode": network,
         "log_options": logging,
     }
+    if published:  # only when present, so that the hash of every existing host-network container stays the same
+        runtime["published"] = [list(binding) for binding in published]
+    where = f"{settings['host']}:{settings['port']}"
+    if settings.get("network") and network != HOST_NETWORK:
+        where += f" in network {network}"
+    elif forward_to != settings["host"]:
+        where += f" via {forward_to}"
     return ContainerSpec(
         tunnel=tunnel.name,
         project=project,
@@ -46,9 +83,11 @@ def container_spec(project: str, tunnel: Tunnel) -> ContainerSpec:
         spec_hash=digest(runtime),
         local_host=settings["host"],
         local_port=settings["port"],
-        target=f"{settings['host']}:{settings['port']} → {server_name(settings)}:{settings['server_port']}",
+        target=f"{where} → {server_name(settings)}:{settings['server_port']}",
         settings=settings,
         log_options=logging,
+        network=network,
+        published=published,
     )
 
 
@@ -74,13 +113,19 @@ def server_name(settings: Mapping[str, Any]) -> str:
     return f"{settings['region']}.{server}" if settings.get("region") else server
 
 
-def ssh_arguments(settings: Mapping[str, Any]) -> list[str]:
-    """The arguments after the image name, in the order of the `docker run … pinggy/pinggy …` people write by hand."""
+def ssh_arguments(settings: Mapping[str, Any], forward_to: str | None = None, host_network: bool = True) -> list[str]:
+    """The arguments after the image name, in the order of the `docker run … pinggy/pinggy …` people write by hand.
+
+    Off the host network the debugger must listen on the container's every address for its published port to reach
+    it: `-L0.0.0.0:PORT:localhost:4300`, which OpenSSH takes as a bind address and Pinggy's CLI (0.5.3) as a
+    debugger host.
+    """
     user = ssh_user(settings)
     server = server_name(settings)
-    arguments = ["-p", str(settings["server_port"]), f"-R0:{settings['host']}:{settings['port']}"]
+    arguments = ["-p", str(settings["server_port"]), f"-R0:{forward_to or settings['host']}:{settings['port']}"]
     if settings.get("debugger_port"):
-        arguments.append(f"-L{settings['debugger_port']}:localhost:4300")
+        bind = "" if host_network else "0.0.0.0:"
+        arguments.append(f"-L{bind}{settings['debugger_port']}:localhost:{DEBUGGER_CONTAINER_PORT}")
     arguments += ["-o", "StrictHostKeyChecking=no", "-o", f"ServerAliveInterval={settings['keepalive']}"]
     for name, value in sorted(settings.get("ssh_options", {}).items()):
         arguments += ["-o", f"{name}={_ssh_option_value(value)}"]

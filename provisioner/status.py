@@ -8,13 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import probe
+from .checks import is_loopback
 from .containers import ContainerDetails
 from .engine import Engine
 from .errors import UserError
 from .manifest import Manifest, Tunnel
 from .mcp_protocol import mcp_path, mcp_url
 from .pinggy_output import RECENT_ENTRIES, read_session
-from .specs import forward_target, secrets_in_command
+from .specs import HOST_NETWORK, forward_target, network_mode, secrets_in_command
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class TunnelStatus:
     restarts: int | None = None
     local_host: str | None = None
     local_port: int | None = None
-    listening: bool | None = None  # None: the engine is remote, so its local ports cannot be probed from here
+    listening: bool | None = None  # None: not checked (a remote engine, or a network this machine cannot reach)
+    network: str | None = None  # the user-defined network the local server is on; None: this machine's
     urls: tuple[str, ...] = ()
     problem: str = ""
     command_secrets: frozenset[str] = frozenset()  # what to mask in `problem` when the manifest's secrets are unset
@@ -75,10 +77,14 @@ def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel]) -> list[Tunn
         found = details.get(name)
         host, port = ((tunnel.settings["host"], tunnel.settings["port"]) if tunnel
                       else forward_target(found.command) if found else (None, None))
-        listening = probe.listening(host, port) if engine.is_local and host and port else None
+        network = (network_mode(tunnel.settings, engine.kind) if tunnel and tunnel.settings.get("network")
+                   else found.network if found else HOST_NETWORK)
+        listening, note = local_side(engine, network, host, port) if host and port else (None, "")
         base = TunnelStatus(engine=engine.name, tunnel=name, container=found.name if found else None,
                             in_manifest=tunnel is not None, state="missing", local_host=host, local_port=port,
-                            listening=listening, mcp_path=mcp_path(tunnel.settings) if tunnel else None)
+                            listening=listening, mcp_path=mcp_path(tunnel.settings) if tunnel else None,
+                            problem=note,
+                            network=None if network == HOST_NETWORK or is_loopback(host or "") else network)
         if found is None:
             return base
         debugger_port = tunnel.settings.get("debugger_port") if tunnel else None
@@ -86,6 +92,25 @@ def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel]) -> list[Tunn
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return list(pool.map(one, names))
+
+
+def local_side(engine: Engine, network: str, host: str, port: int) -> tuple[bool | None, str]:
+    """Whether a tunnel's server listens, judged from where it is: (listening, "") — or (None, why it cannot be told).
+
+    A server on the user's machine (host networking, or Docker Desktop reaching localhost) is checked at its own
+    address; a service on a user-defined network at its container's address on that network, which only an engine
+    whose networks this machine can route to (rootful, not in a VM) lets us reach.
+    """
+    if not engine.is_local:
+        return None, ""  # another machine's ports: nothing to say from here
+    if network == HOST_NETWORK or is_loopback(host):
+        return probe.listening(host, port), ""
+    if not engine.kind.networks_reachable_from_host:
+        return None, f"{host}:{port} cannot be checked from here: network '{network}' is inside {engine.kind.label}"
+    address = engine.address_in_network(network, host)
+    if address is None:
+        return False, f"no running container on network '{network}' answers to '{host}'"
+    return probe.listening(address, port), ""
 
 
 def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
@@ -106,5 +131,6 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
         exit_code=found.exit_code,
         uptime_seconds=time.time() - found.started_at if running and found.started_at else None,
         restarts=found.restart_count, local_host=base.local_host, local_port=base.local_port,
-        listening=base.listening, urls=urls, problem=problem, mcp_path=base.mcp_path,
+        listening=base.listening, network=base.network, urls=urls,
+        problem="; ".join(part for part in (problem, base.problem) if part), mcp_path=base.mcp_path,
         command_secrets=frozenset(secrets_in_command(found.command)))

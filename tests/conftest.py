@@ -242,3 +242,22 @@ def fault_engine(docker_api):
     """A private engine for a test that stops, kills or restarts its engine."""
     with private_engine("fault") as engine:
         yield engine
+
+
+def create_network(docker_api, name: str) -> str:
+    """A bridge network with an explicit subnet in 10.215.0.0/16, retrying the few that others may hold; its gateway."""
+    import uuid
+
+    import docker
+
+    for attempt in range(20):
+        third = (uuid.uuid4().int + attempt) % 250 + 1
+        subnet, gateway = f"10.215.{third}.0/24", f"10.215.{third}.1"
+        ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet, gateway=gateway)])
+        try:
+            docker_api.create_network(name, driver="bridge", ipam=ipam, labels={"io.tunnelctl.test": "issue15"})
+            return gateway
+        except docker.errors.APIError as error:
+            if "overlap" not in str(error).lower():
+                raise
+    raise RuntimeError("no free 10.215.x.0/24 subnet for the test network")

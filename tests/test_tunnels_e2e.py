@@ -70,7 +70,7 @@ def test_apply_brings_a_tunnel_up_that_carries_traffic(pinggy, project, local_se
     assert status["_exit"] == 0
     mcp = status["mcp"]
     assert mcp["state"] == "running" and mcp["healthy"] is True
-    assert mcp["local"] == {"host": "127.0.0.1", "port": port, "listening": True}
+    assert mcp["local"] == {"host": "127.0.0.1", "port": port, "network": None, "listening": True}
     assert [url.split("://")[0] for url in mcp["urls"]] == ["http", "https"]
 
     with urllib.request.urlopen(f"http://127.0.0.1:{forwarded_port(mcp['urls'][0])}/through-the-tunnel",
