@@ -7,11 +7,13 @@ so a lock is never left stale; the file only remembers who held it last, to name
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import os
 import socket
+import stat
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +22,7 @@ from .errors import UserError
 
 EXIT_LOCKED = 4
 DEFAULT_DIRECTORY = "/tmp/tunnelctl-locks"  # shared by every user who may drive the same engine
+MAX_HOLDER_BYTES = 4096  # a pid, a host name and a time; a planted file may hold gigabytes
 
 
 class LockHeld(UserError):
@@ -63,23 +66,70 @@ def project_lock(endpoint: str, project: str, timeout: float = 0.0, on_takeover=
 
 
 def _open(path: Path):
+    """Open (or create) the lock file in a folder no other user can have planted, refusing anything but a file."""
+    _verified_folder(path.parent)
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(OSError):
-            path.parent.chmod(0o1777)
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        try:
+            descriptor = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666)
+            os.fchmod(descriptor, 0o666)  # ours, just made: every user who drives the engine may take the lock
+        except FileExistsError:
+            descriptor = os.open(path, flags)
     except OSError as error:
-        raise UserError(f"cannot open the lock file {path}: {error.strerror}; set TUNNELCTL_LOCK_DIR to a "
-                        "writable folder") from None
-    with contextlib.suppress(OSError):
-        os.fchmod(descriptor, 0o666)
+        reason = "it is a symbolic link" if error.errno == errno.ELOOP else error.strerror
+        raise UserError(f"cannot open the lock file {path}: {reason}; remove it, or set TUNNELCTL_LOCK_DIR to a "
+                        "folder of your own") from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # a FIFO would block the read of its holder forever
+        os.close(descriptor)
+        raise UserError(f"the lock file {path} is not a regular file; remove it, or set TUNNELCTL_LOCK_DIR to a "
+                        "folder of your own")
+    os.set_blocking(descriptor, True)
     return os.fdopen(descriptor, "r+")
+
+
+def _verified_folder(folder: Path) -> None:
+    """Make the lock folder, or accept an existing one only if no other user can swap what is in it.
+
+    The default folder is shared under /tmp, where another user may create it first: as a symbolic link to the
+    victim's own folder (which a chmod would then open to everyone), or as a folder of theirs, where they could
+    replace the lock files. So: never follow a link, never chmod what tunnelctl did not make, and accept a folder
+    only if it belongs to this user or root and, if others may write to it, has the sticky bit.
+    """
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise UserError(f"cannot make the lock folder {folder}: {error.strerror}; set TUNNELCTL_LOCK_DIR to a "
+                        "writable folder") from None
+    else:  # made just now, so it is ours: share it the way /tmp itself is shared (sticky: no one removes another's)
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            os.fchmod(descriptor, 0o1777)
+        finally:
+            os.close(descriptor)
+    try:
+        info = os.lstat(folder)
+    except OSError as error:
+        raise UserError(f"cannot use the lock folder {folder}: {error.strerror}") from None
+    problem = None
+    if stat.S_ISLNK(info.st_mode):
+        problem = "is a symbolic link"
+    elif not stat.S_ISDIR(info.st_mode):
+        problem = "is not a folder"
+    elif info.st_uid not in (os.getuid(), 0):
+        problem = f"belongs to another user (uid {info.st_uid})"
+    elif info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
+        problem = "is writable by others without the sticky bit"
+    if problem:
+        raise UserError(f"refusing the lock folder {folder}: it {problem}, so another user may have planted it; "
+                        "remove it, or set TUNNELCTL_LOCK_DIR to a folder of your own")
 
 
 def _holder(handle) -> dict:
     handle.seek(0)
     try:
-        holder = json.loads(handle.read() or "{}")
+        holder = json.loads(handle.read(MAX_HOLDER_BYTES) or "{}")
     except ValueError:
         return {}
     return holder if isinstance(holder, dict) else {}

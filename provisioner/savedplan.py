@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import files
 from .converge import FleetPlan, UnreachableEngine
 from .errors import UserError
 
 FORMAT = "tunnelctl-plan"
 FORMAT_VERSION = 1
+MAX_BYTES = 64 * 1024 * 1024  # a plan of a thousand tunnels takes a few MiB
 
 
 @dataclass(frozen=True)
@@ -33,18 +34,12 @@ def save(path: Path, fleet: FleetPlan, manifest: Path, targets, replace, selecte
                                 "observed_digest": part.observed_digest} for part in fleet.reachable},
         "plan": json.loads(plan_document),
     }
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2)
-            handle.write("\n")
-    except OSError as error:
-        raise UserError(f"{path}: cannot write the plan: {error.strerror}") from None
+    files.write_private(path, json.dumps(document, indent=2) + "\n")
 
 
 def read(path: Path) -> SavedPlan:
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(files.read_bounded(path, MAX_BYTES, "plan file").decode("utf-8"))
         if document.get("format") != FORMAT or document.get("format_version") != FORMAT_VERSION:
             raise ValueError("not a plan file of this tunnelctl")
         return SavedPlan(manifest=Path(document["manifest"]), targets=tuple(document["targets"]),
