@@ -125,9 +125,12 @@ def _image_verdict(engine, image: str) -> tuple[str, str]:
     except EngineError as error:
         return FAIL, error.message
     try:
-        engine.check_pullable(image)
+        asked = engine.check_pullable(image)
     except EngineError as error:
         return FAIL, f"not present, and {error.message}"
+    if not asked:
+        return WARN, (f"not present, and this engine cannot ask a registry without pulling: apply pulls it (to "
+                      f"check now: docker pull {image})")
     return OK, "not present; its registry has it (apply pulls it)"
 
 

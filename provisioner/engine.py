@@ -181,10 +181,17 @@ class Engine:
                 return False
         return True
 
-    def check_pullable(self, image: str) -> None:
-        """Ask the image's registry for it, as a pull would, without pulling; raise EngineError saying why not."""
+    def check_pullable(self, image: str) -> bool:
+        """Ask the image's registry for it, as a pull would, without pulling; raise EngineError saying why not.
+        False when the engine cannot ask without pulling (Podman has no distribution endpoint)."""
         with self._registry_call(image, f"asking the registry for image {image}"):
-            self.api.inspect_distribution(image)
+            try:
+                self.api.inspect_distribution(image)
+            except self._errors.NotFound as error:
+                if "json" not in (error.response.headers.get("Content-Type") or ""):
+                    return False  # a route the engine lacks, not a registry's answer (which is JSON)
+                raise
+        return True
 
     def _image_ids(self, images: set[str]) -> dict[str, str]:
         found = {}

@@ -8,8 +8,10 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import textwrap
 import threading
+import time
 
 import pytest
 
@@ -200,3 +202,33 @@ def test_an_api_version_the_engine_does_not_speak(docker_api, tmp_path):
     line = engine_failure(tmp_path, {"DOCKER_API_VERSION": "1.99"})
     assert line == (f"FAIL default: the Docker engine at unix:///var/run/docker.sock does not speak Docker API 1.99 "
                     f"(it needs at most {maximum}): set DOCKER_API_VERSION={maximum}, or unset it")
+
+
+@pytest.fixture
+def podman_socket(tmp_path):
+    """A Podman API service of this test's own, on a socket in its folder."""
+    if not shutil.which("podman"):
+        pytest.fail("podman is missing; run scripts/setup")
+    path = tmp_path / "podman.sock"
+    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{path}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not path.exists() and time.monotonic() < deadline and service.poll() is None:
+            time.sleep(0.1)
+        assert path.exists(), "podman system service did not open its socket"
+        yield path
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+
+
+def test_an_engine_that_cannot_ask_a_registry_without_pulling_says_apply_will_pull(podman_socket, tmp_path):
+    write(tmp_path, "version: 1\ntunnels:\n  - {name: a, port: 3845, image: registry.invalid/pinggy/pinggy, "
+                    "allow_cidrs: [127.0.0.1/32]}\n")
+    _, sections, _ = doctor(tmp_path, env={"DOCKER_HOST": f"unix://{podman_socket}"})
+    [engine] = sections["Engines"]
+    assert engine.startswith(f"OK default: ") and f"at unix://{podman_socket}" in engine
+    assert sections["Images"] == [
+        "WARN registry.invalid/pinggy/pinggy on default: not present, and this engine cannot ask a registry without "
+        "pulling: apply pulls it (to check now: docker pull registry.invalid/pinggy/pinggy)"]
