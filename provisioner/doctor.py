@@ -96,13 +96,14 @@ def _check_engines(loaded, selected: Iterable[str], findings: list[Finding]) -> 
             findings.append(Finding(ENGINES, name, FAIL, engine))
             continue
         try:
-            version = engine.version()
+            version, kind = engine.version(), engine.kind
         except EngineError as error:
             findings.append(Finding(ENGINES, name, FAIL, error.message))
             continue
-        findings.append(Finding(ENGINES, name, OK, f"Docker engine {version.version} at {engine.where}; it speaks "
-                                                   f"API {version.min_api} to {version.api}, tunnelctl uses "
+        findings.append(Finding(ENGINES, name, OK, f"{kind.label} at {engine.where}; it speaks API "
+                                                   f"{version.min_api} to {version.api}, tunnelctl uses "
                                                    f"{engine.api_version}"))
+        findings += [Finding(ENGINES, name, WARN, note) for note in kind.notes]
         engines[name] = engine
     return engines
 
@@ -175,22 +176,33 @@ def _server_verdict(host: str, port: int, elsewhere: str) -> tuple[str, str]:
 
 
 def _check_ports(loaded, engines: dict, findings: list[Finding]) -> None:
+    from .specs import HOST_NETWORK, network_mode
+    from .status import local_side
+
     for tunnel in loaded.tunnels:
         host, port = tunnel.settings["host"], tunnel.settings["port"]
         subject = f"{tunnel.name} → {host}:{port}"
         engine = engines.get(tunnel.engine)
         if engine is None:
             findings.append(Finding(PORTS, subject, SKIP, f"engine '{tunnel.engine}' could not be checked"))
-        elif not engine.is_local:
-            findings.append(Finding(PORTS, subject, SKIP, f"engine '{tunnel.engine}' is on another machine: run "
-                                                          "tunnelctl doctor there"))
-        elif _templated(host) or not isinstance(port, int):
+            continue
+        if _templated(host) or not isinstance(port, int):
             findings.append(Finding(PORTS, subject, SKIP, "its variables are not set"))
-        elif probe.listening(host, port):
+            continue
+        try:
+            network = network_mode(tunnel.settings, engine.kind) if tunnel.settings.get("network") else HOST_NETWORK
+            listening, why = local_side(engine, network, host, port)
+        except EngineError as error:
+            findings.append(Finding(PORTS, subject, FAIL, error.message))
+            continue
+        if listening:
             findings.append(Finding(PORTS, subject, OK, "something listens there"))
+        elif listening is False:
+            findings.append(Finding(PORTS, subject, FAIL, (why or "nothing listens there") + ": start the local "
+                                    "server (apply still creates the tunnel; it serves once the server is up)"))
         else:
-            findings.append(Finding(PORTS, subject, FAIL, "nothing listens there: start the local server (apply "
-                                                          "still creates the tunnel; it serves once the server is up)"))
+            findings.append(Finding(PORTS, subject, SKIP, why or f"engine '{tunnel.engine}' is on another machine: "
+                                                                "run tunnelctl doctor there"))
 
 
 def _templated(value) -> bool:

@@ -59,8 +59,7 @@ def _may_use_ssh(config: EngineConfig, environ: Mapping[str, str]) -> bool:
 
 @dataclass(frozen=True)
 class EngineVersion:
-    version: str  # the engine's own, such as 20.10.24
-    api: str  # the newest Docker API version it speaks
+    api: str  # the newest Docker API version the engine speaks
     min_api: str  # the oldest
 
 
@@ -165,13 +164,12 @@ class Engine:
         return None
 
     def version(self) -> EngineVersion:
-        """The engine's version, after one request at the API version tunnelctl speaks (so that a version the engine
+        """The API versions the engine speaks, after one request at the API version tunnelctl speaks (so that a version the engine
         does not speak, like a socket that cannot be opened, is the same error here as everywhere)."""
         with self._call("asking for its version"):
             self.api.ping()
             document = self.api.version(api_version=False)
-        return EngineVersion(str(document.get("Version") or "?"), str(document.get("ApiVersion") or "?"),
-                             str(document.get("MinAPIVersion") or "?"))
+        return EngineVersion(str(document.get("ApiVersion") or "?"), str(document.get("MinAPIVersion") or "?"))
 
     def has_image(self, image: str) -> bool:
         with self._call(f"inspecting image {image}"):

@@ -66,7 +66,7 @@ def test_all_clear_against_the_stand_in(pinggy, local_server, tmp_path):
         "OK tunnels.yaml: valid, every variable set; project 'doctor-ok', 1 tunnel",
         f"OK .env: read {tmp_path.resolve() / '.env'} (the process environment wins over it)"]
     [engine] = sections["Engines"]
-    assert engine.startswith("OK default: Docker engine ") and "tunnelctl uses 1.41" in engine
+    assert engine.startswith("OK default: Docker 2") and "tunnelctl uses 1.41" in engine
     assert sections["Images"] == [f"OK {fixture.IMAGE} on default: present"]
     [server] = sections["Pinggy servers"]
     assert server.startswith(f"OK 127.0.0.1:{fixture.DEFAULT_PORT}: an SSH server answers (SSH-2.0-OpenSSH")
@@ -227,8 +227,9 @@ def test_an_engine_that_cannot_ask_a_registry_without_pulling_says_apply_will_pu
     write(tmp_path, "version: 1\ntunnels:\n  - {name: a, port: 3845, image: registry.invalid/pinggy/pinggy, "
                     "allow_cidrs: [127.0.0.1/32]}\n")
     _, sections, _ = doctor(tmp_path, env={"DOCKER_HOST": f"unix://{podman_socket}"})
-    [engine] = sections["Engines"]
-    assert engine.startswith(f"OK default: ") and f"at unix://{podman_socket}" in engine
+    engine, *notes = sections["Engines"]
+    assert engine.startswith("OK default: Podman ") and f"at unix://{podman_socket}" in engine
+    assert any("podman-restart.service" in note for note in notes)
     assert sections["Images"] == [
         "WARN registry.invalid/pinggy/pinggy on default: not present, and this engine cannot ask a registry without "
         "pulling: apply pulls it (to check now: docker pull registry.invalid/pinggy/pinggy)"]
