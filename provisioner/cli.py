@@ -29,6 +29,7 @@ EPILOG = """exit codes:
 environment:
   TUNNELCTL_FILE                                     the manifest when -f is not given (see -f)
   DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH   the Docker engine to use (default: the local socket)
+  DOCKER_API_VERSION                                 the Docker API version to speak (default: 1.41)
   TUNNELCTL_DEBUG=1                                  show a traceback on internal errors
 """
 

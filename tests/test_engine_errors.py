@@ -127,11 +127,13 @@ def test_a_socket_the_user_may_not_open_is_a_permission_problem_not_a_stopped_en
         result = run_tunnelctl("plan", cwd=tmp_path, env={"DOCKER_HOST": f"unix://{private}", "PINGGY_TOKEN": "t"},
                                wrapper=wrapper)
     assert result.returncode == 1
-    assert result.stderr.splitlines()[-1] == (
-        f"error: permission denied on the Docker engine's socket at unix://{private} (DOCKER_HOST=unix://{private}) "
-        "while listing containers: add your user to the 'docker' group (sudo usermod -aG docker $USER, then log in "
-        "again), or point DOCKER_HOST at a socket you may open: rootless Docker's unix://$XDG_RUNTIME_DIR/docker.sock "
-        "or Podman's unix://$XDG_RUNTIME_DIR/podman/podman.sock (systemctl --user start podman.socket)")
+    line = result.stderr.splitlines()[-1]
+    assert line.startswith(f"error: permission denied on the Docker engine's socket at unix://{private} "
+                           f"(DOCKER_HOST=unix://{private}) while ")
+    assert line.endswith(": add your user to the 'docker' group (sudo usermod -aG docker $USER, then log in again), "
+                         "or point DOCKER_HOST at a socket you may open: rootless Docker's "
+                         "unix://$XDG_RUNTIME_DIR/docker.sock or Podman's unix://$XDG_RUNTIME_DIR/podman/podman.sock "
+                         "(systemctl --user start podman.socket)")
 
 
 def test_an_api_version_the_engine_does_not_speak_names_the_one_it_does(docker_api, tmp_path):
@@ -142,3 +144,29 @@ def test_an_api_version_the_engine_does_not_speak_names_the_one_it_does(docker_a
     assert result.stderr.splitlines() == [
         f"error: the Docker engine at unix:///var/run/docker.sock does not speak Docker API 1.99 (it needs at most "
         f"{maximum}): set DOCKER_API_VERSION={maximum}, or unset it"]
+
+
+# Answers this machine cannot provoke (its engine is Docker 20.10, its registries are stand-ins): the texts newer
+# engines and Docker Hub send, as their sources and issue threads quote them.
+@pytest.mark.parametrize("explanation, verdict", [
+    ("pull access denied for pinggy/pingy, repository does not exist or may require 'docker login': denied: "
+     "requested access to the resource is denied", "has no such image, or refuses it without a login"),
+    ("Get \"https://registry-1.docker.io/v2/\": net/http: request canceled while waiting for connection "
+     "(Client.Timeout exceeded while awaiting headers)", "cannot reach the registry registry-1.docker.io (Docker Hub)"),
+    ("Get \"https://registry-1.docker.io/v2/\": proxyconnect tcp: dial tcp 10.0.0.1:3128: connect: connection refused",
+     "cannot reach the registry"),
+])
+def test_registry_answers_from_elsewhere_are_told_apart(explanation, verdict):
+    from provisioner import engine_errors
+
+    assert verdict in engine_errors.pull_failed("pinggy/pingy", explanation, "unix:///var/run/docker.sock")
+
+
+def test_an_engine_that_needs_a_newer_api_says_which():
+    from provisioner import engine_errors
+
+    message = engine_errors.refused("client version 1.41 is too old. Minimum supported API version is 1.44, please "
+                                    "upgrade your client to a newer version", "unix:///var/run/docker.sock",
+                                    "listing containers", "1.41", pinned_by_user=False)
+    assert message == ("the Docker engine at unix:///var/run/docker.sock does not speak Docker API 1.41 (it needs at "
+                       "least 1.44): set DOCKER_API_VERSION=1.44")
