@@ -15,8 +15,8 @@ from .containers import ContainerSpec, Observation
 from .endpoints import ENVIRONMENT_ENGINE, EngineConfig
 from .engine import Engine, import_docker
 from .errors import EngineError, UserError
-from .planner import CHANGE_KINDS, Move, Plan, find_moves, plan
-from .platforms import EngineKind
+from .planner import CHANGE_KINDS, CREATE, RECREATE, Move, Plan, find_moves, plan
+from .platforms import PODMAN_IMAGE_NOTE, PODMAN_RESTART_NOTE, EngineKind
 
 # The desired specs of one engine's tunnels, given its name and a way to learn its kind (asked only when needed).
 SpecsFor = Callable[[str, Callable[[], EngineKind]], Sequence[ContainerSpec]]
@@ -34,6 +34,7 @@ class EnginePlan:
     observed_digest: str
     observed_tunnels: frozenset[str] = frozenset()
     pull_failures: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what differs on this kind of engine, said when the plan creates containers there
 
 
 @dataclass(frozen=True)
@@ -138,12 +139,28 @@ def _prepare_engine(engine: Engine, project: str, specs: Sequence[ContainerSpec]
     held = frozenset(container.tunnel for container in observed.owned)
     if targets:
         observed = with_changes(observed, owned=tuple(c for c in observed.owned if c.tunnel in targets))
+    engine_plan = plan(project, specs, observed, removal_reason=removal_reason, replace=replace)
     return EnginePlan(
-        name=engine.name, endpoint=engine.endpoint, engine=engine,
-        plan=plan(project, specs, observed, removal_reason=removal_reason, replace=replace),
+        name=engine.name, endpoint=engine.endpoint, engine=engine, plan=engine_plan,
         desired_digest=_digest([project, sorted((spec.tunnel, spec.spec_hash) for spec in specs),
                                 sorted(targets), sorted(replace)]),
-        observed_digest=observation_digest(observed), observed_tunnels=held, pull_failures=failures)
+        observed_digest=observation_digest(observed), observed_tunnels=held, pull_failures=failures,
+        notes=_kind_notes(engine, engine_plan, observed))
+
+
+def _kind_notes(engine: Engine, engine_plan: Plan, observed: Observation) -> tuple[str, ...]:
+    """What differs on this kind of engine (Podman), said when the plan creates containers there: restarts after a
+    reboot need its restart service, and an image missing by the manifest's name may be there as localhost/NAME."""
+    creating = [action.creates for action in engine_plan.actions if action.kind in (CREATE, RECREATE)]
+    if not creating:
+        return ()
+    relevant = set()
+    if any(spec.restart_policy in ("always", "unless-stopped") for spec in creating):
+        relevant.add(PODMAN_RESTART_NOTE)
+    if any(spec.image not in observed.image_ids for spec in creating):
+        relevant.add(PODMAN_IMAGE_NOTE)
+    return tuple(f"engine '{engine.name}' is {engine.kind.label}: {note}"
+                 for note in engine.kind.notes if note in relevant)
 
 
 def observation_digest(observed: Observation) -> str:

@@ -18,6 +18,7 @@ _SUMMARY_KINDS = (CREATE, RECREATE, REMOVE, UNCHANGED, CONFLICT)
 def plan_text(fleet: FleetPlan) -> str:
     """Terraform-like: a line per change, grouped by engine when the manifest names several."""
     notes = [f"Warning: {note}" for part in fleet.reachable for note in part.plan.health_notes]
+    notes += [f"Note: {note}" for part in fleet.reachable for note in part.notes]
     unreachable = [f"  engine '{part.name}' could not be reached (see below)" for part in fleet.unreachable]
     if not fleet.has_changes and not fleet.conflicts:
         unchanged = fleet.count(UNCHANGED)

@@ -1,0 +1,147 @@
+"""Podman as the engine: its API service (Debian's podman 4.3, started by the test on a private socket) speaks
+Docker's API; the whole lifecycle runs against it with the Pinggy stand-in, and Podman is found without
+configuration when no Docker engine answers."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import textwrap
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_tunnelctl
+from provisioner.endpoints import EngineConfig, discover, local_sockets
+from standin import fixture
+
+PINGGY_IMAGE = "tunnelctl-test/pinggy-ssh:latest"
+SERVICE = REPO / "tests" / "support" / "podman-service"
+
+
+@pytest.fixture(scope="module")
+def podman(pinggy):
+    """A Podman API service of this module's own, with the test images loaded; removed afterwards."""
+    state = Path(f"/tmp/tunnelctl-podman-{uuid.uuid4().hex[:6]}")
+    env = {**os.environ, "TUNNELCTL_PODMAN_DIR": str(state)}
+    started = subprocess.run([str(SERVICE), "start"], capture_output=True, text=True, timeout=300, env=env)
+    if started.returncode != 0:
+        pytest.fail(f"the Podman service did not start: {started.stderr}")
+    try:
+        yield started.stdout.strip()
+    finally:
+        subprocess.run([str(SERVICE), "stop"], capture_output=True, text=True, timeout=300, env=env)
+        subprocess.run(["rm", "-rf", str(state)], timeout=120)
+
+
+def podman_containers(url: str, project: str) -> list[dict]:
+    import docker
+
+    api = docker.APIClient(base_url=url, version="1.41")
+    return api.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"})
+
+
+def manifest(project: str, url: str, port: int, keepalive: int = 30) -> str:
+    return textwrap.dedent(f"""
+        version: 1
+        project: {project}
+        engines:
+          pod: {{docker: "{url}"}}
+        tunnels:
+          - name: mcp
+            image: {PINGGY_IMAGE}
+            server: 127.0.0.1
+            server_port: {fixture.DEFAULT_PORT}
+            token: "{{{{ env.POD_TOKEN }}}}"
+            force: true
+            port: {port}
+            keepalive: {keepalive}
+            allow_cidrs: [127.0.0.0/8]
+    """)
+
+
+def test_the_whole_lifecycle_runs_on_podman(podman, pinggy, local_server, tmp_path):
+    port, seen = local_server
+    project = f"pod-{uuid.uuid4().hex[:6]}"
+    token = "pod" + uuid.uuid4().hex[:10]
+    pinggy.add_token(token)
+    env = {"POD_TOKEN": token}
+    (tmp_path / "tunnels.yaml").write_text(manifest(project, podman, port))
+    try:
+        applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert re.search(r"^mcp\s+up\s+http://\S+ https://\S+$", applied.stdout, re.MULTILINE), applied.stdout
+        assert ("Note: engine 'pod' is Podman 4.3.1: restart: unless-stopped brings tunnels back after a reboot only "
+                "when podman-restart.service is enabled") in applied.stdout
+        [row] = podman_containers(podman, project)
+        assert row["Names"] == [f"/{project}-mcp"] and row["State"] == "running"
+
+        status = run_tunnelctl("status", cwd=tmp_path, env=env)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert re.search(rf"^mcp\s+running .* 127\.0\.0\.1:{port} listening\s+http://", status.stdout,
+                         re.MULTILINE), status.stdout
+        url = re.search(r"http://\S+-p(\d+)\.a\.pinggy\.link", status.stdout)
+        assert url, status.stdout
+        with urllib.request.urlopen(f"http://127.0.0.1:{url.group(1)}/via-podman", timeout=10) as response:
+            assert response.read() == b"hello from the local MCP server"
+        assert seen[-1]["path"] == "/via-podman"
+
+        logs = run_tunnelctl("logs", "mcp", cwd=tmp_path, env=env)
+        assert logs.returncode == 0 and "You can access local server via following URL(s):" in logs.stdout
+        assert token not in logs.stdout  # masked, as on Docker
+
+        again = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
+        assert again.stdout.startswith(f"No changes. Project '{project}': 1 tunnel up to date."), again.stdout
+        assert "Note:" not in again.stdout  # said when containers are made, not on every run
+
+        (tmp_path / "tunnels.yaml").write_text(manifest(project, podman, port, keepalive=60))
+        recreated = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
+        assert recreated.returncode == 0, recreated.stdout + recreated.stderr
+        assert "-/+ mcp  recreate  " in recreated.stdout and "keepalive changed" in recreated.stdout
+        assert re.search(r"^mcp\s+up\s+http://", recreated.stdout, re.MULTILINE), recreated.stdout
+        [row2] = podman_containers(podman, project)
+        assert row2["Id"] != row["Id"] and row2["Names"] == [f"/{project}-mcp"]
+    finally:
+        destroyed = run_tunnelctl("destroy", "--auto-approve", cwd=tmp_path, env=env)
+    assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
+    assert "Destroy complete: 1 removed." in destroyed.stdout
+    assert podman_containers(podman, project) == []
+
+
+def test_an_image_podman_lacks_is_named_with_the_localhost_hint(podman, tmp_path):
+    project = f"pod-{uuid.uuid4().hex[:6]}"
+    (tmp_path / "tunnels.yaml").write_text(manifest(project, podman, 3845).replace(PINGGY_IMAGE,
+                                                                                  "example/not-loaded:1"))
+    planned = run_tunnelctl("plan", cwd=tmp_path, env={"POD_TOKEN": "tok"})
+    assert planned.returncode == 0, planned.stderr
+    assert ("Note: engine 'pod' is Podman 4.3.1: images built or loaded locally are named localhost/NAME in Podman "
+            "(what `podman images` lists)") in planned.stdout
+
+
+def test_podman_describes_itself_as_podman(podman):
+    from provisioner.engine import Engine
+
+    kind = Engine(EngineConfig("pod", docker=podman)).kind
+    assert (kind.kind, kind.label) == ("podman", "Podman 4.3.1")
+
+
+def test_without_configuration_docker_comes_first_then_rootless_then_rootful_podman():
+    assert local_sockets({"XDG_RUNTIME_DIR": "/run/user/1000"}) == [
+        "/var/run/docker.sock", "/run/user/1000/podman/podman.sock", "/run/podman/podman.sock"]
+    assert local_sockets({}) == ["/var/run/docker.sock", "/run/podman/podman.sock"]
+
+
+def test_the_first_socket_that_answers_is_used_so_podman_is_found_when_docker_is_not_there(podman, tmp_path):
+    stale = tmp_path / "docker.sock"  # a socket file nobody listens on: what a stopped dockerd leaves behind
+    with socket.socket(socket.AF_UNIX) as left_behind:
+        left_behind.bind(str(stale))
+    runtime = tmp_path / "runtime"
+    (runtime / "podman").mkdir(parents=True)
+    (runtime / "podman" / "podman.sock").symlink_to(podman.removeprefix("unix://"))
+    candidates = [str(stale), str(runtime / "podman" / "podman.sock"), str(tmp_path / "absent.sock")]
+    assert discover(candidates) == f"unix://{runtime}/podman/podman.sock"
+    assert discover([str(stale), str(tmp_path / "absent.sock")]) == f"unix://{stale}"  # none: Docker's, for the error
