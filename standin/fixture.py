@@ -27,6 +27,8 @@ EDGE = os.path.join(HERE, "pinggy-edge")
 SETUP = os.path.join(HERE, "setup")
 BUILD_IMAGE = os.path.join(HERE, "build-image")
 IMAGE = os.environ.get("PINGGY_STANDIN_IMAGE", "tunnelctl-test/pinggy-ssh:latest")
+# The double of Pinggy's own CLI (what pinggy/pinggy runs): same wire, the CLI's output, reconnection and signals.
+CLI_IMAGE = os.environ.get("PINGGY_STANDIN_CLI_IMAGE", "tunnelctl-test/pinggy-cli:latest")
 # PINGGY_STANDIN_PORT lets several checkouts on one machine each run their own stand-in.
 DEFAULT_PORT = int(os.environ.get("PINGGY_STANDIN_PORT") or 2222)
 TYPES = ("http", "tcp", "tls", "udp", "tlstcp")
@@ -60,6 +62,12 @@ def ensure_image(force=False):
     """Build tunnelctl-test/pinggy-ssh:latest unless it is up to date."""
     subprocess.run([BUILD_IMAGE, "--quiet"] + (["--force"] if force else []), check=True)
     return IMAGE
+
+
+def ensure_cli_image(force=False):
+    """Build the CLI double, tunnelctl-test/pinggy-cli:latest, unless it is up to date."""
+    subprocess.run([BUILD_IMAGE, "--cli", "--quiet"] + (["--force"] if force else []), check=True)
+    return CLI_IMAGE
 
 
 class StandIn:

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,31 @@ def pinggy(docker_api):
     except Exception:
         pytest.fail(f"image {fixture.IMAGE} is missing; run scripts/setup")
     return fixture.ensure_running()
+
+
+@dataclass(frozen=True)
+class TunnelClient:
+    """A tunnel client image and how its output announces a tunnel."""
+
+    name: str
+    image: str
+    announcement: str
+    retries_in_process: bool  # the CLI reconnects by itself; OpenSSH exits and leaves it to the restart policy
+
+
+@pytest.fixture(params=["openssh", "pinggy-cli"])
+def tunnel_client(request, docker_api) -> TunnelClient:
+    """Each tunnel test runs with both clients: OpenSSH, and the double of Pinggy's own CLI (what pinggy/pinggy runs),
+    so that neither client's behaviour can regress unseen."""
+    from standin import fixture
+
+    client = (TunnelClient("openssh", fixture.IMAGE, "You can access local server via following URL(s):", False)
+              if request.param == "openssh" else TunnelClient("pinggy-cli", fixture.CLI_IMAGE, "Remote URLs:", True))
+    try:
+        docker_api.inspect_image(client.image)
+    except Exception:
+        pytest.fail(f"image {client.image} is missing; run scripts/setup")
+    return client
 
 
 @contextlib.contextmanager

@@ -1,4 +1,6 @@
-"""Tunnels that really work: tunnelctl → Docker → ssh client → the Pinggy stand-in → a local server, and back."""
+"""Tunnels that really work: tunnelctl → Docker → tunnel client → the Pinggy stand-in → a local server, and back.
+
+Every test runs with both clients (the `tunnel_client` fixture): OpenSSH, and the double of Pinggy's own CLI."""
 
 from __future__ import annotations
 
@@ -15,12 +17,13 @@ PINGGY_IMAGE = "tunnelctl-test/pinggy-ssh:latest"
 STANDIN_PORT = fixture.DEFAULT_PORT
 
 
-def tunnel_manifest(project: str, port: int, token: str, name: str = "mcp", extra: str = "") -> str:
+def tunnel_manifest(project: str, port: int, token: str, name: str = "mcp", extra: str = "",
+                    image: str = PINGGY_IMAGE) -> str:
     return textwrap.dedent(f"""
         version: 1
         project: {project}
         defaults:
-          image: {PINGGY_IMAGE}
+          image: {image}
           server: 127.0.0.1
           server_port: {STANDIN_PORT}
         tunnels:
@@ -48,11 +51,11 @@ def status_of(tmp_path, env) -> dict:
     return {item["tunnel"]: item for item in json.loads(result.stdout)["tunnels"]} | {"_exit": result.returncode}
 
 
-def test_apply_brings_a_tunnel_up_that_carries_traffic(pinggy, project, local_server, tmp_path):
+def test_apply_brings_a_tunnel_up_that_carries_traffic(pinggy, tunnel_client, project, local_server, tmp_path):
     port, seen = local_server
     token = new_token(pinggy)
     env = {"E2E_TOKEN": token, "MCP_KEY": "k3y" + uuid.uuid4().hex}
-    (tmp_path / "tunnels.yaml").write_text(tunnel_manifest(project, port, token, extra="""
+    (tmp_path / "tunnels.yaml").write_text(tunnel_manifest(project, port, token, image=tunnel_client.image, extra="""
         access_keys: ["{{ env.MCP_KEY }}"]
         https_only: true
         forwarded_for: true
@@ -84,7 +87,7 @@ def test_apply_brings_a_tunnel_up_that_carries_traffic(pinggy, project, local_se
                                  "a:X-Note:hello world", "a:X-Note:two", "u:User-Agent:tunnel ctl", "r:X-Debug"]
 
     logs = run_tunnelctl("logs", "mcp", cwd=tmp_path, env=env)
-    assert "You can access local server via following URL(s):" in logs.stdout
+    assert tunnel_client.announcement in logs.stdout
     assert token not in logs.stdout + logs.stderr
     assert follow_logs_until(tmp_path, env, mcp["urls"][-1])
 
@@ -115,15 +118,19 @@ def follow_logs_until(cwd, env: dict, wanted: str, timeout: float = 20) -> bool:
     return wanted.encode() in seen
 
 
-def test_a_killed_tunnel_is_seen_and_brought_back(docker_api, pinggy, project, local_server, tmp_path):
+def test_a_killed_tunnel_is_seen_and_brought_back(docker_api, pinggy, tunnel_client, project, local_server,
+                                                   tmp_path):
     port, _ = local_server
     token = new_token(pinggy)
     env = {"E2E_TOKEN": token}
-    (tmp_path / "tunnels.yaml").write_text(tunnel_manifest(project, port, token))
+    (tmp_path / "tunnels.yaml").write_text(tunnel_manifest(project, port, token, image=tunnel_client.image))
     assert run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env).returncode == 0
     first = project_containers(docker_api, project)["mcp"]["Id"]
 
     docker_api.stop(first, timeout=1)  # what `docker stop` or a crash past the restart policy leaves behind
+    if tunnel_client.retries_in_process:  # the CLI quits cleanly on SIGTERM, closing its session first
+        assert docker_api.inspect_container(first)["State"]["ExitCode"] == 0
+        assert b"Tunnel stopped." in docker_api.logs(first)
     status = status_of(tmp_path, env)
     assert status["_exit"] == 3
     assert status["mcp"]["state"] == "exited" and status["mcp"]["urls"] == []
@@ -138,7 +145,8 @@ def test_a_killed_tunnel_is_seen_and_brought_back(docker_api, pinggy, project, l
     assert len(status["mcp"]["urls"]) == 2 and project_containers(docker_api, project)["mcp"]["Id"] != first
 
 
-def test_a_token_already_in_use_is_reported_as_pinggys_refusal(docker_api, pinggy, project, local_server, tmp_path):
+def test_a_token_already_in_use_is_reported_as_pinggys_refusal(docker_api, pinggy, tunnel_client, project,
+                                                               local_server, tmp_path):
     """Two projects (two team members, say) share one token, and the second does not use force."""
     port, _ = local_server
     token = new_token(pinggy)
@@ -146,8 +154,10 @@ def test_a_token_already_in_use_is_reported_as_pinggys_refusal(docker_api, pingg
     first_dir, second_dir = tmp_path / "first", tmp_path / "second"
     first_dir.mkdir()
     second_dir.mkdir()
-    (first_dir / "tunnels.yaml").write_text(tunnel_manifest(project, port, token, name="first"))
-    (second_dir / "tunnels.yaml").write_text(tunnel_manifest(project + "-2", port, token, name="second"))
+    (first_dir / "tunnels.yaml").write_text(tunnel_manifest(project, port, token, name="first",
+                                                            image=tunnel_client.image))
+    (second_dir / "tunnels.yaml").write_text(tunnel_manifest(project + "-2", port, token, name="second",
+                                                             image=tunnel_client.image))
     try:
         assert run_tunnelctl("apply", "--auto-approve", cwd=first_dir, env=env).returncode == 0
         refused = run_tunnelctl("apply", "--auto-approve", "--timeout", "20", cwd=second_dir, env=env)
@@ -161,9 +171,94 @@ def test_a_token_already_in_use_is_reported_as_pinggys_refusal(docker_api, pingg
         run_tunnelctl("destroy", "--auto-approve", cwd=second_dir)
 
 
-def test_a_closed_local_port_fails_readiness_with_the_reason(pinggy, project, tmp_path):
+def test_a_closed_local_port_fails_readiness_with_the_reason(pinggy, tunnel_client, project, tmp_path):
     token = new_token(pinggy)
-    (tmp_path / "tunnels.yaml").write_text(tunnel_manifest(project, 1, token))
+    (tmp_path / "tunnels.yaml").write_text(tunnel_manifest(project, 1, token, image=tunnel_client.image))
     applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env={"E2E_TOKEN": token})
     assert applied.returncode == 1
     assert "mcp: the tunnel is up, but nothing listens on 127.0.0.1:1" in applied.stdout
+
+
+def wait_for_status(tmp_path, env, tunnel: str, wanted, timeout: float = 60) -> dict:
+    """Poll `tunnelctl status --json` until `wanted(item)` holds; the last item seen in the failure message."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        item = status_of(tmp_path, env).get(tunnel)
+        if item and wanted(item):
+            return item
+        assert time.monotonic() < deadline, f"status never got there; last: {item}"
+        time.sleep(0.5)
+
+
+def drop_session(pinggy, token: str) -> None:
+    """Pinggy ends the session from its side (a dropped connection, a free-tier hour over): kill its sshd process."""
+    import os
+    import signal
+
+    [session] = pinggy.active_sessions(token)
+    os.kill(session["sshd_pid"], signal.SIGTERM)
+
+
+def test_a_dropped_session_comes_back_with_a_new_url_that_status_shows(docker_api, pinggy, tunnel_client, project,
+                                                                       local_server, tmp_path):
+    """The CLI reconnects inside its process; OpenSSH exits and Docker's restart policy starts it again. Either way
+    status shows the newest URL, the one Pinggy serves now."""
+    port, _ = local_server
+    token = new_token(pinggy)
+    env = {"E2E_TOKEN": token}
+    (tmp_path / "tunnels.yaml").write_text(tunnel_manifest(project, port, token, image=tunnel_client.image))
+    assert run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env).returncode == 0
+    before = status_of(tmp_path, env)["mcp"]
+    first_record = pinggy.wait_for_record(token, status="active")
+
+    drop_session(pinggy, token)
+    after = wait_for_status(tmp_path, env, "mcp", lambda item: item["healthy"] and item["urls"] != before["urls"])
+    record = pinggy.wait_for_record(token, status="active", newer_than=first_record)
+    assert after["urls"] == record["urls"]  # the newest URLs, not the first session's
+    assert after["restarts"] == (0 if tunnel_client.retries_in_process else 1)
+    with urllib.request.urlopen(f"http://127.0.0.1:{forwarded_port(after['urls'][0])}/", timeout=10) as response:
+        assert response.read() == b"hello from the local MCP server"
+
+    logs = run_tunnelctl("logs", "mcp", cwd=tmp_path, env=env).stdout
+    if tunnel_client.retries_in_process:
+        assert "Disconnected:" in logs and f"Reconnected: {', '.join(after['urls'])}" in logs
+
+
+def test_a_refused_client_says_why_while_it_retries_and_after_it_gives_up(docker_api, pinggy, tunnel_client, project,
+                                                                          local_server, tmp_path):
+    """Someone else holds the token. OpenSSH exits at once; the CLI shows the refusal as a warning, keeps trying
+    every few seconds and exits 1 after its last attempt. status gives Pinggy's words throughout, and logs shows
+    the CLI's spinner collapsed rather than a line per frame."""
+    port, _ = local_server
+    token = new_token(pinggy)
+    env = {"E2E_TOKEN": token}
+    holder = docker_api.create_container(fixture.IMAGE, command=pinggy.ssh_args(token, f"127.0.0.1:{port}", force=False),
+                                         host_config=docker_api.create_host_config(network_mode="host"),
+                                         labels={"io.tunnelctl.project": project})  # removed with the project
+    docker_api.start(holder)
+    pinggy.wait_for_record(token, status="active")
+    (tmp_path / "tunnels.yaml").write_text(tunnel_manifest(project + "-2", port, token, image=tunnel_client.image,
+                                                           extra="restart: \"no\"\n"))
+    refusal = "Login is not allowed: A tunnel with the same token (sensitive) is already active."
+    try:
+        assert run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path, env=env).returncode == 0
+        if tunnel_client.retries_in_process:
+            retrying = wait_for_status(tmp_path, env, "mcp", lambda item: "Login" in (item["problem"] or ""))
+            assert retrying["state"] == "running"
+            assert retrying["problem"] == f"{refusal} (the client keeps retrying)"
+        gave_up = wait_for_status(tmp_path, env, "mcp", lambda item: item["state"] == "exited")
+        assert gave_up["problem"] == refusal and gave_up["urls"] == []
+        assert gave_up["exit_code"] == 1  # the CLI after its last attempt; ssh passes the refusal's exit status on
+
+        logs = run_tunnelctl("logs", "mcp", cwd=tmp_path, env=env).stdout
+        assert token not in logs
+        if tunnel_client.retries_in_process:
+            container = project_containers(docker_api, project + "-2")["mcp"]["Id"]
+            frames = docker_api.logs(container, tail=1000).decode().count("Reconnecting to Pinggy...")
+            assert "Reconnection failed after 5 attempts" in logs
+            assert logs.count("Reconnecting (attempt #") == 5
+            assert frames > 5 * 20 > len(logs.splitlines())  # each line as a terminal leaves it, not each 80 ms frame
+    finally:
+        run_tunnelctl("destroy", "--auto-approve", cwd=tmp_path)

@@ -1,0 +1,375 @@
+/*
+ * pinggy-cli-double: behaves like Pinggy's own CLI (npm `pinggy` 0.5.3, what the pinggy/pinggy image runs) on the
+ * wire of our stand-in, by running the OpenSSH client inside. tunnelctl's tests run every tunnel test against it as
+ * well as against plain OpenSSH, so that neither client's behaviour can regress unseen.
+ *
+ * Like the CLI it:
+ *   - takes the CLI's arguments (ssh-like: -p, -R, -L, -o and -t ignored, TOKEN[+type][+force]@server, then
+ *     Pinggy's options), and refuses an unknown option with the CLI's `✖ Fatal Error: Unknown option '…'`;
+ *   - keeps its state under $XDG_CONFIG_HOME/pinggy or $HOME/.config/pinggy (and fails to start without it);
+ *   - redraws a spinner (`⠋ …`) after a bare \r every 80 ms while it connects;
+ *   - prints ` ✔ Success: Tunnel established!`, a rule, `Remote URLs:`, each URL indented by two spaces;
+ *   - reconnects inside the process every PINGGY_DOUBLE_RETRY_SECONDS (default 2) after a dropped or refused
+ *     session, printing `⚠ Warning: Disconnected: …` or Pinggy's refusal as a warning, `Reconnecting (attempt #N)...`
+ *     and ` ✔ Success: Reconnected: URL, URL`; after PINGGY_DOUBLE_MAX_ATTEMPTS (default 5) attempts in a row it
+ *     prints `✖ Error: Reconnection failed after N attempts` and exits 1;
+ *   - on SIGINT, SIGTERM or SIGHUP prints `Stopping tunnel...`, closes its session (ssh leaves the server cleanly)
+ *     and exits 0.
+ * Colours (picocolors' codes) only when stdout is a terminal, as the CLI does.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SSH "/usr/bin/ssh"
+#define BANNER "You can access local server via following URL(s):"
+#define REFUSAL "Login is not allowed"
+#define RULE "\xe2\x94\x80\xe2\x94\x80\xe2\x94\x80\xe2\x94\x80\xe2\x94\x80\xe2\x94\x80\xe2\x94\x80\xe2\x94\x80" \
+             "\xe2\x94\x80\xe2\x94\x80\xe2\x94\x80\xe2\x94\x80\xe2\x94\x80\xe2\x94\x80\xe2\x94\x80\xe2\x94\x80"
+#define MAX_ARGS 256
+#define MAX_URLS 8
+
+static const char *FRAMES[] = {"\xe2\xa0\x8b", "\xe2\xa0\x99", "\xe2\xa0\xb9", "\xe2\xa0\xb8", "\xe2\xa0\xbc",
+                               "\xe2\xa0\xb4", "\xe2\xa0\xa6", "\xe2\xa0\xa7", "\xe2\xa0\x87", "\xe2\xa0\x8f"};
+static volatile sig_atomic_t stop_signal;
+static int colour;
+static int frame;
+static pid_t ssh_pid;
+
+static const char *paint(const char *code) { return colour ? code : ""; }
+#define GREEN paint("\x1b[32m")
+#define RED paint("\x1b[31m")
+#define YELLOW paint("\x1b[33m")
+#define CYAN paint("\x1b[36m")
+#define GRAY paint("\x1b[90m")
+#define MAGENTA paint("\x1b[95m")
+#define BOLD paint("\x1b[1m")
+#define RESET paint("\x1b[0m")
+
+static void say(int fd, const char *format, ...) {
+    char text[4096];
+    va_list args;
+    va_start(args, format);
+    int length = vsnprintf(text, sizeof text, format, args);
+    va_end(args);
+    if (length > (int)sizeof text - 1) length = sizeof text - 1;
+    for (int done = 0; done < length;) {
+        ssize_t wrote = write(fd, text + done, length - done);
+        if (wrote < 0 && errno == EINTR) continue;
+        if (wrote <= 0) return;
+        done += wrote;
+    }
+}
+
+static void spin(const char *text) {
+    say(1, "\r%s%s%s %s", CYAN, FRAMES[frame++ % 10], RESET, text);
+}
+
+static void warn(const char *message) { say(2, "%s%s\xe2\x9a\xa0 Warning:%s %s%s%s\n", YELLOW, BOLD, RESET, YELLOW, message, RESET); }
+static void error(const char *kind, const char *message) { say(2, "%s%s\xe2\x9c\x96 %s:%s %s%s%s\n", RED, BOLD, kind, RESET, RED, message, RESET); }
+static void success(const char *message) { say(1, "%s%s \xe2\x9c\x94 Success:%s %s%s%s\n", GREEN, BOLD, RESET, GREEN, message, RESET); }
+
+static void on_signal(int signal_number) { stop_signal = signal_number; }
+
+static int is_url(const char *line) {
+    static const char *schemes[] = {"http://", "https://", "tcp://", "tls://", "udp://", "tlstcp://"};
+    for (size_t i = 0; i < sizeof schemes / sizeof *schemes; i++)
+        if (strncmp(line, schemes[i], strlen(schemes[i])) == 0) return 1;
+    return 0;
+}
+
+/* The CLI's daemon keeps its state in the config folder; it cannot start where that cannot be written. */
+static int prepare_config_folder(char *problem, size_t size) {
+    char folder[1024], path[1100];
+    const char *base = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    if (base && *base) snprintf(folder, sizeof folder, "%s/pinggy", base);
+    else snprintf(folder, sizeof folder, "%s/.config/pinggy", home && *home ? home : "/root");
+    for (char *slash = strchr(folder + 1, '/');; slash = strchr(slash + 1, '/')) {
+        if (slash) *slash = 0;
+        if (mkdir(folder, 0700) != 0 && errno != EEXIST) {
+            snprintf(problem, size, "%s, mkdir '%s'", strerror(errno), folder);
+            return -1;
+        }
+        if (!slash) break;
+        *slash = '/';
+    }
+    snprintf(path, sizeof path, "%s/daemon.json", folder);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) {
+        snprintf(problem, size, "%s, open '%s'", strerror(errno), path);
+        return -1;
+    }
+    say(fd, "{\"pid\": %d}\n", (int)getpid());
+    close(fd);
+    return 0;
+}
+
+struct options {
+    const char *ssh_args[MAX_ARGS];
+    int count;
+    int reconnect;
+};
+
+/* Node's util.parseArgs over the CLI's options: values attached (-R0:…, -p443, --token=x) or separate. */
+static int parse_arguments(int argc, char **argv, struct options *options) {
+    static const char *valued_long[] = {"server-port", "type", "localport", "debugger", "token", "loglevel",
+                                        "logfile", "saveconf", "conf", "name", "serve", "remote-management",
+                                        "manage"};
+    static const char *flag_long[] = {"v4", "v6", "force", "follow", "v", "vv", "vvv", "no-autoreconnect", "save",
+                                      "auto", "noTui", "notui", "b", "all", "version", "help", "t", "T", "n", "N"};
+    const char **words = options->ssh_args;
+    int *count = &options->count;
+    const char *destination = NULL, *remote[MAX_ARGS];
+    int remote_count = 0;
+    options->reconnect = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *word = argv[i];
+        if (word[0] != '-' || word[1] == 0) {
+            if (!destination && strchr(word, '@')) destination = word;
+            else if (!destination && !strchr(word, ':')) destination = word;
+            else if (remote_count < MAX_ARGS) remote[remote_count++] = word;
+            continue;
+        }
+        if (word[1] == '-') {
+            char name[64];
+            snprintf(name, sizeof name, "%.*s", (int)strcspn(word + 2, "="), word + 2);
+            int known = 0;
+            for (size_t k = 0; k < sizeof valued_long / sizeof *valued_long; k++)
+                if (strcmp(name, valued_long[k]) == 0) {
+                    known = 1;
+                    if (!strchr(word, '=')) i++;
+                }
+            for (size_t k = 0; k < sizeof flag_long / sizeof *flag_long; k++)
+                if (strcmp(name, flag_long[k]) == 0) known = 1;
+            if (!known) {
+                char message[200];
+                snprintf(message, sizeof message,
+                         "Unknown option '%s'. Please check your command or use pinggy -h for guidance.", word);
+                error("Fatal Error", message);
+                return -1;
+            }
+            if (strcmp(name, "no-autoreconnect") == 0) options->reconnect = 0;
+            continue;
+        }
+        char letter = word[1];
+        const char *value = word[2] ? word + 2 : (i + 1 < argc ? argv[i + 1] : "");
+        switch (letter) {
+        case 'p': case 'R': case 'L': case 'o': case 'l': case 'd':
+            if (!word[2]) i++;
+            if (letter == 'p') { words[(*count)++] = "-p"; words[(*count)++] = value; }
+            if (letter == 'R') { words[(*count)++] = "-R"; words[(*count)++] = value; }
+            if (letter == 'L') { words[(*count)++] = "-L"; words[(*count)++] = value; }
+            break;  /* -o: the CLI ignores ssh options, and so does its double */
+        case 't': case 'T': case 'n': case 'N': case '4': case '6': case 'f': case 's': case 'h':
+            break;
+        case 'a':
+            options->reconnect = 0;
+            break;
+        default: {
+            char message[200];
+            snprintf(message, sizeof message,
+                     "Unknown option '-%c'. Please check your command or use pinggy -h for guidance.", letter);
+            error("Fatal Error", message);
+            return -1;
+        }
+        }
+        if (*count > MAX_ARGS - 40) return -1;
+    }
+    if (!destination) destination = "a.pinggy.io";
+    static const char *fixed[] = {"-T", "-n", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                  "-o", "LogLevel=ERROR", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2",
+                                  "-o", "ExitOnForwardFailure=yes"};
+    for (size_t k = 0; k < sizeof fixed / sizeof *fixed; k++) words[(*count)++] = fixed[k];
+    words[(*count)++] = destination;
+    for (int k = 0; k < remote_count && *count < MAX_ARGS - 1; k++) words[(*count)++] = remote[k];
+    words[*count] = NULL;
+    return 0;
+}
+
+static pid_t start_ssh(struct options *options, int *output) {
+    int pipe_ends[2];
+    if (pipe(pipe_ends) != 0) return -1;
+    const char *argv[MAX_ARGS + 2];
+    argv[0] = SSH;
+    for (int i = 0; i <= options->count; i++) argv[i + 1] = options->ssh_args[i];
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pipe_ends[1], 1);
+        dup2(pipe_ends[1], 2);
+        close(pipe_ends[0]);
+        close(pipe_ends[1]);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
+        execv(SSH, (char **)argv);
+        dprintf(2, "cannot run %s: %s\n", SSH, strerror(errno));
+        _exit(127);
+    }
+    close(pipe_ends[1]);
+    *output = pipe_ends[0];
+    return pid;
+}
+
+static void stop_ssh(void) {
+    if (ssh_pid <= 0) return;
+    kill(ssh_pid, SIGTERM);  /* ssh closes its connection: the server sees the session end at once */
+    for (int waited = 0; waited < 40; waited++) {
+        if (waitpid(ssh_pid, NULL, WNOHANG) == ssh_pid) { ssh_pid = 0; return; }
+        usleep(50000);
+    }
+    kill(ssh_pid, SIGKILL);
+    waitpid(ssh_pid, NULL, 0);
+    ssh_pid = 0;
+}
+
+static void quit(void) {
+    say(1, "\r\x1b[K\nStopping tunnel...\n");
+    stop_ssh();
+    say(1, "Tunnel stopped.\n");
+    exit(0);
+}
+
+/* One session: spin until ssh prints the banner and its URLs, announce them, relay refusals; return on ssh's end.
+ * Returns 1 when the session was up (URLs announced), 0 when it never was; `reason` gets Pinggy's last words. */
+static int run_session(struct options *options, const char *spinner_text, int first_success, char *reason,
+                       size_t reason_size) {
+    char urls[MAX_URLS][512], buffer[8192];
+    int url_count = 0, banner = 0, announced = 0, output = -1, filled = 0;
+    reason[0] = 0;
+    ssh_pid = start_ssh(options, &output);
+    if (ssh_pid < 0) { snprintf(reason, reason_size, "%s", strerror(errno)); return 0; }
+    for (;;) {
+        if (stop_signal) quit();
+        struct pollfd wait_for = {output, POLLIN, 0};
+        int ready = poll(&wait_for, 1, 80);
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready == 0) {
+            if (banner && url_count && !announced) {
+                announced = 1;
+                if (first_success) {
+                    say(1, "\r%s\xe2\x9c\x94%s  Connected to Pinggy\n", GREEN, RESET);
+                    success("Tunnel established!");
+                    say(1, "%s%s%s\n%sRemote URLs:%s\n", GRAY, RULE, RESET, CYAN, RESET);
+                    for (int i = 0; i < url_count; i++) say(1, "  %s%s%s\n", MAGENTA, urls[i], RESET);
+                    say(1, "%s%s%s\n%s%s%s\n%s\nPress Ctrl+C to stop the tunnel.\n%s\n", GRAY, RULE, RESET, GRAY,
+                        RULE, RESET, GRAY, RESET);
+                } else {
+                    char line[4096] = "Reconnected: ";
+                    for (int i = 0; i < url_count; i++) {
+                        if (i) strncat(line, ", ", sizeof line - strlen(line) - 1);
+                        strncat(line, urls[i], sizeof line - strlen(line) - 1);
+                    }
+                    say(1, "\r\x1b[K");
+                    success(line);
+                }
+            } else if (!announced) {
+                spin(spinner_text);
+            }
+            continue;
+        }
+        ssize_t got = read(output, buffer + filled, sizeof buffer - 1 - filled);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        filled += got;
+        buffer[filled] = 0;
+        char *start = buffer, *end;
+        while ((end = strpbrk(start, "\r\n"))) {
+            *end = 0;
+            if (*start) {
+                if (strstr(start, BANNER)) {
+                    banner = 1, url_count = 0;
+                } else if (banner && !announced && is_url(start)) {
+                    if (url_count < MAX_URLS) snprintf(urls[url_count++], sizeof urls[0], "%.511s", start);
+                } else if (strstr(start, REFUSAL)) {
+                    say(1, "\r\x1b[K");
+                    warn(strstr(start, REFUSAL));
+                    snprintf(reason, reason_size, "%s", strstr(start, REFUSAL));
+                } else {
+                    snprintf(reason, reason_size, "%.*s", (int)reason_size - 1, start);
+                }
+            }
+            start = end + 1;
+        }
+        filled = (int)strlen(start);
+        memmove(buffer, start, filled + 1);
+        if (filled >= (int)sizeof buffer - 1) filled = 0;  /* a line longer than the buffer is not Pinggy's */
+    }
+    close(output);
+    while (waitpid(ssh_pid, NULL, 0) < 0 && errno == EINTR) {
+        if (stop_signal) quit();
+    }
+    ssh_pid = 0;
+    if (stop_signal) quit();
+    return announced;
+}
+
+int main(int argc, char **argv) {
+    struct options options = {0};
+    char problem[1200], reason[1024], message[1200], tunnel_id[9];
+    colour = isatty(1) && (!getenv("TERM") || strcmp(getenv("TERM"), "dumb") != 0);
+    struct sigaction action = {0};
+    action.sa_handler = on_signal;
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+    sigaction(SIGHUP, &action, NULL);
+    if (parse_arguments(argc, argv, &options) != 0) return 1;
+    int retry_seconds = getenv("PINGGY_DOUBLE_RETRY_SECONDS") ? atoi(getenv("PINGGY_DOUBLE_RETRY_SECONDS")) : 2;
+    int max_attempts = getenv("PINGGY_DOUBLE_MAX_ATTEMPTS") ? atoi(getenv("PINGGY_DOUBLE_MAX_ATTEMPTS")) : 5;
+    if (retry_seconds < 1) retry_seconds = 1;
+    if (max_attempts < 1) max_attempts = 1;
+    snprintf(tunnel_id, sizeof tunnel_id, "%08x", (unsigned)(getpid() * 2654435761u ^ (unsigned)time(NULL)));
+
+    for (int i = 0; i < 4; i++) { spin("Initializing..."); usleep(80000); }
+    if (prepare_config_folder(problem, sizeof problem) != 0) {
+        say(1, "\r%s\xe2\x9c\x96%s Failed to start daemon: %s\n", RED, RESET, problem);
+        return 1;
+    }
+    say(1, "\r%s\xe2\x9c\x94%s Initialized\n", GREEN, RESET);
+    for (int i = 0; i < 3; i++) { spin("Submitting tunnel to daemon..."); usleep(80000); }
+    say(1, "\r\x1b[K");
+
+    char waiting[100];
+    snprintf(waiting, sizeof waiting, "Tunnel %s \xe2\x80\x94 waiting for connection...", tunnel_id);
+    int ever_up = 0, attempt = 0;
+    for (;;) {
+        int was_up = run_session(&options, attempt ? "Connecting to Pinggy..." : waiting, !ever_up, reason,
+                                 sizeof reason);
+        say(1, "\r\x1b[K");
+        if (was_up) {
+            ever_up = 1;
+            attempt = 0;
+            snprintf(message, sizeof message, "Disconnected: %s", reason[0] ? reason : "connection to Pinggy closed");
+            warn(message);
+        } else if (!strstr(reason, REFUSAL)) {
+            snprintf(message, sizeof message, "Failed to connect: %s", reason[0] ? reason : "no answer");
+            warn(message);
+        }
+        if (!options.reconnect) {
+            snprintf(message, sizeof message, "Failed to start tunnel: %s", reason[0] ? reason : "closed");
+            error("Error", message);
+            return 1;
+        }
+        if (attempt >= max_attempts) {
+            snprintf(message, sizeof message, "Reconnection failed after %d attempts", attempt);
+            error("Error", message);
+            return 1;
+        }
+        attempt++;
+        say(1, "%sReconnecting (attempt #%d)...%s\n", GRAY, attempt, RESET);
+        for (int waited = 0; waited < retry_seconds * 1000; waited += 80) {
+            if (stop_signal) quit();
+            spin("Reconnecting to Pinggy...");
+            usleep(80000);
+        }
+    }
+}
