@@ -107,7 +107,11 @@ def test_a_tunnel_on_a_user_defined_network_reaches_the_service_by_name(pinggy, 
     token = "net" + uuid.uuid4().hex[:10]
     pinggy.add_token(token)
     env = {"NET_TOKEN": token}
-    (tmp_path / "tunnels.yaml").write_text(manifest(project, name, gateway, relay_port))
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        debugger_port = free.getsockname()[1]
+    (tmp_path / "tunnels.yaml").write_text(manifest(project, name, gateway, relay_port,
+                                                    extra=f"debugger_port: {debugger_port}\n"))
 
     planned = run_tunnelctl("plan", cwd=tmp_path, env=env)
     assert planned.returncode == 0, planned.stderr
@@ -120,6 +124,12 @@ def test_a_tunnel_on_a_user_defined_network_reaches_the_service_by_name(pinggy, 
     info = project_containers(docker_api, project)["site"]
     assert info["HostConfig"]["NetworkMode"] == name  # joined the network: no host networking
     assert "-R0:web:8080" in info["Config"]["Cmd"]
+    # off the host network the debugger listens on the container's every address, published on loopback only
+    assert f"-L0.0.0.0:{debugger_port}:localhost:4300" in info["Config"]["Cmd"]
+    assert info["HostConfig"]["PortBindings"] == {
+        f"{debugger_port}/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(debugger_port)}]}
+    address = info["NetworkSettings"]["Networks"][name]["IPAddress"]
+    socket.create_connection((address, debugger_port), timeout=5).close()  # OpenSSH bound it beyond loopback
 
     status = status_of(tmp_path, env)
     site = status["site"]

@@ -16,7 +16,8 @@ import pytest
 
 from conftest import REPO
 from provisioner import manifest
-from provisioner.specs import desired_specs
+from provisioner.platforms import describe
+from provisioner.specs import container_spec, desired_specs
 
 INSTALL = REPO / "scripts" / "install-pinggy-cli"
 PARSE_ONLY = REPO / "tests" / "support" / "pinggy-cli-parse-only.cjs"
@@ -137,3 +138,23 @@ def test_options_the_cli_does_not_understand_are_what_validate_warns_about(pingg
     assert len(warnings) == 2, warnings
     assert "forwarded_for with a header name has no effect with the pinggy/pinggy image" in warnings[0]
     assert "local_tls: true has no effect with the pinggy/pinggy image" in warnings[1]
+
+
+def test_the_argv_off_the_host_network_is_accepted_docker_desktop_and_a_service_on_a_network(pinggy_cli,
+                                                                                            write_manifest):
+    """Docker Desktop's bridge (host.docker.internal, the four-part -L binding the debugger to every address of the
+    container) and a service on a user-defined network: the CLI reads both as meant."""
+    desktop = describe(json.loads((REPO / "tests/data/engine-info/docker-desktop-macos.json").read_text()))
+    loaded = manifest.load(write_manifest(f"""version: 1
+project: p
+tunnels:
+  - {{name: figma, port: 3845, token: tok3, debugger_port: 4301, access_keys: [{KEY}]}}
+  - {{name: web, port: 80, token: tok4, network: app, host: web, debugger_port: 4302, access_keys: [{KEY}]}}
+"""), {})
+    figma, web = (container_spec("p", tunnel, desktop).command for tunnel in loaded.tunnels)
+    config = parse(pinggy_cli, figma)
+    assert config["forwarding"] == [{"address": "host.docker.internal:3845", "type": "http"}]
+    assert config["webDebugger"] == "0.0.0.0:4301"
+    config = parse(pinggy_cli, web)
+    assert config["forwarding"] == [{"address": "web:80", "type": "http"}]
+    assert config["webDebugger"] == "0.0.0.0:4302"

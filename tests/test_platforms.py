@@ -7,6 +7,7 @@ import json
 import socket
 import textwrap
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -142,3 +143,35 @@ def test_the_engine_reports_its_kind_from_one_request(docker_api):
     from provisioner.engine import Engine
 
     assert Engine().kind.kind == DOCKER  # this machine's dockerd (rootful, Linux)
+
+
+class _EngineOf:
+    """What `status.local_side` asks of an engine, for kinds that cannot run here."""
+
+    def __init__(self, recorded: str, local: bool = True):
+        self.kind, self.is_local = describe(info(recorded)), local
+
+    def address_in_network(self, network: str, name: str) -> str | None:
+        raise AssertionError("a network this machine cannot reach must not be looked into")
+
+
+def local_side(engine: _EngineOf, network: str, host: str, port: int) -> tuple[bool | None, str]:
+    from provisioner import status
+
+    return status.local_side(cast(Any, engine), network, host, port)
+
+
+@pytest.mark.parametrize("recorded", ["docker-desktop-macos", "docker-rootless", "podman-rootless"])
+def test_status_says_it_cannot_check_a_service_inside_a_network_this_machine_cannot_reach(recorded):
+    engine = _EngineOf(recorded)
+    assert local_side(engine, "app", "web", 80) == (
+        None, f"web:80 cannot be checked from here: network 'app' is inside {engine.kind.label}")
+
+
+def test_on_docker_desktop_the_local_server_is_checked_here_where_it_runs():
+    desktop = _EngineOf("docker-desktop-windows")
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        assert local_side(desktop, "bridge", "127.0.0.1", port) == (True, "")
+    assert local_side(desktop, "bridge", "127.0.0.1", port) == (False, "")
+    assert local_side(_EngineOf("docker-desktop-windows", local=False), "bridge", "127.0.0.1", port) == (None, "")
