@@ -108,3 +108,14 @@ def test_an_editor_flags_what_tunnelctl_rejects(ajv, tmp_path, mistake):
     path.write_text(f"version: 1\ntunnels:\n{tunnel}\n")
     assert complaint in editor_check(ajv, path)
     assert run_tunnelctl("validate", "-f", str(path), cwd=tmp_path, env={"CIDRS": "10.0.0.0/8"}).returncode == 1
+
+
+def test_schema_write_puts_the_editor_schema_beside_an_existing_manifest(ajv, tmp_path):
+    (tmp_path / "tunnels.yaml").write_text("# yaml-language-server: $schema=./tunnels.schema.json\n"
+                                           + TEMPLATED_EVERYWHERE)
+    written = run_tunnelctl("schema", "--write", cwd=tmp_path)
+    assert written.returncode == 0
+    assert written.stdout == ("Wrote tunnels.schema.json. Manifests beside it start with: "
+                              "# yaml-language-server: $schema=./tunnels.schema.json\n")
+    assert (tmp_path / "tunnels.schema.json").read_text() == run_tunnelctl("schema", cwd=tmp_path).stdout
+    assert editor_check(ajv, tmp_path / "tunnels.yaml", schema_named_by(tmp_path / "tunnels.yaml")) == ""
