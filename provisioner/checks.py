@@ -160,27 +160,28 @@ def _openssh_only(tunnels, where) -> Iterator[tuple[str, Path, str]]:
 
 
 def host_rewrite_problem(settings: Mapping[str, Any]) -> str | None:
-    """Why the local server will not accept the Host header visitors arrive with, or None when it is rewritten.
+    """Why an MCP server will not take the Host header visitors arrive with, or None.
 
-    Servers on the official MCP SDK refuse any Host but their own address with port (421), and Pinggy passes the
-    public host on unless `u:Host:` (headers.update.Host) replaces it; `a:Host:` adds a second Host header (400).
+    Pinggy passes the public host on unless `u:Host:` (headers.update.Host) replaces it, and `a:Host:`
+    (headers.add.Host) appends a second Host header, which servers answer with 400. Servers on the official MCP SDK
+    refuse any Host but their own address with its port (421). Values are not quoted back: they may come from the
+    environment.
     """
-    local = f"localhost:{settings['port']}"
     headers = settings.get("headers", {})
-    host = next((value for name, value in headers.get("update", {}).items() if name.lower() == "host"), None)
-    added = any(name.lower() == "host" for name in headers.get("add", {}))
-    fix = f"set headers.update.Host to \"{local}\""
-    if host is None and added:
-        return (f"headers.add.Host appends a second Host header, and MCP servers answer 400 or 421 to the public "
-                f"host: {fix} instead (Pinggy's u:Host)")
-    if host is None:
-        return (f"the public host reaches the MCP server as Host, and servers on the official MCP SDK answer 421 "
-                f"to it: {fix}")
-    name, _, port = host.rpartition(":")
-    if not (port == str(settings["port"]) and (name in ("localhost", "[::1]", settings["host"]) or
-                                               (is_local_address(name) and name != "0.0.0.0"))):
-        return (f"headers.update.Host is {host!r}, not the local address with its port, and MCP servers on the "
-                f"official SDK answer 421 to other hosts: {fix}")
+    updated = next((value for name, value in headers.get("update", {}).items() if name.lower() == "host"), None)
+    added = next((name for name in headers.get("add", {}) if name.lower() == "host"), None)
+    fix = f'headers.update: {{Host: "localhost:{settings["port"]}"}}'
+    if added and updated is None:
+        return (f"headers.add.{added} sends a second Host header (Pinggy's a: appends), which a server answers with "
+                f"400 and an MCP server refuses; to rewrite the Host, move it to {fix}")
+    if updated is None:
+        return (f"the public host reaches this MCP server as Host, and servers on the official MCP SDK answer 421 "
+                f"to it: set {fix}")
+    name, _, port = updated.rpartition(":")
+    if port != str(settings["port"]) or not (name in ("localhost", "[::1]", settings["host"]) or
+                                             (name != "0.0.0.0" and is_local_address(name))):
+        return (f"headers.update.Host is not the local address with its port, and MCP servers on the official SDK "
+                f"answer 421 to any other Host: set {fix}")
     return None
 
 

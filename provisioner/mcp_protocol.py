@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import ssl
 import time
 import urllib.parse
 from collections.abc import Mapping
@@ -85,8 +86,11 @@ def edge_addresses(environ: Mapping[str, str] | None = None) -> dict[str, tuple[
 
 
 def request(url: str, method: str, headers: Mapping[str, str], body: bytes | None, timeout: float,
-            edge: Mapping[str, tuple[str, int]] | None = None) -> Answer:
-    """One HTTP exchange; an SSE answer is read until its first JSON-RPC response (the stream may stay open)."""
+            edge: Mapping[str, tuple[str, int]] | None = None, verify: bool = True) -> Answer:
+    """One HTTP exchange; an SSE answer is read until its first JSON-RPC response (the stream may stay open).
+
+    `verify=False` accepts any certificate: for a local server's own (x:localServerTls), never a public URL.
+    """
     parts = urllib.parse.urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     host_header = parts.netloc
@@ -95,7 +99,8 @@ def request(url: str, method: str, headers: Mapping[str, str], body: bytes | Non
     if via:  # the stand-in's edge speaks plain HTTP on loopback for both schemes
         connection = http.client.HTTPConnection(via[0], via[1], timeout=timeout)
     elif parts.scheme == "https":
-        connection = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=timeout)
+        context = None if verify else ssl._create_unverified_context()
+        connection = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=timeout, context=context)
     else:
         connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
     try:
@@ -156,7 +161,7 @@ def _post_headers(extra: Mapping[str, str]) -> dict[str, str]:
 
 
 def handshake(url: str, auth: Mapping[str, str] | None = None, timeout: float = 10.0,
-              edge: Mapping[str, tuple[str, int]] | None = None) -> Handshake:
+              edge: Mapping[str, tuple[str, int]] | None = None, verify: bool = True) -> Handshake:
     """`server/discover` (newer revisions), else `initialize`; a session the server opened is ended with DELETE.
 
     Raises Unreachable when the server gives no HTTP answer at all.
@@ -169,7 +174,7 @@ def handshake(url: str, auth: Mapping[str, str] | None = None, timeout: float = 
         "io.modelcontextprotocol/clientInfo": CLIENT_INFO,
         "io.modelcontextprotocol/clientCapabilities": {}}})
     answer = request(url, "POST", _post_headers({**auth, "Mcp-Protocol-Version": MODERN_VERSION,
-                                                 "Mcp-Method": "server/discover"}), discover, timeout, edge)
+                                                 "Mcp-Method": "server/discover"}), discover, timeout, edge, verify)
     result.requests.append(f"POST server/discover → {answer.status}")
     found = _result(answer)
     if isinstance(found, dict) and isinstance(found.get("supportedVersions"), list):
@@ -187,7 +192,7 @@ def handshake(url: str, auth: Mapping[str, str] | None = None, timeout: float = 
 
     initialize = _rpc("initialize", {"protocolVersion": HANDSHAKE_VERSION, "capabilities": {},
                                      "clientInfo": CLIENT_INFO})
-    answer = request(url, "POST", _post_headers(auth), initialize, timeout, edge)
+    answer = request(url, "POST", _post_headers(auth), initialize, timeout, edge, verify)
     result.requests.append(f"POST initialize → {answer.status}")
     result.method, result.status = "initialize", answer.status
     found = _result(answer)
@@ -197,7 +202,7 @@ def handshake(url: str, auth: Mapping[str, str] | None = None, timeout: float = 
         session = answer.headers.get("mcp-session-id")
         if session:
             ended = request(url, "DELETE", {**auth, "Mcp-Session-Id": session,
-                                            "Mcp-Protocol-Version": result.protocol}, None, timeout, edge)
+                                            "Mcp-Protocol-Version": result.protocol}, None, timeout, edge, verify)
             result.requests.append(f"DELETE session → {ended.status}")
             result.session_ended = ended.status < 300 or ended.status == 405  # 405: the server ends sessions itself
     else:
@@ -242,6 +247,8 @@ def _refusal(answer: Answer, method: str) -> str:
                f"{_snippet(answer.body)}"
     if answer.status == 421:
         return f"{got} (the server refused the Host header): {_snippet(answer.body)}"
+    if answer.status == 400:  # the server read the request and refused it: an MCP server may do so too
+        return f"{got} (bad request): {_snippet(answer.body)}"
     if answer.status in (502, 503, 504):
         return f"{got} (the tunnel did not reach the local server): {_snippet(answer.body)}"
     return f"not an MCP endpoint: {got}: {_snippet(answer.body)}"
@@ -256,6 +263,6 @@ def _not_mcp(answer: Answer, found: Any) -> str:
 
 
 def probe_http(url: str, auth: Mapping[str, str] | None = None, timeout: float = 10.0,
-               edge: Mapping[str, tuple[str, int]] | None = None) -> Answer:
+               edge: Mapping[str, tuple[str, int]] | None = None, verify: bool = True) -> Answer:
     """A plain GET, for tunnels that are not MCP."""
-    return request(url, "GET", dict(auth or {}), None, timeout, edge)
+    return request(url, "GET", dict(auth or {}), None, timeout, edge, verify)

@@ -97,21 +97,23 @@ def _local(settings, item: TunnelStatus | None, path: str | None, timeout: float
     scheme = "https" if settings.get("local_tls") else "http"
     url = f"{scheme}://{'[' + host + ']' if ':' in host else host}:{port}{path or '/'}"
     if path:
-        part = _mcp_part("local", url, {}, timeout, {}, started, hint=f"is {path} the MCP endpoint? (mcp.path)")
+        part = _mcp_part("local", url, {}, timeout, {}, started, hint=f"is {path} the MCP endpoint? (mcp.path)",
+                         verify=False)  # a local server's certificate is its own business, as for Pinggy's client
         if part.result == PASS:
             part.detail = f"{where}{path}: {part.detail}"
         return part
     try:
-        answer = probe_http(url, timeout=timeout)
+        answer = probe_http(url, timeout=timeout, verify=False)
     except Unreachable as error:
         return Part("local", FAIL, f"{where} accepts connections but gives no HTTP answer: {error}",
                     time.monotonic() - started)
     return Part("local", PASS, f"{where} answers HTTP {answer.status}", time.monotonic() - started)
 
 
-def _mcp_part(name: str, url: str, auth: dict, timeout: float, edge, started: float, hint: str = "") -> Part:
+def _mcp_part(name: str, url: str, auth: dict, timeout: float, edge, started: float, hint: str = "",
+              verify: bool = True) -> Part:
     try:
-        found = handshake(url, auth, timeout, edge)
+        found = handshake(url, auth, timeout, edge, verify)
     except Unreachable as error:
         return Part(name, FAIL, f"{url}: {error}", time.monotonic() - started)
     seconds = time.monotonic() - started

@@ -162,7 +162,7 @@ def test_check_reports_a_server_that_is_down_not_mcp_refusing_the_public_host_or
     web_port, _ = local_server  # answers GET with a page: HTTP, but not MCP
     down_port = free_port()
     key = uuid.uuid4().hex + uuid.uuid4().hex
-    names = ("down", "web", "nohost", "open")
+    names = ("down", "web", "nohost", "open", "publichost")
     env = {f"TOKEN_{n}": token for n, token in enumerate(tokens(pinggy, len(names)))} | {
         "KEY": key, "TUNNELCTL_EDGE": edge}
     with mcp_server() as mcp_port:
@@ -174,10 +174,11 @@ def test_check_reports_a_server_that_is_down_not_mcp_refusing_the_public_host_or
             f'headers: {{add: {{Host: "localhost:{mcp_port}"}}}}}}',
             f'{{name: open, port: {mcp_port}, token: "{{{{ env.TOKEN_3 }}}}", mcp: true, '
             f'headers: {{update: {{Host: "localhost:{mcp_port}"}}}}}}',
+            f'{{name: publichost, port: {mcp_port}, token: "{{{{ env.TOKEN_4 }}}}", mcp: true, {keyed}}}',
         ]))
         validated = run_tunnelctl("validate", cwd=tmp_path, env=env)
-        assert "(tunnel 'nohost'): headers.add.Host appends a second Host header" in validated.stderr
-        assert "set headers.update.Host to \"localhost:" in validated.stderr
+        assert "(tunnel 'nohost'): headers.add.Host sends a second Host header" in validated.stderr
+        assert "move it to headers.update: {Host: \"localhost:" in validated.stderr
         applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path, env=env)
         assert applied.returncode == 0, applied.stdout + applied.stderr
         for _ in range(100):  # until every tunnel shows its URLs (the one to a closed port too)
@@ -188,7 +189,7 @@ def test_check_reports_a_server_that_is_down_not_mcp_refusing_the_public_host_or
 
         result = run_tunnelctl("check", cwd=tmp_path, env=env)
         assert result.returncode == 1
-        assert "Check failed for 4 of 4 tunnels" in result.stdout, result.stdout
+        assert "Check failed for 5 of 5 tunnels" in result.stdout, result.stdout
         code, parts = check_json(tmp_path, env)
         assert code == 1
         assert parts["down"]["local"]["result"] == "fail"
@@ -198,11 +199,15 @@ def test_check_reports_a_server_that_is_down_not_mcp_refusing_the_public_host_or
         assert "mcp.path" in parts["web"]["local"]["detail"]
         assert parts["nohost"]["local"]["result"] == "pass"
         assert parts["nohost"]["public"]["result"] == "fail"
-        assert "set headers.update.Host" in parts["nohost"]["public"]["detail"]
+        assert "HTTP 400 (bad request)" in parts["nohost"]["public"]["detail"]
+        assert 'move it to headers.update: {Host: "localhost:' in parts["nohost"]["public"]["detail"]
+        assert parts["publichost"]["public"]["http_status"] == 421
+        assert "the server refused the Host header" in parts["publichost"]["public"]["detail"]
+        assert "set headers.update: {Host:" in parts["publichost"]["public"]["detail"]
         assert parts["open"]["public"]["result"] == "pass"
         assert parts["open"]["stranger"]["result"] == "fail"
         assert "A STRANGER GETS THROUGH" in parts["open"]["stranger"]["detail"]
-        for tunnel in ("down", "web", "nohost"):
+        for tunnel in ("down", "web", "nohost", "publichost"):
             assert parts[tunnel]["stranger"]["result"] == "pass"  # the edge turns strangers away whatever is behind
 
         only = run_tunnelctl("check", "--target", "nohost", "--target", "down", cwd=tmp_path, env=env)
