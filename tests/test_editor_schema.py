@@ -43,7 +43,8 @@ def demo_manifest() -> str:
     text = (REPO / "scripts" / "demo").read_text()
     found = re.search(r"<<YAML\n(.*?)\nYAML\n", text, re.DOTALL)
     assert found, "scripts/demo holds no manifest"
-    return found.group(1).replace("$standin_port", "2222").replace("$port", "8000")
+    return (found.group(1).replace("$standin_port", "2222").replace("$port", "8000")
+            .replace("$image", "tunnelctl-test/pinggy-ssh:latest"))
 
 
 def test_the_example_is_valid_for_its_editor_schema_and_for_tunnelctl(ajv, tmp_path):
