@@ -6,7 +6,8 @@
  * Like the CLI it:
  *   - takes the CLI's arguments (ssh-like: -p, -R, -L, -o and -t ignored, TOKEN[+type][+force]@server, then
  *     Pinggy's options), and refuses an unknown option with the CLI's `✖ Fatal Error: Unknown option '…'`;
- *   - keeps its state under $XDG_CONFIG_HOME/pinggy or $HOME/.config/pinggy (and fails to start without it);
+ *   - keeps its daemon's state under $XDG_CONFIG_HOME/pinggy or ~/.config/pinggy and its log under
+ *     $XDG_STATE_HOME/pinggy-cli/logs or ~/.local/state/pinggy-cli/logs, and fails to start where it cannot;
  *   - redraws a spinner (`⠋ …`) after a bare \r every 80 ms while it connects;
  *   - prints ` ✔ Success: Tunnel established!`, a rule, `Remote URLs:`, each URL indented by two spaces;
  *   - reconnects inside the process every PINGGY_DOUBLE_RETRY_SECONDS (default 2) after a dropped or refused
@@ -88,30 +89,43 @@ static int is_url(const char *line) {
     return 0;
 }
 
-/* The CLI's daemon keeps its state in the config folder; it cannot start where that cannot be written. */
-static int prepare_config_folder(char *problem, size_t size) {
-    char folder[1024], path[1100];
-    const char *base = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-    if (base && *base) snprintf(folder, sizeof folder, "%s/pinggy", base);
-    else snprintf(folder, sizeof folder, "%s/.config/pinggy", home && *home ? home : "/root");
+/* Create `folder` and its parents, then write `text` to `folder`/`name`; -1 with the reason in `problem`. */
+static int write_into(char *folder, const char *name, const char *text, char *problem, size_t size) {
+    char path[1200];
     for (char *slash = strchr(folder + 1, '/');; slash = strchr(slash + 1, '/')) {
         if (slash) *slash = 0;
         if (mkdir(folder, 0700) != 0 && errno != EEXIST) {
-            snprintf(problem, size, "%s, mkdir '%s'", strerror(errno), folder);
+            snprintf(problem, size, "%s, mkdir '%.1000s'", strerror(errno), folder);
             return -1;
         }
         if (!slash) break;
         *slash = '/';
     }
-    snprintf(path, sizeof path, "%s/daemon.json", folder);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    snprintf(path, sizeof path, "%s/%s", folder, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (fd < 0) {
-        snprintf(problem, size, "%s, open '%s'", strerror(errno), path);
+        snprintf(problem, size, "%s, open '%.1000s'", strerror(errno), path);
         return -1;
     }
-    say(fd, "{\"pid\": %d}\n", (int)getpid());
+    say(fd, "%s", text);
     close(fd);
     return 0;
+}
+
+/* The CLI's daemon cannot start where it cannot write its state ($XDG_CONFIG_HOME/pinggy, else ~/.config/pinggy:
+ * daemon.json) and its log ($XDG_STATE_HOME/pinggy-cli/logs, else ~/.local/state/pinggy-cli/logs: daemon.log). */
+static int prepare_daemon_folders(char *problem, size_t size) {
+    char folder[1024], text[100];
+    const char *home = getenv("HOME") && *getenv("HOME") ? getenv("HOME") : "/root";
+    const char *config = getenv("XDG_CONFIG_HOME"), *state = getenv("XDG_STATE_HOME");
+    if (config && *config) snprintf(folder, sizeof folder, "%s/pinggy", config);
+    else snprintf(folder, sizeof folder, "%s/.config/pinggy", home);
+    snprintf(text, sizeof text, "{\"pid\": %d}\n", (int)getpid());
+    if (write_into(folder, "daemon.json", text, problem, size) != 0) return -1;
+    if (state && *state) snprintf(folder, sizeof folder, "%s/pinggy-cli/logs", state);
+    else snprintf(folder, sizeof folder, "%s/.local/state/pinggy-cli/logs", home);
+    snprintf(text, sizeof text, "[info] Daemon starting {\"pid\":%d}\n", (int)getpid());
+    return write_into(folder, "daemon.log", text, problem, size);
 }
 
 struct options {
@@ -330,7 +344,7 @@ int main(int argc, char **argv) {
     snprintf(tunnel_id, sizeof tunnel_id, "%08x", (unsigned)(getpid() * 2654435761u ^ (unsigned)time(NULL)));
 
     for (int i = 0; i < 4; i++) { spin("Initializing..."); usleep(80000); }
-    if (prepare_config_folder(problem, sizeof problem) != 0) {
+    if (prepare_daemon_folders(problem, sizeof problem) != 0) {
         say(1, "\r%s\xe2\x9c\x96%s Failed to start daemon: %s\n", RED, RESET, problem);
         return 1;
     }
