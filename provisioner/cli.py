@@ -21,7 +21,7 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_DEGRADED, EXIT_LOCKED = 0, 1, 2, 3, 4
 
 EPILOG = """exit codes:
   0  success, or no changes
-  1  error (invalid manifest, Docker unreachable, a failed action, a blocked tunnel)
+  1  error (invalid manifest, Docker unreachable, a failed action, a blocked tunnel, a failed check)
   2  changes present (plan --detailed-exitcode only)
   3  some tunnel of the manifest is not up (status only)
   4  another apply or destroy of the project holds the lock (apply, destroy)
@@ -30,6 +30,7 @@ environment:
   TUNNELCTL_FILE                                     the manifest when -f is not given (see -f)
   DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH   the Docker engine to use (default: the local socket)
   DOCKER_API_VERSION                                 the Docker API version to speak (default: 1.41)
+  TUNNELCTL_EDGE=http=HOST:PORT,https=HOST:PORT      check: send public URLs there (the stand-in's edge)
   TUNNELCTL_DEBUG=1                                  show a traceback on internal errors
 """
 
