@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .endpoints import ENVIRONMENT_ENGINE, EngineConfig
+from .platforms import DESKTOP_HOST
 from .schema import Path
 
 HTTP_ONLY = ("access_keys", "basic_auth", "https_only", "forwarded_for", "full_url", "pass_preflight", "local_tls",
@@ -132,6 +133,10 @@ def _tunnel_problems(settings: Mapping[str, Any], where) -> Iterator[tuple[str, 
             yield ERROR, where("host"), (
                 f"host {settings['host']!r} on network '{network}' is the tunnel container itself: set host to the "
                 "name of the container or Compose service to expose (use network: host for a server on this machine)")
+        elif network == "bridge" and not _is_address(settings["host"]) and settings["host"] != DESKTOP_HOST:
+            yield WARNING, where("host"), (
+                f"Docker's default bridge network resolves no container names, so {settings['host']!r} will not be "
+                "found there: put the service and the tunnel on a user-defined network (docker network create)")
     elif not is_local_address(settings["host"]):
         yield WARNING, where("host"), (
             f"host {settings['host']!r} is not a loopback or local address: the tunnel exposes whatever answers there")
@@ -193,6 +198,14 @@ def key_bits(key: str) -> float:
         alphabet = sum(size for chars, size in ((string.digits, 10), (string.ascii_lowercase, 26),
                                                  (string.ascii_uppercase, 26)) if any(c in chars for c in key))
     return len(key) * math.log2(max(alphabet, 2))
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def is_loopback(host: str) -> bool:

@@ -193,6 +193,19 @@ def test_changing_the_network_recreates_and_a_missing_one_is_an_error_at_plan_ti
         docker_api.remove_network(second)
 
 
+def test_a_service_name_on_the_default_bridge_is_warned_about_it_resolves_no_names(tmp_path):
+    (tmp_path / "tunnels.yaml").write_text("version: 1\ntunnels:\n  - {name: a, port: 80, network: bridge, host: web,"
+                                           " allow_cidrs: [10.0.0.0/8]}\n"
+                                           "  - {name: b, port: 81, network: bridge, host: 172.17.0.5,"
+                                           " allow_cidrs: [10.0.0.0/8]}\n")
+    result = run_tunnelctl("validate", cwd=tmp_path, env={"DOCKER_HOST": "unix:///nowhere"})
+    assert result.returncode == 0
+    assert result.stderr == (
+        "tunnels.yaml:3:42: warning: tunnels[0].host (tunnel 'a'): Docker's default bridge network resolves no "
+        "container names, so 'web' will not be found there: put the service and the tunnel on a user-defined network "
+        "(docker network create)\n")
+
+
 def test_a_loopback_host_on_a_network_is_refused_before_docker(tmp_path):
     (tmp_path / "tunnels.yaml").write_text("version: 1\ntunnels:\n  - {name: a, port: 80, network: web-net}\n"
                                            "  - {name: b, port: 80, network: none, host: web}\n")
