@@ -79,13 +79,14 @@ def network(docker_api, project):
         docker_api.remove_network(name)
 
 
-def manifest(project: str, network: str, gateway: str, relay_port: int, extra: str = "") -> str:
+def manifest(project: str, network: str, gateway: str, relay_port: int, extra: str = "",
+             image: str = PINGGY_IMAGE) -> str:
     return textwrap.dedent(f"""
         version: 1
         project: {project}
         tunnels:
           - name: site
-            image: {PINGGY_IMAGE}
+            image: {image}
             server: "{gateway}"
             server_port: {relay_port}
             token: "{{{{ env.NET_TOKEN }}}}"
@@ -102,7 +103,7 @@ def status_of(tmp_path, env) -> dict:
 
 
 def test_a_tunnel_on_a_user_defined_network_reaches_the_service_by_name(pinggy, project, network, docker_api,
-                                                                       tmp_path):
+                                                                       tunnel_client, tmp_path):
     name, gateway, relay_port, web_id = network
     token = "net" + uuid.uuid4().hex[:10]
     pinggy.add_token(token)
@@ -110,7 +111,7 @@ def test_a_tunnel_on_a_user_defined_network_reaches_the_service_by_name(pinggy, 
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         debugger_port = free.getsockname()[1]
-    (tmp_path / "tunnels.yaml").write_text(manifest(project, name, gateway, relay_port,
+    (tmp_path / "tunnels.yaml").write_text(manifest(project, name, gateway, relay_port, image=tunnel_client.image,
                                                     extra=f"debugger_port: {debugger_port}\n"))
 
     planned = run_tunnelctl("plan", cwd=tmp_path, env=env)

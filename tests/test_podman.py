@@ -45,7 +45,7 @@ def podman_containers(url: str, project: str) -> list[dict]:
     return api.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"})
 
 
-def manifest(project: str, url: str, port: int, keepalive: int = 30) -> str:
+def manifest(project: str, url: str, port: int, keepalive: int = 30, image: str = PINGGY_IMAGE) -> str:
     return textwrap.dedent(f"""
         version: 1
         project: {project}
@@ -53,7 +53,7 @@ def manifest(project: str, url: str, port: int, keepalive: int = 30) -> str:
           pod: {{docker: "{url}"}}
         tunnels:
           - name: mcp
-            image: {PINGGY_IMAGE}
+            image: {image}
             server: 127.0.0.1
             server_port: {fixture.DEFAULT_PORT}
             token: "{{{{ env.POD_TOKEN }}}}"
@@ -64,13 +64,14 @@ def manifest(project: str, url: str, port: int, keepalive: int = 30) -> str:
     """)
 
 
-def test_the_whole_lifecycle_runs_on_podman(podman, pinggy, local_server, tmp_path):
+def test_the_whole_lifecycle_runs_on_podman(podman, pinggy, tunnel_client, local_server, tmp_path):
+    """With both tunnel clients: OpenSSH, and the double of Pinggy's CLI (what pinggy/pinggy runs)."""
     port, seen = local_server
     project = f"pod-{uuid.uuid4().hex[:6]}"
     token = "pod" + uuid.uuid4().hex[:10]
     pinggy.add_token(token)
     env = {"POD_TOKEN": token}
-    (tmp_path / "tunnels.yaml").write_text(manifest(project, podman, port))
+    (tmp_path / "tunnels.yaml").write_text(manifest(project, podman, port, image=tunnel_client.image))
     try:
         applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
         assert applied.returncode == 0, applied.stdout + applied.stderr
@@ -91,14 +92,15 @@ def test_the_whole_lifecycle_runs_on_podman(podman, pinggy, local_server, tmp_pa
         assert seen[-1]["path"] == "/via-podman"
 
         logs = run_tunnelctl("logs", "mcp", cwd=tmp_path, env=env)
-        assert logs.returncode == 0 and "You can access local server via following URL(s):" in logs.stdout
+        assert logs.returncode == 0 and tunnel_client.announcement in logs.stdout
         assert token not in logs.stdout  # masked, as on Docker
 
         again = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
         assert again.stdout.startswith(f"No changes. Project '{project}': 1 tunnel up to date."), again.stdout
         assert "Note:" not in again.stdout  # said when containers are made, not on every run
 
-        (tmp_path / "tunnels.yaml").write_text(manifest(project, podman, port, keepalive=60))
+        (tmp_path / "tunnels.yaml").write_text(manifest(project, podman, port, keepalive=60,
+                                                        image=tunnel_client.image))
         recreated = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
         assert recreated.returncode == 0, recreated.stdout + recreated.stderr
         assert "-/+ mcp  recreate  " in recreated.stdout and "keepalive changed" in recreated.stdout
