@@ -505,7 +505,7 @@ def run_check(args, console: Console) -> int:
     from .mcp_protocol import edge_addresses
 
     loaded = _load(args, console, show_warnings=False, need_secrets=False)
-    tunnels = _targeted(loaded, args.target)
+    tunnels = [tunnel for tunnel in _targeted(loaded, args.target) if not args.engine or tunnel.engine in args.engine]
     try:
         edge = edge_addresses()
     except ValueError as error:
