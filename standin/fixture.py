@@ -31,6 +31,9 @@ IMAGE = os.environ.get("PINGGY_STANDIN_IMAGE", "tunnelctl-test/pinggy-ssh:latest
 CLI_IMAGE = os.environ.get("PINGGY_STANDIN_CLI_IMAGE", "tunnelctl-test/pinggy-cli:latest")
 # PINGGY_STANDIN_PORT lets several checkouts on one machine each run their own stand-in.
 DEFAULT_PORT = int(os.environ.get("PINGGY_STANDIN_PORT") or 2222)
+# A real server learns late that a client went away and holds its token meanwhile; the test suite's stand-in does
+# the same by default (PINGGY_STANDIN_RELEASE_LAG, seconds), so that no test relies on a kinder server than Pinggy.
+DEFAULT_RELEASE_LAG = float(os.environ.get("PINGGY_STANDIN_RELEASE_LAG") or 2)
 TYPES = ("http", "tcp", "tls", "udp", "tlstcp")
 REFUSED_LINE = "Login is not allowed: A tunnel with the same token {token} is already active."
 BANNER_HEAD = "You can access local server via following URL(s):"
@@ -71,8 +74,9 @@ def ensure_cli_image(force=False):
 
 
 class StandIn:
-    def __init__(self, port=DEFAULT_PORT, state_dir=None):
+    def __init__(self, port=DEFAULT_PORT, state_dir=None, **roughness):
         self.port = port
+        self.roughness = roughness
         self.host = "127.0.0.1"
         self.dir = state_dir or _default_dir(port)
         self.records_dir = os.path.join(self.dir, "records")
@@ -83,7 +87,7 @@ class StandIn:
 
     # -- lifecycle -------------------------------------------------------
     def start(self):
-        _cli("start", *self._args())
+        _cli("start", *self._args(), *_roughness_args(self.roughness))
         return self
 
     def stop(self):
@@ -105,6 +109,15 @@ class StandIn:
 
     def remove_token(self, *tokens):
         _cli("remove-token", *tokens)
+
+    def configure_token(self, token, **roughness):
+        """This token's own roughness, e.g. configure_token("tok1", release_lag=0, banner_delay=1.5); it overrides
+        the instance's, so tests running at the same time with other tokens are not affected."""
+        _cli("configure-token", token, *self._args(), *_roughness_args(roughness))
+
+    def drop(self, token):
+        """End the token's live session from the server's side; its client reconnects and gets a new URL."""
+        _cli("drop", token, *self._args())
 
     @staticmethod
     def user(token, type=None, force=False):
@@ -181,6 +194,15 @@ class StandIn:
         return "StandIn(port=%d, dir=%r)" % (self.port, self.dir)
 
 
+def _roughness_args(roughness):
+    """release_lag=2 → ["--release-lag", "2"]; see `pinggy-standin --help` for the knobs."""
+    args = []
+    for name, value in sorted(roughness.items()):
+        if value is not None:
+            args += ["--" + name.replace("_", "-"), str(value)]
+    return args
+
+
 def _read_json_files(folder):
     """Every *.json file of the folder, parsed; files that vanished or are half-written are skipped."""
     found = []
@@ -206,9 +228,11 @@ def _alive(pid, starttime=None):
     return starttime is None or int(fields[19]) == starttime
 
 
-def ensure_running(port=DEFAULT_PORT, state_dir=None):
+def ensure_running(port=DEFAULT_PORT, state_dir=None, release_lag=DEFAULT_RELEASE_LAG, **roughness):
     """Start the stand-in on 127.0.0.1:port unless it runs; return a StandIn.
 
     Always goes through `pinggy-standin start`, which is idempotent and cheap
-    (~50 ms) and also refreshes the installed session scripts."""
-    return StandIn(port, state_dir).start()
+    (~50 ms) and also refreshes the installed session scripts. `roughness`
+    (banner_delay, session_limit, max_startups) is the instance's: give a test
+    that needs its own an instance of its own (another port)."""
+    return StandIn(port, state_dir, release_lag=release_lag, **roughness).start()
