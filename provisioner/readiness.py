@@ -1,4 +1,11 @@
-"""Wait until freshly started tunnels are up (their public URLs appeared) or have clearly failed."""
+"""Wait until freshly started tunnels are up (their public URLs appeared) or have clearly failed.
+
+A real Pinggy server is not instant: it holds a token for a moment after the client that had it went away, and it
+throttles bursts of logins. Docker's restart policy retries such a login by itself, so a tunnel is judged by its
+newest attempt, never by the first refusal or exit seen; only what lasts until the timeout, or a container Docker
+will not restart, is a failure. A tunnel that is up at Pinggy while nothing listens locally yet is up: that is the
+normal state at login, before the local server (say, Figma's MCP server) is started.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +15,10 @@ from dataclasses import dataclass, replace
 
 from .engine import Engine
 from .pinggy_output import RECENT_ENTRIES, read_session
-from .status import local_side
+from .status import UP, UP_LOCAL_DOWN, local_down_note, local_side
 
-STARTING, UP, FAILED = "starting", "up", "failed"
-_EXITED = ("exited", "dead", "restarting")  # restarting: it has exited at least once already
+STARTING, FAILED = "starting", "failed"
+_GIVEN_UP = ("exited", "dead")  # Docker will not start these again by itself
 
 
 @dataclass(frozen=True)
@@ -28,7 +35,11 @@ class Readiness:
     tunnel: str
     state: str = STARTING
     urls: tuple[str, ...] = ()
-    problem: str = ""
+    problem: str = ""  # why it failed, or, while starting, what the newest attempt said
+
+    @property
+    def is_up(self) -> bool:
+        return self.state in (UP, UP_LOCAL_DOWN)
 
 
 def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: float,
@@ -44,17 +55,14 @@ def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: 
         changed = False
         for target in pending:
             judged = _judge(engine, target, states.get(target.container_id))
-            if judged.state != STARTING:
-                results[target.tunnel] = judged
-                changed = True
+            changed |= judged.state != STARTING
+            results[target.tunnel] = judged
         if changed:
             on_change(list(results.values()))
         if time.monotonic() >= deadline:
             for target in targets:
                 if results[target.tunnel].state == STARTING:
-                    last = read_session(engine.logs(target.container_id, tail=20)).last_line
-                    results[target.tunnel] = replace(results[target.tunnel], state=FAILED, problem=(
-                        f"no public URL within {timeout:g}s" + (f"; last output: {last}" if last else "")))
+                    results[target.tunnel] = _timed_out(results[target.tunnel], timeout)
             on_change(list(results.values()))
             break
         time.sleep(poll_interval)
@@ -65,16 +73,33 @@ def _judge(engine: Engine, target: Target, state: str | None) -> Readiness:
     if state is None:
         return Readiness(target.tunnel, FAILED, problem="the container disappeared")
     session = read_session(engine.logs(target.container_id, tail=RECENT_ENTRIES))
-    if session.refusal:
-        return Readiness(target.tunnel, FAILED, problem=f"Pinggy refused the login: {session.refusal}")
-    if session.urls:
+    if session.urls and state == "running":
         listening, note = local_side(engine, target.network, target.host, target.port)
         if listening is False:
-            return Readiness(target.tunnel, FAILED, session.urls,
-                             f"the tunnel is up, but nothing listens on {target.host}:{target.port}"
-                             + (f" ({note})" if note else ""))
+            return Readiness(target.tunnel, UP_LOCAL_DOWN, session.urls,
+                             local_down_note(target.host, target.port) + (f" ({note})" if note else ""))
         return Readiness(target.tunnel, UP, session.urls)
-    if state in _EXITED:
+    if state in _GIVEN_UP:
+        if session.refusal:
+            return Readiness(target.tunnel, FAILED, problem=refusal_problem(session.refusal))
         detail = f": {session.last_line}" if session.last_line else ""
         return Readiness(target.tunnel, FAILED, problem=f"the tunnel client exited{detail}")
-    return Readiness(target.tunnel, STARTING)
+    # Connecting, or refused/disconnected and about to be restarted by Docker: the next attempt may well succeed.
+    newest = f"Pinggy refused the login: {session.refusal}" if session.refusal else session.last_line
+    return Readiness(target.tunnel, STARTING, problem=newest)
+
+
+def _timed_out(result: Readiness, timeout: float) -> Readiness:
+    if result.problem.startswith("Pinggy refused the login: "):
+        refusal = result.problem.removeprefix("Pinggy refused the login: ")
+        return replace(result, state=FAILED, problem=f"{refusal_problem(refusal)} (still refused after {timeout:g}s)")
+    last = f"; last output: {result.problem}" if result.problem else ""
+    return replace(result, state=FAILED, problem=f"no public URL within {timeout:g}s{last}")
+
+
+def refusal_problem(refusal: str) -> str:
+    """Pinggy's own words, and what to do about the refusal that lasts: a token held elsewhere."""
+    advice = ("; another machine or project holds the token: stop the tunnel there, or set `force: true` to take "
+              "the token over" if "already active" in refusal else "")
+    return f"Pinggy refused the login: {refusal}{advice}"
+

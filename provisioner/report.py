@@ -144,7 +144,7 @@ def duration(seconds: float | None) -> str:
 
 
 def _state_text(item) -> str:
-    text = item.state + (f" ({item.exit_code})" if item.exit_code is not None else "")
+    text = item.condition + (f" ({item.exit_code})" if item.exit_code is not None else "")
     return text if item.in_manifest else text + ", not in manifest"
 
 
@@ -176,7 +176,7 @@ def status_json(project: str, items) -> str:
         "project": project,
         "tunnels": [{
             "engine": item.engine, "tunnel": item.tunnel, "container": item.container, "in_manifest": item.in_manifest,
-            "state": item.state, "exit_code": item.exit_code,
+            "state": item.state, "condition": item.condition, "exit_code": item.exit_code,
             "uptime_seconds": None if item.uptime_seconds is None else round(item.uptime_seconds, 1),
             "restarts": item.restarts,
             "local": {"host": item.local_host, "port": item.local_port, "network": item.network,

@@ -17,6 +17,9 @@ from .mcp_protocol import mcp_path, mcp_url
 from .pinggy_output import RECENT_ENTRIES, read_session
 from .specs import HOST_NETWORK, forward_target, network_mode, secrets_in_command
 
+# A tunnel up at Pinggy; with its local server not listening yet it is still up (the normal state at login).
+UP, UP_LOCAL_DOWN = "up", "up, local server not listening"
+
 
 @dataclass(frozen=True)
 class TunnelStatus:
@@ -42,8 +45,21 @@ class TunnelStatus:
         return mcp_url(self.urls, self.mcp_path)
 
     @property
+    def is_up(self) -> bool:
+        """Up at Pinggy: running with public URLs, whether or not the local server listens yet."""
+        return self.state == "running" and bool(self.urls)
+
+    @property
     def healthy(self) -> bool:
-        return self.in_manifest and self.state == "running" and bool(self.urls)
+        return self.in_manifest and self.is_up
+
+    @property
+    def condition(self) -> str:
+        """The tunnel's state as a user sees it: up, up with its local server not listening, connecting (running,
+        no URL yet: logging in, or refused and retrying), or else Docker's own state (exited, missing, ...)."""
+        if self.is_up:
+            return UP_LOCAL_DOWN if self.listening is False else UP
+        return "connecting" if self.state in ("running", "restarting") else self.state
 
 
 def gather_manifest(loaded: Manifest, engine_names: list[str]) -> tuple[list[TunnelStatus], list[str]]:
@@ -94,6 +110,11 @@ def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel]) -> list[Tunn
         return list(pool.map(one, names))
 
 
+def local_down_note(host: str, port: int) -> str:
+    return (f"nothing listens on {host}:{port} yet; the tunnel is up and carries traffic once the local server "
+            "starts (if it should be running already, check the port)")
+
+
 def local_side(engine: Engine, network: str, host: str, port: int) -> tuple[bool | None, str]:
     """Whether a tunnel's server listens, judged from where it is: (listening, "") — or (None, why it cannot be told).
 
@@ -124,7 +145,9 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
     problem = session.refusal if session and session.refusal else ""
     if session and problem and session.retrying and running:
         problem += " (the client keeps retrying)"
-    if not urls and not problem:  # exited, or restarted and not (yet) connected: the last words of any run say why
+    if urls and base.listening is False:
+        problem = local_down_note(base.local_host, base.local_port)
+    elif not urls and not problem:  # exited, or restarted and not (yet) connected: the last words of any run say why
         problem = read_session(engine.logs(found.id, tail=50)).last_line
     return TunnelStatus(
         engine=base.engine, tunnel=base.tunnel, container=found.name, in_manifest=base.in_manifest, state=found.state,

@@ -165,18 +165,37 @@ def test_a_token_already_in_use_is_reported_as_pinggys_refusal(docker_api, pingg
         assert re.search(r"^second\s+failed\s+-$", refused.stdout, re.MULTILINE), refused.stdout
         assert (f"second: Pinggy refused the login: Login is not allowed: A tunnel with the same token {token} "
                 "is already active.") in refused.stdout.replace("(sensitive)", token)
+        assert "set `force: true` to take the token over" in refused.stdout and "still refused after 20s" in refused.stdout
         assert token not in refused.stdout + refused.stderr  # the token itself is still masked
         assert status_of(first_dir, env)["first"]["healthy"] is True  # the first tunnel kept its session
     finally:
         run_tunnelctl("destroy", "--auto-approve", cwd=second_dir)
 
 
-def test_a_closed_local_port_fails_readiness_with_the_reason(pinggy, tunnel_client, project, tmp_path):
+def test_a_local_server_that_is_not_up_yet_is_a_warning_not_a_failure(pinggy, tunnel_client, project, tmp_path):
+    """Applied at login from dotfiles, before the local server (Figma, say) is started: the tunnel is up at Pinggy."""
     token = new_token(pinggy)
+    env = {"E2E_TOKEN": token}
     (tmp_path / "tunnels.yaml").write_text(tunnel_manifest(project, 1, token, image=tunnel_client.image))
-    applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env={"E2E_TOKEN": token})
-    assert applied.returncode == 1
-    assert "mcp: the tunnel is up, but nothing listens on 127.0.0.1:1" in applied.stdout
+    applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert re.search(r"^mcp\s+up, local server not listening\s+\S+://\S+", applied.stdout,
+                     re.MULTILINE), applied.stdout
+    assert "mcp: nothing listens on 127.0.0.1:1 yet" in applied.stdout  # a typo'd port is still obvious
+
+    status = status_of(tmp_path, env)
+    assert status["_exit"] == 0
+    assert status["mcp"]["condition"] == "up, local server not listening"
+    assert status["mcp"]["local"]["listening"] is False and len(status["mcp"]["urls"]) == 2
+    text = run_tunnelctl("status", cwd=tmp_path, env=env).stdout
+    assert re.search(r"^mcp\s+up, local server not listening\s", text, re.MULTILINE), text
+
+    # and its settings can still be changed: the replacement is judged the same way, never rolled back for it
+    (tmp_path / "tunnels.yaml").write_text(
+        tunnel_manifest(project, 1, token, image=tunnel_client.image, extra="https_only: true\n"))
+    changed = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert "mcp: recreated" in changed.stdout and "restored" not in changed.stdout
 
 
 def wait_for_status(tmp_path, env, tunnel: str, wanted, timeout: float = 60) -> dict:
