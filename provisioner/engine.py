@@ -26,6 +26,10 @@ LogTail = int | Literal["all"]  # how many of the newest log entries: a number, 
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 # Networks every engine has under these names; a tunnel may name them without their being listed.
 _BUILT_IN_NETWORKS = frozenset({"host", "bridge", "default"})
+# How long a tunnel client gets to quit cleanly (ssh answers SIGTERM at once) before it is killed: a client that
+# says goodbye lets the server free its token at once, instead of the next login being refused meanwhile. Also set
+# on every container, so that a user's own `docker stop` behaves the same.
+STOP_GRACE_SECONDS = 3
 
 
 def import_docker(configs: Iterable[EngineConfig], environ: Mapping[str, str] | None = None) -> None:
@@ -231,7 +235,8 @@ class Engine:
         try:
             return self.api.create_container(image=spec.image, command=list(spec.command), name=spec.container_name,
                                              labels=dict(spec.labels), host_config=host_config, detach=True,
-                                             ports=[inside for _, _, inside in spec.published] or None)
+                                             ports=[inside for _, _, inside in spec.published] or None,
+                                             stop_signal="SIGTERM", stop_timeout=STOP_GRACE_SECONDS)
         except self._errors.APIError as error:
             if error.status_code == 409:
                 raise EngineError(f"the name '{spec.container_name}' is taken by a container tunnelctl does not "
@@ -267,22 +272,27 @@ class Engine:
             self.api.rename(container_id, name)
 
     def stop(self, container_id: str) -> None:
-        """Stop without waiting out a stop timeout: an ssh client loses nothing to SIGKILL."""
+        """Say goodbye: SIGTERM, so that the client quits cleanly and the server hears of it; the kill after a grace."""
         with self._call(f"stopping container {container_id[:12]}"):
-            self.api.stop(container_id, timeout=1)
+            self.api.stop(container_id, timeout=STOP_GRACE_SECONDS)
 
     def start(self, container_id: str) -> None:
         with self._call(f"starting container {container_id[:12]}"):
             self.api.start(container_id)
 
-    def remove(self, container_id: str) -> None:
-        """Remove the container at once: an ssh client loses nothing to SIGKILL, and nobody waits for a stop timeout."""
+    def remove(self, container_id: str, stop_first: bool = False) -> None:
+        """Remove the container; `stop_first` when it may run a client holding a token (see `stop`)."""
+        if stop_first:
+            with self._call(f"stopping container {container_id[:12]}"):
+                try:
+                    self.api.stop(container_id, timeout=STOP_GRACE_SECONDS)
+                except self._errors.NotFound:
+                    return
         with self._call(f"removing container {container_id[:12]}"):
             try:
                 self.api.remove_container(container_id, force=True)
             except self._errors.NotFound:
                 pass  # already gone: that is what we wanted
-
 
     def inspect(self, container_ids: Iterable[str]) -> list[ContainerDetails]:
         """`docker inspect` of each container, concurrently; containers gone meanwhile are left out."""

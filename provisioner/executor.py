@@ -20,6 +20,7 @@ from .errors import EngineError, UserError
 from .planner import CONFLICT, CREATE, MOVE, RECREATE, REMOVE, Action, Move, Plan
 
 DEFAULT_PARALLELISM = 8
+_MAY_HOLD_A_TOKEN = ("running", "restarting")
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def execute_fleet(fleet: FleetPlan, report: Callable[[Outcome], None], paralleli
 
 def _remove_all(engine: Engine, containers: Iterable[ObservedContainer]) -> None:
     for container in containers:
-        engine.remove(container.id)
+        engine.remove(container.id, stop_first=container.state in _MAY_HOLD_A_TOKEN)
         checkpoints.reached("removed-one")
 
 
@@ -147,7 +148,7 @@ def _restore(old_engine: Engine, previous: ObservedContainer, new_engine: Engine
     """Give the old container back its name and start it: the user keeps the tunnel that worked."""
     try:
         if new_id:
-            new_engine.remove(new_id)
+            new_engine.remove(new_id, stop_first=True)
         if renamed:
             old_engine.rename(previous.id, previous.name)
         old_engine.start(previous.id)

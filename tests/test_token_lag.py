@@ -1,0 +1,142 @@
+"""Converging against a server slow to free a token, as a real Pinggy server is: every change to an existing tunnel
+stops the client that holds the token and starts one that needs it. Run with the lag (2 s) and without it."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+import time
+import uuid
+
+import pytest
+
+from conftest import project_containers, run_tunnelctl
+from test_many_engines import on_both, second_engine  # noqa: F401  (fixtures)
+from standin import fixture
+
+IMAGE = "tunnelctl-test/pinggy-ssh:latest"
+
+
+def manifest(project: str, port: int, tokens: dict[str, str], server_port: int, keepalive: int = 30,
+             engines: str = "", placement: dict[str, str] | None = None) -> str:
+    placement = placement or {}
+    rows = "\n".join(
+        f"  - {{name: {name}, port: {port}, token: {token}, keepalive: {keepalive}, allow_cidrs: [127.0.0.0/8]"
+        + (f", engine: {placement[name]}" if name in placement else "") + "}"
+        for name, token in tokens.items())
+    return textwrap.dedent(f"""
+        version: 1
+        project: {project}
+        defaults: {{image: {IMAGE}, server: 127.0.0.1, server_port: {server_port}}}
+        """) + engines + "tunnels:\n" + rows + "\n"
+
+
+def lagged_tokens(pinggy, lag: float, *names: str) -> dict[str, str]:
+    tokens = {name: f"lag{name}{uuid.uuid4().hex[:8]}" for name in names}
+    for token in tokens.values():
+        pinggy.add_token(token)
+        pinggy.configure_token(token, release_lag=lag)
+    return tokens
+
+
+def apply(tmp_path, *args: str):
+    result = run_tunnelctl("apply", "--auto-approve", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def up_in(result, name: str) -> list[str]:
+    """The URLs apply's table shows for a tunnel that is up."""
+    found = re.search(rf"^{name}\s+up\s+(\S+ \S+)$", result.stdout, re.MULTILINE)
+    assert found, result.stdout
+    return found.group(1).split()
+
+
+def refusals(pinggy, token: str) -> int:
+    return sum(1 for record in pinggy.records(token) if record["status"] == "refused")
+
+
+def status(tmp_path) -> dict:
+    result = run_tunnelctl("status", "--json", cwd=tmp_path)
+    return {item["tunnel"]: item for item in json.loads(result.stdout)["tunnels"]} | {"_exit": result.returncode}
+
+
+@pytest.mark.parametrize("lag", [2, 0])
+def test_changes_to_existing_tunnels_converge_while_the_server_holds_the_token(docker_api, pinggy, project,
+                                                                                 local_server, tmp_path, lag):
+    port, _ = local_server
+    tokens = lagged_tokens(pinggy, lag, "a", "b")
+    write = lambda **options: (tmp_path / "tunnels.yaml").write_text(  # noqa: E731
+        manifest(project, port, tokens, pinggy.port, **options))
+    write()
+    first = apply(tmp_path)
+    first_urls = up_in(first, "a")
+
+    write(keepalive=45)  # recreate both
+    changed = apply(tmp_path)
+    assert "a: recreated" in changed.stdout and "b: recreated" in changed.stdout and "restored" not in changed.stdout
+    assert up_in(changed, "a") != first_urls  # the new session's URL, not the old one
+    if lag:  # the new clients' first logins came while the server still held the tokens, and were retried
+        assert refusals(pinggy, tokens["a"]) >= 1 and refusals(pinggy, tokens["b"]) >= 1
+    else:
+        assert refusals(pinggy, tokens["a"]) == 0
+
+    kept = project_containers(docker_api, project)["a"]["Id"]
+    targeted = apply(tmp_path, "--target", "b", "--replace", "b")
+    assert "b: recreated" in targeted.stdout and "a:" not in targeted.stdout.replace("PUBLIC", "")
+    assert project_containers(docker_api, project)["a"]["Id"] == kept
+
+    write(keepalive=50)  # a saved plan, carried out as reviewed
+    assert run_tunnelctl("plan", "--out", str(tmp_path / "saved.plan"), cwd=tmp_path).returncode == 0
+    saved = apply(tmp_path, str(tmp_path / "saved.plan"))
+    assert "Apply complete: 0 created, 2 recreated, 0 removed." in saved.stdout
+
+    docker_api.stop(project_containers(docker_api, project)["a"]["Id"], timeout=3)  # a crash past the restart policy
+    repaired = apply(tmp_path)
+    assert "a: recreated" in repaired.stdout and up_in(repaired, "a")
+
+    (tmp_path / "tunnels.yaml").write_text(manifest(project, port, tokens, 1, keepalive=55))  # nothing answers there
+    failed = run_tunnelctl("apply", "--auto-approve", "--timeout", "8", "--target", "a", cwd=tmp_path)
+    assert failed.returncode == 1
+    assert "a: failed to recreate: the new container did not come up" in failed.stdout
+    assert "the previous container was restored and runs again" in failed.stdout
+    write(keepalive=50)
+    deadline = time.monotonic() + 30
+    while not status(tmp_path)["a"]["healthy"] and time.monotonic() < deadline:  # the restored client logs in again
+        time.sleep(0.5)
+    now = status(tmp_path)
+    assert now["_exit"] == 0 and now["a"]["healthy"] and now["b"]["healthy"]
+    assert run_tunnelctl("plan", "--detailed-exitcode", cwd=tmp_path).returncode == 0
+
+
+def test_a_move_between_engines_converges_while_the_server_holds_the_token(docker_api, pinggy, second_engine,
+                                                                           on_both, project, local_server, tmp_path):
+    url, api2 = second_engine
+    port, _ = local_server
+    tokens = lagged_tokens(pinggy, 2, "m")
+    engines = f'engines:\n  laptop: {{docker: "unix:///var/run/docker.sock"}}\n  server: {{docker: "{url}"}}\n'
+    where = lambda engine: (tmp_path / "tunnels.yaml").write_text(  # noqa: E731
+        manifest(project, port, tokens, pinggy.port, engines=engines, placement={"m": engine}))
+    where("server")
+    apply(tmp_path)
+    where("laptop")
+    moved = apply(tmp_path)
+    assert "laptop/m: moved server → laptop" in moved.stdout
+    assert refusals(pinggy, tokens["m"]) >= 1  # the first login on the laptop came too early, and was retried
+    assert status(tmp_path)["m"]["healthy"]
+    assert api2.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"}) == []
+
+
+def test_after_the_server_drops_a_session_status_shows_the_new_url(pinggy, project, local_server, tmp_path):
+    port, _ = local_server
+    tokens = lagged_tokens(pinggy, 2, "d")
+    (tmp_path / "tunnels.yaml").write_text(manifest(project, port, tokens, pinggy.port))
+    old = up_in(apply(tmp_path), "d")
+    first = pinggy.wait_for_record(tokens["d"], status="active")
+    pinggy.drop(tokens["d"])
+    new = pinggy.wait_for_record(tokens["d"], newer_than=first, status="active", timeout=30)
+    deadline = time.monotonic() + 10
+    while status(tmp_path)["d"]["urls"] != new["urls"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert status(tmp_path)["d"]["urls"] == new["urls"] != old
