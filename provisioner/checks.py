@@ -107,6 +107,11 @@ def _tunnel_problems(settings: Mapping[str, Any], where) -> Iterator[tuple[str, 
     removed = [name for name in settings.get("headers", {}).get("remove", []) if name.lower() == "host"]
     if removed:
         yield ERROR, where("headers"), "the Host header can be updated (headers.update), not removed"
+    for name in settings.get("headers", {}).get("add", {}):
+        if name.lower() == "host":  # the value is not shown: it may come from the environment
+            yield WARNING, where("headers"), (
+                f"headers.add.{name} sends a second Host header (Pinggy's a: appends), which a server answers with "
+                f"400 and an MCP server refuses; to rewrite the Host, move it to headers.update: {{{name}: …}}")
     for cidr in settings.get("allow_cidrs", []):
         try:
             ipaddress.ip_network(cidr, strict=False)

@@ -202,6 +202,26 @@ def test_log_rotation_is_on_by_default_and_each_part_can_be_changed(write_manife
     """))
 
 
+def test_an_added_host_header_warns_with_the_fix_and_is_still_carried(write_manifest):
+    loaded = manifest.load(write_manifest(f"""
+        version: 1
+        tunnels:
+          - {{name: mcp, port: 3845, access_keys: [{STRONG_KEY}], headers: {{add: {{Host: "{{{{ env.SECRET_HOST }}}}"}}}}}}
+    """), {"SECRET_HOST": "localhost:3845"})
+    [warning] = loaded.warnings
+    assert warning.endswith("tunnels[0].headers (tunnel 'mcp'): headers.add.Host sends a second Host header (Pinggy's "
+                            "a: appends), which a server answers with 400 and an MCP server refuses; to rewrite the "
+                            "Host, move it to headers.update: {Host: …}")
+    assert "localhost:3845" not in warning  # values may come from the environment: never printed
+    [spec] = desired_specs(loaded)
+    assert "a:Host:localhost:3845" in spec.command
+    updated = manifest.load(write_manifest(f"""
+        version: 1
+        tunnels: [{{name: mcp, port: 3845, access_keys: [{STRONG_KEY}], headers: {{update: {{Host: localhost:3845}}}}}}]
+    """), {})
+    assert not updated.warnings and "u:Host:localhost:3845" in desired_specs(updated)[0].command
+
+
 def test_shared_token_with_force_only_warns(write_manifest):
     loaded = manifest.load(write_manifest(f"""
         version: 1

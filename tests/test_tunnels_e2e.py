@@ -68,6 +68,7 @@ def test_apply_brings_a_tunnel_up_that_carries_traffic(pinggy, tunnel_client, pr
     applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert re.search(r"^mcp\s+up\s+http://\S+ https://\S+$", applied.stdout, re.MULTILINE), applied.stdout
+    assert "headers.add.Host sends a second Host header" in applied.stderr  # warned, and carried as the user insists
 
     status = status_of(tmp_path, env)
     assert status["_exit"] == 0
