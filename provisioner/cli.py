@@ -23,7 +23,8 @@ EPILOG = """exit codes:
   0  success, or no changes
   1  error (invalid manifest, Docker unreachable, a failed action, a blocked tunnel, a failed check)
   2  changes present (plan --detailed-exitcode only)
-  3  some tunnel of the manifest is not up (status only)
+  3  some tunnel of the manifest is not up at Pinggy (status only; up with its local server
+     not listening counts as up)
   4  another apply or destroy of the project holds the lock (apply, destroy)
 
 environment:
