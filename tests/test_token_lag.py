@@ -12,24 +12,19 @@ import uuid
 import pytest
 
 from conftest import project_containers, run_tunnelctl
-from test_many_engines import on_both, second_engine  # noqa: F401  (fixtures)
-from standin import fixture
 
 IMAGE = "tunnelctl-test/pinggy-ssh:latest"
 
 
-def manifest(project: str, port: int, tokens: dict[str, str], server_port: int, keepalive: int = 30,
-             engines: str = "", placement: dict[str, str] | None = None) -> str:
-    placement = placement or {}
+def manifest(project: str, port: int, tokens: dict[str, str], server_port: int, keepalive: int = 30) -> str:
     rows = "\n".join(
-        f"  - {{name: {name}, port: {port}, token: {token}, keepalive: {keepalive}, allow_cidrs: [127.0.0.0/8]"
-        + (f", engine: {placement[name]}" if name in placement else "") + "}"
+        f"  - {{name: {name}, port: {port}, token: {token}, keepalive: {keepalive}, allow_cidrs: [127.0.0.0/8]}}"
         for name, token in tokens.items())
     return textwrap.dedent(f"""
         version: 1
         project: {project}
         defaults: {{image: {IMAGE}, server: 127.0.0.1, server_port: {server_port}}}
-        """) + engines + "tunnels:\n" + rows + "\n"
+        """) + "tunnels:\n" + rows + "\n"
 
 
 def lagged_tokens(pinggy, lag: float, *names: str) -> dict[str, str]:
@@ -108,24 +103,6 @@ def test_changes_to_existing_tunnels_converge_while_the_server_holds_the_token(d
     now = status(tmp_path)
     assert now["_exit"] == 0 and now["a"]["healthy"] and now["b"]["healthy"]
     assert run_tunnelctl("plan", "--detailed-exitcode", cwd=tmp_path).returncode == 0
-
-
-def test_a_move_between_engines_converges_while_the_server_holds_the_token(docker_api, pinggy, second_engine,
-                                                                           on_both, project, local_server, tmp_path):
-    url, api2 = second_engine
-    port, _ = local_server
-    tokens = lagged_tokens(pinggy, 2, "m")
-    engines = f'engines:\n  laptop: {{docker: "unix:///var/run/docker.sock"}}\n  server: {{docker: "{url}"}}\n'
-    where = lambda engine: (tmp_path / "tunnels.yaml").write_text(  # noqa: E731
-        manifest(project, port, tokens, pinggy.port, engines=engines, placement={"m": engine}))
-    where("server")
-    apply(tmp_path)
-    where("laptop")
-    moved = apply(tmp_path)
-    assert "laptop/m: moved server → laptop" in moved.stdout
-    assert refusals(pinggy, tokens["m"]) >= 1  # the first login on the laptop came too early, and was retried
-    assert status(tmp_path)["m"]["healthy"]
-    assert api2.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"}) == []
 
 
 def test_after_the_server_drops_a_session_status_shows_the_new_url(pinggy, project, local_server, tmp_path):
