@@ -107,8 +107,8 @@ def _tunnel_problems(settings: Mapping[str, Any], where) -> Iterator[tuple[str, 
     removed = [name for name in settings.get("headers", {}).get("remove", []) if name.lower() == "host"]
     if removed:
         yield ERROR, where("headers"), "the Host header can be updated (headers.update), not removed"
-    for name in settings.get("headers", {}).get("add", {}):
-        if name.lower() == "host":  # the value is not shown: it may come from the environment
+    for name in settings.get("headers", {}).get("add", {}):  # (an mcp: tunnel is told below, with its address)
+        if name.lower() == "host" and not settings.get("mcp"):  # the value is not shown: it may come from the env
             yield WARNING, where("headers"), (
                 f"headers.add.{name} sends a second Host header (Pinggy's a: appends), which a server answers with "
                 f"400 and an MCP server refuses; to rewrite the Host, move it to headers.update: {{{name}: …}}")

@@ -145,7 +145,7 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
     problem = session.refusal if session and session.refusal else ""
     if session and problem and session.retrying and running:
         problem += " (the client keeps retrying)"
-    if urls and base.listening is False:
+    if urls and base.listening is False and base.local_host and base.local_port:
         problem = local_down_note(base.local_host, base.local_port)
     elif not urls and not problem:  # exited, or restarted and not (yet) connected: the last words of any run say why
         problem = read_session(engine.logs(found.id, tail=50)).last_line

@@ -206,7 +206,10 @@ def test_an_added_host_header_warns_with_the_fix_and_is_still_carried(write_mani
     loaded = manifest.load(write_manifest(f"""
         version: 1
         tunnels:
-          - {{name: mcp, port: 3845, access_keys: [{STRONG_KEY}], headers: {{add: {{Host: "{{{{ env.SECRET_HOST }}}}"}}}}}}
+          - name: mcp
+            port: 3845
+            access_keys: [{STRONG_KEY}]
+            headers: {{add: {{Host: "{{{{ env.SECRET_HOST }}}}"}}}}
     """), {"SECRET_HOST": "localhost:3845"})
     [warning] = loaded.warnings
     assert warning.endswith("tunnels[0].headers (tunnel 'mcp'): headers.add.Host sends a second Host header (Pinggy's "

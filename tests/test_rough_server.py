@@ -3,7 +3,6 @@ slowly, drops sessions (the next login gets a new URL) and refuses unknown token
 
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
 
