@@ -213,15 +213,6 @@ def wait_for_status(tmp_path, env, tunnel: str, wanted, timeout: float = 60) -> 
         time.sleep(0.5)
 
 
-def drop_session(pinggy, token: str) -> None:
-    """Pinggy ends the session from its side (a dropped connection, a free-tier hour over): kill its sshd process."""
-    import os
-    import signal
-
-    [session] = pinggy.active_sessions(token)
-    os.kill(session["sshd_pid"], signal.SIGTERM)
-
-
 def test_a_dropped_session_comes_back_with_a_new_url_that_status_shows(docker_api, pinggy, tunnel_client, project,
                                                                        local_server, tmp_path):
     """The CLI reconnects inside its process; OpenSSH exits and Docker's restart policy starts it again. Either way
@@ -234,7 +225,7 @@ def test_a_dropped_session_comes_back_with_a_new_url_that_status_shows(docker_ap
     before = status_of(tmp_path, env)["mcp"]
     first_record = pinggy.wait_for_record(token, status="active")
 
-    drop_session(pinggy, token)
+    pinggy.drop(token)  # Pinggy ends the session from its side (a free-tier hour over): the token is free at once
     after = wait_for_status(tmp_path, env, "mcp", lambda item: item["healthy"] and item["urls"] != before["urls"])
     record = pinggy.wait_for_record(token, status="active", newer_than=first_record)
     assert after["urls"] == record["urls"]  # the newest URLs, not the first session's
