@@ -23,6 +23,7 @@ PINGGY_CLI_IMAGES = ("pinggy/pinggy", "docker.io/pinggy/pinggy", "docker.io/libr
 OPENSSH_ONLY = ("keepalive", "ssh_options")
 
 ERROR, WARNING = "error", "warning"
+IN_CLEAR = "every request to it, each tunnel's token included, travels in clear over the network"
 
 
 def check(data: Mapping[str, Any], tunnels: list[tuple[str, Mapping[str, Any]]],
@@ -54,8 +55,15 @@ def _engine_problems(engines, declared, entries, defaults, where) -> Iterator[tu
             declared = "" if ENVIRONMENT_ENGINE in engines else f" (declared: {names})"
             yield ERROR, where(index, "engine"), f"engine '{engine}' is not declared under engines{declared}"
     for name, config in engines.items():
-        if name not in declared:
-            continue  # the environment's engine: DOCKER_HOST or the current context says where
+        if name not in declared:  # the environment's engine: DOCKER_HOST or the current context says where
+            if os.environ.get("DOCKER_HOST", "").startswith("tcp://") and not (
+                    os.environ.get("DOCKER_TLS_VERIFY") or os.environ.get("DOCKER_CERT_PATH")):
+                yield WARNING, (), f"DOCKER_HOST is a tcp:// address without TLS: {IN_CLEAR}; set DOCKER_TLS_VERIFY " \
+                                   "and DOCKER_CERT_PATH, or use an ssh:// engine"
+            continue
+        if (config.docker or "").startswith("tcp://") and not config.tls:
+            yield WARNING, ("engines", name, "docker"), f"a tcp:// engine without tls: {IN_CLEAR}; add tls (ca, " \
+                                                       "cert, key), or use ssh://"
         if bool(config.docker) == bool(config.context):
             yield ERROR, ("engines", name), "give either docker (an address) or context (a Docker CLI context)"
         elif config.tls and not (config.docker or "").startswith("tcp://"):

@@ -20,8 +20,21 @@ SETTING_DIGESTS = LABEL_PREFIX + "setting-digests"
 MANAGER = "tunnelctl"
 
 # Bump only when the container layout itself changes (not when tunnelctl's code is refactored): every
-# container whose spec hash differs is recreated.
-SPEC_FORMAT = "1"
+# container whose spec hash differs is recreated. 2: the hardened container (HARDENING).
+SPEC_FORMAT = "2"
+
+# The tunnel client (OpenSSH, or Pinggy's CLI) needs no Linux capability, never gains privileges, runs a handful of
+# processes and threads, and writes only under $HOME (OpenSSH's ~/.ssh/known_hosts, the CLI's ~/.config/pinggy) and
+# /tmp: both images run as root with HOME=/root. Everything else is read-only, so a compromised client cannot
+# plant anything that outlives the container.
+HOME = "/root"
+HARDENING: dict[str, Any] = {
+    "cap_drop": ["ALL"],
+    "security_opt": ["no-new-privileges:true"],
+    "pids_limit": 64,
+    "read_only": True,
+    "tmpfs": {HOME: "rw,nosuid,nodev,noexec,size=8m,mode=0700", "/tmp": "rw,nosuid,nodev,noexec,size=16m,mode=1777"},
+}
 _NOT_CONTAINER = ("engine",)  # placement, not part of the container
 
 
@@ -94,6 +107,7 @@ class ObservedContainer:
     spec_hash: str
     digest_label: str = ""  # the setting digests, as labelled at creation
     image_id: str = ""
+    spec_version: str = SPEC_FORMAT  # the container layout of the tunnelctl that made it
 
     @property
     def short_id(self) -> str:

@@ -215,7 +215,7 @@ class Engine:
                 network_mode=spec.network, restart_policy={"Name": spec.restart_policy},
                 port_bindings={f"{inside}/tcp": (address, port) for address, port, inside in spec.published},
                 # Bounded logs: a CLI that reconnects for days redraws its spinner every 80 ms.
-                log_config=LogConfig(type="json-file", config=dict(spec.log_options)))
+                log_config=LogConfig(type="json-file", config=dict(spec.log_options)), **containers.HARDENING)
             try:
                 created = self._create(spec, host_config)
             except self._errors.ImageNotFound:
@@ -407,6 +407,7 @@ def _observed(row: Mapping) -> ObservedContainer:
         spec_hash=labels.get(containers.SPEC_HASH, ""),
         digest_label=labels.get(containers.SETTING_DIGESTS, ""),
         image_id=row.get("ImageID", ""),
+        spec_version=labels.get(containers.SPEC_VERSION, ""),
     )
 
 

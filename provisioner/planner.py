@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from .containers import ContainerSpec, Observation, ObservedContainer
+from .containers import SPEC_FORMAT, ContainerSpec, Observation, ObservedContainer
 
 CREATE = "create"
 RECREATE = "recreate"
@@ -119,7 +119,10 @@ def replacement_reasons(spec: ContainerSpec, current: tuple[ObservedContainer, .
         return [f"{len(current)} containers run this tunnel: " + ", ".join(_named(c) for c in current)]
     container = current[0]
     reasons = []
-    if container.spec_hash != spec.spec_hash:
+    if container.spec_version != SPEC_FORMAT:
+        reasons.append(f"made by another tunnelctl version (container layout {container.spec_version or '?'}, this "
+                       f"one's is {SPEC_FORMAT}): recreated once")
+    elif container.spec_hash != spec.spec_hash:
         changed = changed_settings(spec.setting_digests, container.setting_digests)
         reasons.append(f"{', '.join(changed)} changed" if changed else "container configuration changed")
     if container.state not in _ALIVE_STATES:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .checks import is_loopback
-from .containers import ContainerSpec, digest
+from .containers import HARDENING, ContainerSpec, digest
 from .manifest import Manifest, Tunnel
 from .platforms import DESKTOP_HOST, DOCKER_DESKTOP, LINUX_DOCKER, EngineKind
 from .schema import field_defaults
@@ -65,6 +65,7 @@ def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER
         "restart": settings["restart"],
         "network_mode": network,
         "log_options": logging,
+        "hardening": HARDENING,
     }
     if published:  # only when present, so that the hash of every existing host-network container stays the same
         runtime["published"] = [list(binding) for binding in published]

@@ -89,7 +89,7 @@ class EnvironmentListing(Exception):
 # Bounds that keep a hostile template (manifests come from shared repos) from exhausting memory or time.
 MAX_NUMBER = 100_000  # largest repeat count, width or size argument a template may use
 MAX_OUTPUT = 64 * 1024  # characters one template may produce
-MAX_SECONDS = 1.5  # for rendering all of a manifest's templates: loading any manifest stays within 2 s
+MAX_SECONDS = 1.0  # for rendering all of a manifest's templates: loading any manifest stays within 2 s
 # Address space rendering may add: no per-operation check catches every way of building a huge string (joins,
 # repeated concatenation, a thousand format fields, indent…), so an allocation past this fails instead.
 MAX_MEMORY = 128 * 1024 * 1024

@@ -158,8 +158,8 @@ class Outcome:
     peak_rss_mib: float
 
 
-def run_case(case: Case, folder: Path, env: dict[str, str] | None = None) -> Outcome:
-    """Run `tunnelctl validate` on the case in a child process held to CPU and address-space limits."""
+def run_case(case: Case, folder: Path, code: Path = REPO, address_space: int = ADDRESS_SPACE) -> Outcome:
+    """Run `tunnelctl validate` (the one in `code`) on the case in a child held to CPU and address-space limits."""
     folder.mkdir(parents=True, exist_ok=True)
     if callable(case.text):
         path = case.text(folder)
@@ -172,9 +172,9 @@ def run_case(case: Case, folder: Path, env: dict[str, str] | None = None) -> Out
 
     def limits() -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
-        resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
 
-    child_env = {**os.environ, "PYTHONPATH": str(REPO), **SECRETS, **(env or {})}
+    child_env = {**os.environ, "PYTHONPATH": str(code), **SECRETS}
     child_env.pop("TUNNELCTL_DEBUG", None)
     started = time.monotonic()
     child = subprocess.Popen(command, cwd=folder, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

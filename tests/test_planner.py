@@ -63,6 +63,17 @@ def test_hash_change_without_setting_change_still_recreates():
     assert action.kind == RECREATE and action.reasons == ("container configuration changed",)
 
 
+def test_a_container_of_an_earlier_layout_is_recreated_once_and_says_why():
+    a = spec("a")
+    unhardened = running(a, spec_hash="hash-without-hardening", spec_version="1")
+    [action] = plan("p", [a], Observation((unhardened,))).actions
+    assert action.kind == RECREATE
+    assert action.reasons == (
+        "made by another tunnelctl version (container layout 1, this one's is 2): recreated once",)
+    [again] = plan("p", [a], Observation((running(a),))).actions  # the new container has the new layout
+    assert again.kind == UNCHANGED
+
+
 def test_tunnel_gone_from_manifest_is_removed():
     a, gone = spec("a"), spec("gone")
     result = plan("p", [a], Observation((running(a), running(gone))))

@@ -96,3 +96,14 @@ def test_header_values_with_spaces_and_quotes_stay_one_remote_word(write_manifes
     # What the server sees after ssh joins the words with spaces and splits them again, shell-like:
     assert shlex.split(" ".join(options)) == ["a:X-Note:hello world", 'a:X-Note:say "hi"', "a:X-Plain:ok",
                                               "u:User-Agent:tunnel ctl", "r:X-Debug"]
+
+
+def test_every_tunnel_runs_hardened_and_the_hardening_is_part_of_the_hash(write_manifest, monkeypatch):
+    from provisioner import specs
+
+    path = write_manifest("version: 1\ntunnels: [{name: a, port: 1}]\n")
+    before = specs.container_spec("p", manifest.load(path, {}).tunnels[0])
+    monkeypatch.setitem(containers.HARDENING, "pids_limit", 128)
+    after = specs.container_spec("p", manifest.load(path, {}).tunnels[0])
+    assert before.spec_hash != after.spec_hash
+    assert containers.HARDENING["cap_drop"] == ["ALL"] and containers.HARDENING["read_only"] is True

@@ -51,7 +51,22 @@ def status_of(tmp_path, env) -> dict:
     return {item["tunnel"]: item for item in json.loads(result.stdout)["tunnels"]} | {"_exit": result.returncode}
 
 
-def test_apply_brings_a_tunnel_up_that_carries_traffic(pinggy, tunnel_client, project, local_server, tmp_path):
+def assert_hardened(api, client, info: dict) -> None:
+    """What `docker inspect` must show of a tunnel container: no capability, no privilege gain, few processes, and a
+    read-only root with tmpfs only where the client writes (OpenSSH's ~/.ssh/known_hosts, the CLI's ~/.config)."""
+    host = info["HostConfig"]
+    assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd")
+    assert host["SecurityOpt"] == ["no-new-privileges:true"] and host["Privileged"] is False
+    assert host["ReadonlyRootfs"] is True and 0 < host["PidsLimit"] <= 64
+    assert sorted(host["Tmpfs"]) == ["/root", "/tmp"]
+    output = api.logs(info["Id"]).decode(errors="replace")
+    assert "Failed to add" not in output and "Read-only file system" not in output
+    if client.name == "openssh":  # ssh says so when it wrote ~/.ssh/known_hosts (in the /root tmpfs)
+        assert "Permanently added" in output
+
+
+def test_apply_brings_a_tunnel_up_that_carries_traffic(docker_api, pinggy, tunnel_client, project, local_server,
+                                                        tmp_path):
     port, seen = local_server
     token = new_token(pinggy)
     env = {"E2E_TOKEN": token, "MCP_KEY": "k3y" + uuid.uuid4().hex}
@@ -81,6 +96,8 @@ def test_apply_brings_a_tunnel_up_that_carries_traffic(pinggy, tunnel_client, pr
                                 timeout=10) as response:
         assert response.read() == b"hello from the local MCP server"
     assert seen[-1]["path"] == "/through-the-tunnel"
+    # hardened, and still it carries traffic
+    assert_hardened(docker_api, tunnel_client, project_containers(docker_api, project)["mcp"])
 
     record = pinggy.wait_for_record(token, status="active")
     assert record["user"] == token and record["force"] is False

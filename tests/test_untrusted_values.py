@@ -151,3 +151,22 @@ def test_no_field_can_inject_an_ssh_argument(write_manifest, chosen):
     assert re.fullmatch(r"([A-Za-z0-9_][A-Za-z0-9_-]*(\+[a-z]+)*@)?[A-Za-z0-9][A-Za-z0-9.-]*", destination)
     for word in remote:
         assert re.match(r'^"?[kbwxaur]:', word) and not re.search(r"[\x00-\x1f\x7f]", word), word
+
+
+def test_a_plain_tcp_engine_is_a_warning_that_the_token_travels_in_clear(write_manifest, monkeypatch):
+    path = write_manifest("""
+        version: 1
+        engines: {lab: {docker: "tcp://10.0.0.5:2375"}, home: {docker: "ssh://me@home.lan"}}
+        tunnels: [{name: a, port: 1, engine: lab, allow_cidrs: [10.0.0.0/8]}]
+    """)
+    [warning] = manifest.load(path, {}).warnings
+    assert "engines.lab.docker: a tcp:// engine without tls" in warning and "token" in warning
+
+    path = write_manifest("version: 1\ntunnels: [{name: a, port: 1, allow_cidrs: [10.0.0.0/8]}]\n")
+    monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.5:2375")
+    monkeypatch.delenv("DOCKER_TLS_VERIFY", raising=False)
+    monkeypatch.delenv("DOCKER_CERT_PATH", raising=False)
+    [warning] = manifest.load(path, {}).warnings
+    assert "DOCKER_HOST is a tcp:// address without TLS" in warning and "10.0.0.5" not in warning
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    assert manifest.load(path, {}).warnings == ()
