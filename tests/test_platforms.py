@@ -13,7 +13,7 @@ import pytest
 
 from conftest import SLEEPER_IMAGE, create_network
 from provisioner import manifest
-from provisioner.containers import digest
+from provisioner.containers import HARDENING, digest
 from provisioner.platforms import (
     DOCKER,
     DOCKER_DESKTOP,
@@ -72,10 +72,11 @@ def test_where_the_host_network_is_the_users_machine_the_tunnel_uses_it_as_befor
     assert spec.network == "host" and spec.published == ()
     assert spec.command[:4] == ("-p", "443", "-R0:127.0.0.1:3845", "-L4300:localhost:4300")
     assert spec.target == "127.0.0.1:3845 → pro.pinggy.io:443"
-    # the same hash as before engine kinds existed: upgrading tunnelctl recreates nothing
+    # the same hash as before engine kinds existed: knowing the engine's kind recreates nothing (the hardened
+    # container, layout 2, is what changed it once)
     assert spec.spec_hash == digest({"name": "figma-figma", "image": "pinggy/pinggy:latest", "command": spec.command,
                                      "restart": "unless-stopped", "network_mode": "host",
-                                     "log_options": spec.log_options})
+                                     "log_options": spec.log_options, "hardening": HARDENING})
 
 
 @pytest.mark.parametrize("recorded", ["docker-desktop-macos", "docker-desktop-windows"])
