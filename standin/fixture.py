@@ -110,6 +110,11 @@ class StandIn:
     def remove_token(self, *tokens):
         _cli("remove-token", *tokens)
 
+    @staticmethod
+    def add_anonymous():
+        """Create the users http, tcp, tls, udp, tlstcp: logins without a token (idempotent)."""
+        _cli("add-anonymous")
+
     def configure_token(self, token, **roughness):
         """This token's own roughness, e.g. configure_token("tok1", release_lag=0, banner_delay=1.5); it overrides
         the instance's, so tests running at the same time with other tokens are not affected."""

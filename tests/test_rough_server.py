@@ -3,6 +3,7 @@ slowly, drops sessions (the next login gets a new URL) and refuses unknown token
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -95,3 +96,26 @@ def test_an_unknown_token_is_refused(docker_api, pinggy, client):
         time.sleep(0.1)
     assert b"Permission denied" in docker_api.logs(container_id)
 
+
+
+def test_fifty_tunnels_created_at_once_all_come_up_through_a_throttling_server(docker_api, project, tmp_path):
+    """A burst of logins trips the server's throttling (sshd's MaxStartups, low here): some clients' first
+    connections are reset. Docker retries them and apply waits for their newest attempt: all 50 end up."""
+    from conftest import run_tunnelctl
+
+    throttling = fixture.ensure_running(port=fixture.DEFAULT_PORT + 5, max_startups="3:50:10")
+    throttling.add_anonymous()
+    throttling.clear_records()
+    rows = "\n".join(f"  - {{name: t{index:02d}, port: {20000 + index}, type: tcp}}" for index in range(50))
+    (tmp_path / "tunnels.yaml").write_text(
+        f"version: 1\nproject: {project}\ndefaults: {{image: {fixture.IMAGE}, server: 127.0.0.1, "
+        f"server_port: {throttling.port}}}\ntunnels:\n{rows}\n")
+    applied = run_tunnelctl("apply", "--auto-approve", "--timeout", "120", cwd=tmp_path, timeout=300)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "Apply complete: 50 created" in applied.stdout
+    up = re.findall(r"^t\d\d\s+up, local server not listening\s+tcp://\S+$", applied.stdout, re.MULTILINE)
+    assert len(up) == 50, applied.stdout  # the table: every one up (nothing listens on their ports, so says so)
+    restarted = sum(info["RestartCount"] for info in
+                    (docker_api.inspect_container(row["Id"]) for row in
+                     docker_api.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"})))
+    assert restarted >= 1, "the burst did not trip the throttling: the test proves nothing"
