@@ -115,11 +115,6 @@ def _tunnel_problems(settings: Mapping[str, Any], where) -> Iterator[tuple[str, 
     removed = [name for name in settings.get("headers", {}).get("remove", []) if name.lower() == "host"]
     if removed:
         yield ERROR, where("headers"), "the Host header can be updated (headers.update), not removed"
-    for name in settings.get("headers", {}).get("add", {}):  # (an mcp: tunnel is told below, with its address)
-        if name.lower() == "host" and not settings.get("mcp"):  # the value is not shown: it may come from the env
-            yield WARNING, where("headers"), (
-                f"headers.add.{name} sends a second Host header (Pinggy's a: appends), which a server answers with "
-                f"400 and an MCP server refuses; to rewrite the Host, move it to headers.update: {{{name}: …}}")
     for cidr in settings.get("allow_cidrs", []):
         try:
             ipaddress.ip_network(cidr, strict=False)
@@ -134,7 +129,7 @@ def _tunnel_problems(settings: Mapping[str, Any], where) -> Iterator[tuple[str, 
         yield WARNING, where("access_keys"), (
             "no visitor authentication (access_keys, basic_auth or allow_cidrs): "
             "anyone with the URL reaches your server")
-    if kind == "http" and settings.get("mcp"):
+    if kind == "http":
         problem = host_rewrite_problem(settings)
         if problem:
             yield WARNING, where("headers"), problem
@@ -178,20 +173,23 @@ def _openssh_only(tunnels, where) -> Iterator[tuple[str, Path, str]]:
 
 
 def host_rewrite_problem(settings: Mapping[str, Any]) -> str | None:
-    """Why an MCP server will not take the Host header visitors arrive with, or None.
+    """The Host rule: why the local server will not take the Host header visitors arrive with, or None.
 
     Pinggy passes the public host on unless `u:Host:` (headers.update.Host) replaces it, and `a:Host:`
     (headers.add.Host) appends a second Host header, which servers answer with 400. Servers on the official MCP SDK
-    refuse any Host but their own address with its port (421). Values are not quoted back: they may come from the
-    environment.
+    also refuse any Host but their own address with its port (421), so `mcp` tunnels must rewrite it. Values are not
+    quoted back: they may come from the environment.
     """
     headers = settings.get("headers", {})
     updated = next((value for name, value in headers.get("update", {}).items() if name.lower() == "host"), None)
     added = next((name for name in headers.get("add", {}) if name.lower() == "host"), None)
     fix = f'headers.update: {{Host: "localhost:{settings["port"]}"}}'
     if added and updated is None:
+        target = fix if settings.get("mcp") else f"headers.update: {{{added}: …}}"
         return (f"headers.add.{added} sends a second Host header (Pinggy's a: appends), which a server answers with "
-                f"400 and an MCP server refuses; to rewrite the Host, move it to {fix}")
+                f"400 and an MCP server refuses; to rewrite the Host, move it to {target}")
+    if not settings.get("mcp"):
+        return None
     if updated is None:
         return (f"the public host reaches this MCP server as Host, and servers on the official MCP SDK answer 421 "
                 f"to it: set {fix}")
