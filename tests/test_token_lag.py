@@ -11,20 +11,22 @@ import uuid
 
 import pytest
 
-from conftest import project_containers, run_tunnelctl
+from conftest import SUPPORT, project_containers, run_tunnelctl
 
 IMAGE = "tunnelctl-test/pinggy-ssh:latest"
 
 
-def manifest(project: str, port: int, tokens: dict[str, str], server_port: int, keepalive: int = 30) -> str:
+def manifest(project: str, port: int, tokens: dict[str, str], server_port: int, keepalive: int = 30,
+             engines: str = "", engine: str | None = None) -> str:
+    placed = f", engine: {engine}" if engine else ""
     rows = "\n".join(
-        f"  - {{name: {name}, port: {port}, token: {token}, keepalive: {keepalive}, allow_cidrs: [127.0.0.0/8]}}"
-        for name, token in tokens.items())
+        f"  - {{name: {name}, port: {port}, token: {token}, keepalive: {keepalive}, "
+        f"allow_cidrs: [127.0.0.0/8]{placed}}}" for name, token in tokens.items())
     return textwrap.dedent(f"""
         version: 1
         project: {project}
         defaults: {{image: {IMAGE}, server: 127.0.0.1, server_port: {server_port}}}
-        """) + "tunnels:\n" + rows + "\n"
+        """) + engines + "tunnels:\n" + rows + "\n"
 
 
 def lagged_tokens(pinggy, lag: float, *names: str) -> dict[str, str]:
@@ -103,6 +105,45 @@ def test_changes_to_existing_tunnels_converge_while_the_server_holds_the_token(d
     now = status(tmp_path)
     assert now["_exit"] == 0 and now["a"]["healthy"] and now["b"]["healthy"]
     assert run_tunnelctl("plan", "--detailed-exitcode", cwd=tmp_path).returncode == 0
+
+
+@pytest.fixture
+def standin_in_second_engine(second_engine, pinggy, tmp_path):
+    """The second engine's host-network containers have a loopback of their own: relay its 127.0.0.1:PORT to the
+    stand-in's, so that clients there log in to the same server as clients on the machine's engine."""
+    import os
+    import signal
+    import subprocess
+
+    relay = subprocess.Popen([str(SUPPORT / "netns-relay"), str(second_engine.pid), str(pinggy.port),
+                              str(tmp_path / "relay.sock")], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert relay.stdout.readline().strip() == "ready"
+        yield second_engine
+    finally:
+        os.killpg(relay.pid, signal.SIGKILL)
+        relay.wait()
+
+
+def test_a_move_between_engines_converges_while_the_server_holds_the_token(standin_in_second_engine, pinggy,
+                                                                           project, local_server, tmp_path):
+    second = standin_in_second_engine
+    port, _ = local_server
+    tokens = lagged_tokens(pinggy, 2, "m")
+    engines = f'engines:\n  laptop: {{docker: "unix:///var/run/docker.sock"}}\n  server: {{docker: "{second.url}"}}\n'
+    try:
+        for engine in ("server", "laptop"):
+            (tmp_path / "tunnels.yaml").write_text(
+                manifest(project, port, tokens, pinggy.port, engines=engines, engine=engine))
+            placed = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path)
+            assert placed.returncode == 0, placed.stdout + placed.stderr
+        assert "laptop/m: moved server → laptop" in placed.stdout and "restored" not in placed.stdout
+        assert refusals(pinggy, tokens["m"]) >= 1  # the first login on the laptop came too early, and was retried
+        assert status(tmp_path)["m"]["healthy"]
+        assert second.api.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"}) == []
+    finally:
+        for row in second.api.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"}):
+            second.api.remove_container(row["Id"], force=True)
 
 
 def test_after_the_server_drops_a_session_status_shows_the_new_url(pinggy, project, local_server, tmp_path):
