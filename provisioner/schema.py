@@ -136,9 +136,10 @@ def validation_problems(data: Any, sources: Mapping[Path, tuple[str, ...]] | Non
     from jsonschema.exceptions import best_match
 
     sources = sources or {}
-    secret_paths = [path for path, node, _ in walk(data) if is_secret(node)]
+    errors = list(_validator().iter_errors(data))
+    secret_paths = [path for path, node, _ in walk(data) if is_secret(node)] if errors else []
     problems: list[tuple[Path, str]] = []
-    for error in _validator().iter_errors(data):
+    for error in errors:
         if error.context:
             error = best_match(error.context)
         path = tuple(error.absolute_path)

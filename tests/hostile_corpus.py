@@ -117,6 +117,8 @@ CASES = [
     # the duplicate's value is never built: the two errors are the duplicate and the unknown field
     Case("merge-bomb-under-duplicate-key", _merge_bomb(under_duplicate_key=True), "duplicate key 'x'", problems=2),
     Case("alias-bomb", _alias_bomb(), "alias bomb"),
+    Case("a-megabyte-of-values", "version: 1\ntunnels:\n  - name: a\n    port: 1\n    headers: {add: {"
+         + ", ".join(f"H{i}: v" for i in range(90_000)) + "}}\n", "more than 15000 values"),
     Case("long-string-aliases", _long_string_aliases(), "alias bomb"),
     # 6, 7. values that reach ssh's command line
     Case("token-is-an-option", tunnel(token="-E"), "tunnels[0].token"),
