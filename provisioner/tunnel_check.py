@@ -67,18 +67,17 @@ def check_tunnel(tunnel: Tunnel, item: TunnelStatus | None, cred: Credential, ti
     kind = settings.get("type", "http")
     path = mcp_path(settings)
     base = public_base(item.urls) if item else None
-    result = TunnelCheck(tunnel.name, "mcp" if path else kind,
-                         (base.rstrip("/") + (path or "/")) if base else None)
+    url = base.rstrip("/") + (path or "/") if base else None
+    result = TunnelCheck(tunnel.name, "mcp" if path else kind, url)
     result.parts.append(_local(settings, item, path, timeout))
     if kind != "http":
         return result
-    if not base:
+    if not url:
         state = item.state if item else "missing"
         why = f" ({item.problem})" if item and item.problem else ""
         result.parts.append(Part("public", FAIL, f"no public URL: the tunnel is {state}{why}; see tunnelctl status, "
                                                  "or run tunnelctl apply"))
         return result
-    url = base.rstrip("/") + (path or "/")
     result.parts.append(_public(url, settings, path, cred, timeout, edge))
     result.parts.append(_stranger(url, settings, path, cred, timeout, edge))
     return result
