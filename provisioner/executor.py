@@ -2,7 +2,9 @@
 
 A replacement never leaves the tunnel worse off: the old container is renamed aside and stopped (a token carries
 one live tunnel), the new one is created and, when waiting, must come up; only then is the old one removed. If the
-new one fails, the old one gets its name back and is started again. Killed at any step, the process leaves
+new one fails, the old one gets its name back and is started again. A real server frees a token a moment after its
+client left, so the new client's first logins may be refused: Docker's restart policy retries them, and readiness
+judges the newest attempt (see readiness.py), so that is not a failure. Killed at any step, the process leaves
 containers that the next plan recognises (renamed, stopped, created-never-started) and the next apply cleans up.
 """
 

@@ -37,10 +37,6 @@ class Readiness:
     urls: tuple[str, ...] = ()
     problem: str = ""  # why it failed, or, while starting, what the newest attempt said
 
-    @property
-    def is_up(self) -> bool:
-        return self.state in (UP, UP_LOCAL_DOWN)
-
 
 def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: float,
                   on_change: Callable[[list[Readiness]], None], poll_interval: float = 0.2) -> list[Readiness]:
@@ -94,6 +90,8 @@ def _timed_out(result: Readiness, timeout: float) -> Readiness:
         refusal = result.problem.removeprefix("Pinggy refused the login: ")
         return replace(result, state=FAILED, problem=f"{refusal_problem(refusal)} (still refused after {timeout:g}s)")
     last = f"; last output: {result.problem}" if result.problem else ""
+    if "Permission denied" in result.problem:  # the server did not take the login: the token is unknown to it
+        last += "; the server does not accept this token: check it"
     return replace(result, state=FAILED, problem=f"no public URL within {timeout:g}s{last}")
 
 

@@ -112,7 +112,7 @@ def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel]) -> list[Tunn
 
 def local_down_note(host: str, port: int) -> str:
     return (f"nothing listens on {host}:{port} yet; the tunnel is up and carries traffic once the local server "
-            "starts (if it should be running already, check the port)")
+            "starts; if it should be running already, check the port")
 
 
 def local_side(engine: Engine, network: str, host: str, port: int) -> tuple[bool | None, str]:

@@ -118,7 +118,7 @@ def standin_in_second_engine(second_engine, pinggy, tmp_path):
     relay = subprocess.Popen([str(SUPPORT / "netns-relay"), str(second_engine.pid), str(pinggy.port),
                               str(tmp_path / "relay.sock")], stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        assert relay.stdout.readline().strip() == "ready"
+        assert relay.stdout is not None and relay.stdout.readline().strip() == "ready"
         yield second_engine
     finally:
         os.killpg(relay.pid, signal.SIGKILL)

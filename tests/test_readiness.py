@@ -1,0 +1,92 @@
+"""Readiness judges each tunnel by its newest attempt: a refusal or a reset while Docker retries is not the verdict,
+what lasts until the timeout is, and a tunnel up at Pinggy with its local server down is up. No engine needed: a
+scripted stand-in for the engine's two answers (container states, client output)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from provisioner.readiness import FAILED, Target, wait_until_up
+from provisioner.status import UP, UP_LOCAL_DOWN
+
+BANNER = "You can access local server via following URL(s):\nhttp://rnabc-p4100.a.pinggy.link\n"
+REFUSED = "Login is not allowed: A tunnel with the same token (sensitive) is already active.\n"
+RESET = "kex_exchange_identification: read: Connection reset by peer\nConnection reset by 127.0.0.1 port 2322\n"
+
+
+@dataclass(frozen=True)
+class Listed:
+    id: str
+    state: str
+
+
+@dataclass(frozen=True)
+class Observed:
+    owned: tuple[Listed, ...]
+
+
+class ScriptedEngine:
+    """Each poll moves one step along the script of (container state, output so far); the last step then stays."""
+
+    is_local = False  # nothing to probe: the local side is not what these tests are about
+
+    def __init__(self, *steps: tuple[str, str]):
+        self.steps, self.polls = steps, 0
+
+    def observe(self, project, wanted_names=()):
+        self.polls += 1
+        return Observed((Listed("c1", self._step()[0]),))
+
+    def logs(self, container_id, tail="all"):
+        return self._step()[1]
+
+    def _step(self):
+        return self.steps[min(self.polls, len(self.steps)) - 1]
+
+
+def judge(engine, timeout: float = 5.0):
+    [result] = wait_until_up(engine, "p", [Target("mcp", "c1", "127.0.0.1", 1)], timeout, lambda results: None,
+                             poll_interval=0.01)
+    return result
+
+
+def test_refusals_while_the_server_still_holds_the_token_are_retried_until_the_login_succeeds():
+    engine = ScriptedEngine(("running", REFUSED), ("restarting", REFUSED), ("running", REFUSED + REFUSED),
+                            ("running", REFUSED * 2 + BANNER))
+    result = judge(engine)
+    assert result.state == UP and result.urls == ("http://rnabc-p4100.a.pinggy.link",)
+
+
+def test_connections_reset_by_a_throttling_server_are_retried():
+    assert judge(ScriptedEngine(("restarting", RESET), ("running", RESET + BANNER))).state == UP
+
+
+def test_a_refusal_that_lasts_to_the_timeout_fails_with_pinggys_words_and_what_to_do():
+    result = judge(ScriptedEngine(("running", REFUSED), ("restarting", REFUSED)), timeout=0.2)
+    assert result.state == FAILED
+    assert result.problem == ("Pinggy refused the login: " + REFUSED.strip() + "; another machine or project holds "
+                              "the token: stop the tunnel there, or set `force: true` to take the token over "
+                              "(still refused after 0.2s)")
+
+
+def test_a_client_docker_will_not_restart_fails_at_once():
+    engine = ScriptedEngine(("exited", REFUSED))
+    result = judge(engine, timeout=30)
+    assert result.state == FAILED and result.problem.startswith("Pinggy refused the login: Login is not allowed")
+    assert engine.polls == 1
+
+
+def test_an_unknown_token_times_out_with_the_servers_words_and_a_hint():
+    result = judge(ScriptedEngine(("restarting", "(sensitive)@127.0.0.1: Permission denied (password).\n")),
+                   timeout=0.2)
+    assert result.state == FAILED and result.problem == (
+        "no public URL within 0.2s; last output: (sensitive)@127.0.0.1: Permission denied (password).; "
+        "the server does not accept this token: check it")
+
+
+def test_a_tunnel_up_while_its_local_server_is_down_is_up_and_says_so():
+    engine = ScriptedEngine(("running", BANNER))
+    engine.is_local = True  # the target, 127.0.0.1:1, has no listener
+    result = judge(engine)
+    assert result.state == UP_LOCAL_DOWN and result.urls
+    assert result.problem.startswith("nothing listens on 127.0.0.1:1 yet; the tunnel is up")
