@@ -141,8 +141,9 @@ def load(path: FilePath, environ: Mapping[str, str] | None = None, *, env_files:
     problems.sources, problems.read = rendering.sources, rendering.read
     for where, message in rendering.problems:
         problems.add(where, message)
-    # No value a template read from the environment, nor what it made of one, is ever printed, whatever the field.
-    secrets = frozenset(rendering.secrets | set(rendering.read.values()))
+    secrets = frozenset(rendering.secrets)
+    # An error never shows a value a template read from the environment, whatever the field.
+    error_secrets = secrets | frozenset(rendering.read.values())
 
     # A value still holding a template that could not be rendered is not checked, nor what contains it.
     unresolved_and_above = {other[:length] for other in rendering.unresolved for length in range(len(other) + 1)}
@@ -154,10 +155,10 @@ def load(path: FilePath, environ: Mapping[str, str] | None = None, *, env_files:
     for where, message in schema.validation_problems(data, rendering.sources):
         if resolved(where):
             problems.add(where, message)
-    problems.raise_if_any(secrets)
+    problems.raise_if_any(error_secrets)
 
     _check_unique(data, problems)
-    problems.raise_if_any(secrets)
+    problems.raise_if_any(error_secrets)
 
     project = data.get("project") or project_from_folder(path)
     defaults = {**schema.field_defaults(), **data.get("defaults", {})}
@@ -167,7 +168,7 @@ def load(path: FilePath, environ: Mapping[str, str] | None = None, *, env_files:
                                                   engines):
         if resolved(where):
             problems.add(where, message, checks.ERROR if strict else severity)
-    problems.raise_if_any(secrets)
+    problems.raise_if_any(error_secrets)
     return Manifest(path=path, project=project, tunnels=tunnels, secrets=secrets,
                     warnings=tuple(problems.lines(problems.warnings)), engines=engines,
                     unset_secrets=frozenset(rendering.unset_secrets))
@@ -199,13 +200,13 @@ def load_scope(path: FilePath, environ: Mapping[str, str] | None = None, *,
     subset = {key: data[key] for key in ("project", "engines") if data.get(key) is not None}
     rendering = templates.render_all(subset, environment(path, env_files, environ))
     problems.sources, problems.read = rendering.sources, rendering.read
-    secrets = frozenset(rendering.secrets | set(rendering.read.values()))
+    error_secrets = frozenset(rendering.secrets | set(rendering.read.values()))
     for where, message in rendering.problems:
         problems.add(where, message)
-    problems.raise_if_any(secrets)
+    problems.raise_if_any(error_secrets)
     for where, message in schema.validation_problems({"version": 1, "tunnels": [], **subset}, rendering.sources):
         problems.add(where, message)
-    problems.raise_if_any(secrets)
+    problems.raise_if_any(error_secrets)
     return subset.get("project") or project_from_folder(path), _engines(subset.get("engines"), path.parent)
 
 

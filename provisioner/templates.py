@@ -37,7 +37,9 @@ class MissingRequired(Exception):
 class Rendering:
     problems: list[tuple[Path, str]] = field(default_factory=list)
     unresolved: set[Path] = field(default_factory=set)  # left as written: a variable is missing
-    secrets: set[str] = field(default_factory=set)  # secret fields' values, what they read, and `| secret` values
+    # secret fields' values, `| secret` values, and what templates of text fields read from the environment or made
+    # of it: never printed
+    secrets: set[str] = field(default_factory=set)
     unset_secrets: set[str] = field(default_factory=set)  # variables a secret field needs that are not set
     sources: dict[Path, tuple[str, ...]] = field(default_factory=dict)  # templated path → variables it read
     read: dict[str, str] = field(default_factory=dict)  # every variable any template read → its value
@@ -315,9 +317,14 @@ def render_all(data: Any, environ: Mapping[str, str], ignore_missing: bool = Fal
                     result.read.update(read)
                 if _within(path, secret_paths):
                     result.secrets.update(read.values())
-            _assign(data, path, _coerce(rendered, schema.expected_type(node)))
-            if (_within(path, secret_paths) or path in result.sources) and rendered:
-                result.secrets.add(rendered)  # what a template made of a variable is the variable's as much
+            value = _coerce(rendered, schema.expected_type(node))
+            _assign(data, path, value)
+            # What a template made of a variable is the variable's as much. A number or a yes/no is not masked in
+            # normal output (blanking every `3845` or `true` would garble plans and --json), only in errors.
+            if _within(path, secret_paths) or (path in result.sources and isinstance(value, str)):
+                result.secrets.update(result.read[name] for name in result.sources.get(path, ()))
+                if rendered:
+                    result.secrets.add(rendered)
 
     try:
         with _time_limit(MAX_SECONDS), _memory_limit(MAX_MEMORY):

@@ -74,6 +74,13 @@ def test_a_values_rendered_from_the_environment_are_masked_in_normal_output_too(
     assert console_out.getvalue() == "target (sensitive):1\n"
 
 
+def test_a_number_from_the_environment_is_shown_in_a_plan_but_never_in_an_error(write_manifest):
+    loaded = load(write_manifest, {"port": "{{ env.PORT }}", "allow_cidrs": ["10.0.0.0/8"]}, {"PORT": "38450"})
+    assert loaded.tunnels[0].settings["port"] == 38450 and "38450" not in loaded.secrets  # JSON output stays JSON
+    printed = errors(write_manifest, {"port": "{{ env.PORT }}"}, {"PORT": "384500"})
+    assert "384500" not in printed and "tunnels[0].port (tunnel 'a'): (from env.PORT) must be at most 65535" in printed
+
+
 @pytest.mark.parametrize("secret", ["upstream\\Secret\t99", 'pass"word', "pässwörd1", "it's \"both\""])
 def test_a_secret_is_masked_in_every_form_it_can_be_printed_in(secret):
     console_out = io.StringIO()
