@@ -48,11 +48,14 @@ def tunnel(**fields: str) -> str:
 
 
 def _merge_bomb(under_duplicate_key: bool) -> str:
+    """Eight levels of `<<: [*previous ×10]`: 10⁹ entries once flattened. Under a duplicate key, the levels are never
+    built themselves, but their anchors still exist for a mapping that is."""
     levels = ["  l0: &l0 {" + ", ".join(f"k{i}: {i}" for i in range(10)) + "}"]
     for level in range(1, 9):
         levels.append(f"  l{level}: &l{level}\n    <<: [" + ", ".join([f"*l{level - 1}"] * 10) + "]")
     bomb = "\n".join(levels)
-    return f"version: 1\ntunnels: []\n{'x: 1' if under_duplicate_key else ''}\nx:\n{bomb}\n"
+    hiding = "x: 1\n" if under_duplicate_key else ""
+    return f"version: 1\ntunnels: []\n{hiding}x:\n{bomb}\ndefaults:\n  <<: *l8\n"
 
 
 def _alias_bomb() -> str:
@@ -114,8 +117,7 @@ CASES = [
     Case("endless-loop", tunnel(host='"{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}'
                                      '{% endfor %}"'), "took more than"),
     Case("merge-bomb", _merge_bomb(under_duplicate_key=False), "merge bomb"),
-    # the duplicate's value is never built: the two errors are the duplicate and the unknown field
-    Case("merge-bomb-under-duplicate-key", _merge_bomb(under_duplicate_key=True), "duplicate key 'x'", problems=2),
+    Case("merge-bomb-under-duplicate-key", _merge_bomb(under_duplicate_key=True), "merge bomb"),
     Case("alias-bomb", _alias_bomb(), "alias bomb"),
     Case("a-megabyte-of-values", "version: 1\ntunnels:\n  - name: a\n    port: 1\n    headers: {add: {"
          + ", ".join(f"H{i}: v" for i in range(90_000)) + "}}\n", "more than 15000 values"),
