@@ -69,7 +69,7 @@ def _variable(raw_list: Any) -> str:
 def _raw_tunnel(manifest_path: Path, tunnel_name: str) -> dict:
     """The tunnel's entry as written (templates not rendered), over the manifest's defaults."""
     from .manifest import read_text
-    from .yamlpos import YamlProblem, parse
+    from .manifest.positions import YamlProblem, parse
 
     try:
         data = parse(read_text(manifest_path))[0]

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import manifest as manifest_front, probe
+from . import manifest as manifest_front
+from . import probe
 from .errors import EngineError, ManifestError, UserError
 
 OK, FAIL, WARN, SKIP = "ok", "fail", "warn", "skip"  # only FAIL fails the run
@@ -43,7 +44,8 @@ def diagnose(path: Path, env_files: Sequence[Path] = (), selected: Iterable[str]
     findings: list[Finding] = []
     loaded = _check_manifest(path, env_files, findings)
     if loaded is None:
-        findings += [Finding(section, "", SKIP, "not checked: the manifest must load first") for section in SECTIONS[1:]]
+        findings += [Finding(section, "", SKIP, "not checked: the manifest must load first")
+                     for section in SECTIONS[1:]]
         return Diagnosis(path, tuple(findings))
     engines = _check_engines(loaded, selected, findings)
     _check_images(loaded, engines, findings)
@@ -87,12 +89,11 @@ def _check_manifest(path: Path, env_files: Sequence[Path], findings: list[Findin
 
 
 def _check_engines(loaded, selected: Iterable[str], findings: list[Finding]) -> dict:
-    from .converge import open_engines
-    from .engine import Engine
+    from .fleet import open_engines
 
     engines = {}
-    for name, engine in open_engines(loaded.engines, selected).items():
-        if not isinstance(engine, Engine):
+    for name, engine in open_engines(loaded.engines, list(selected)).items():
+        if isinstance(engine, str):
             findings.append(Finding(ENGINES, name, FAIL, engine))
             continue
         try:

@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
-from . import checkpoints
-from .containers import ObservedContainer
-from .converge import FleetPlan, changed_engines
+from . import pause_points
 from .engine import Engine
 from .errors import EngineError, UserError
+from .fleet import FleetPlan, changed_engines
+from .model import ObservedContainer
 from .planner import CONFLICT, CREATE, MOVE, RECREATE, REMOVE, Action, Move, Plan
 
 DEFAULT_PARALLELISM = 8
@@ -89,7 +89,7 @@ def execute_fleet(fleet: FleetPlan, report: Callable[[Outcome], None], paralleli
 def _remove_all(engine: Engine, containers: Iterable[ObservedContainer]) -> None:
     for container in containers:
         engine.remove(container.id, stop_first=container.state in _MAY_HOLD_A_TOKEN)
-        checkpoints.reached("removed-one")
+        pause_points.reached("removed-one")
 
 
 def _replace(engine: Engine, project: str, action: Action, wait_timeout: float | None) -> str:
@@ -115,13 +115,13 @@ def _swap(project: str, old_engine: Engine, previous: ObservedContainer | None, 
     if previous:
         if same_engine:
             old_engine.rename(previous.id, f"{previous.name}-replaced-{previous.short_id}")
-            checkpoints.reached("renamed-aside")
+            pause_points.reached("renamed-aside")
         old_engine.stop(previous.id)
-        checkpoints.reached("stopped-old")
+        pause_points.reached("stopped-old")
     new_id = None
     try:
         new_id = new_engine.create(action.creates)
-        checkpoints.reached("started-new")
+        pause_points.reached("started-new")
         if wait_timeout is not None:
             _wait_for(new_engine, project, action, new_id, wait_timeout)
     except EngineError as error:
@@ -131,7 +131,7 @@ def _swap(project: str, old_engine: Engine, previous: ObservedContainer | None, 
         raise EngineError(f"{error.message}; {restored}") from None
     if previous:
         old_engine.remove(previous.id)
-        checkpoints.reached("removed-old")
+        pause_points.reached("removed-old")
     return new_id
 
 

@@ -6,7 +6,8 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from .containers import SPEC_FORMAT, ContainerSpec, Observation, ObservedContainer
+from .labels import SPEC_FORMAT
+from .model import ContainerSpec, Observation, ObservedContainer
 
 CREATE = "create"
 RECREATE = "recreate"

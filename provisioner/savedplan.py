@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import files
-from .converge import FleetPlan, UnreachableEngine
 from .errors import UserError
+from .fleet import FleetPlan, UnreachableEngine, plan_document
 
 FORMAT = "tunnelctl-plan"
 FORMAT_VERSION = 1
@@ -23,7 +24,7 @@ class SavedPlan:
     engines: dict[str, dict[str, str]]  # name → endpoint, desired_digest, observed_digest
 
 
-def save(path: Path, fleet: FleetPlan, manifest: Path, targets, replace, selected_engines, plan_document: str) -> None:
+def save(path: Path, fleet: FleetPlan, manifest: Path, targets: Iterable[str], replace: Iterable[str]) -> None:
     if fleet.unreachable:
         raise UserError(f"not saving {path}: engine '{fleet.unreachable[0].name}' could not be reached, so the plan "
                         "is incomplete; pass --engine to plan without it")
@@ -32,7 +33,7 @@ def save(path: Path, fleet: FleetPlan, manifest: Path, targets, replace, selecte
         "manifest": str(manifest.resolve()), "targets": sorted(targets), "replace": sorted(replace),
         "engines": {part.name: {"endpoint": part.endpoint, "desired_digest": part.desired_digest,
                                 "observed_digest": part.observed_digest} for part in fleet.reachable},
-        "plan": json.loads(plan_document),
+        "plan": plan_document(fleet),
     }
     files.write_private(path, json.dumps(document, indent=2) + "\n")
 

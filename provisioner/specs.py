@@ -6,11 +6,12 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .checks import is_loopback
-from .containers import HARDENING, ContainerSpec, digest
+from .engine.platforms import DESKTOP_HOST, DOCKER_DESKTOP, LINUX_DOCKER, EngineKind
+from .labels import digest
 from .manifest import Manifest, Tunnel
-from .platforms import DESKTOP_HOST, DOCKER_DESKTOP, LINUX_DOCKER, EngineKind
-from .schema import field_defaults
+from .manifest.domain_checks import is_loopback
+from .manifest.schema import field_defaults
+from .model import HARDENING, ContainerSpec
 
 HOST_NETWORK = "host"
 DEBUGGER_CONTAINER_PORT = 4300  # where the client serves its web debugger, inside the tunnel's session

@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import probe
-from .checks import is_loopback
-from .containers import ContainerDetails
 from .engine import Engine
 from .errors import UserError
 from .manifest import Manifest, Tunnel
+from .manifest.domain_checks import is_loopback
 from .mcp_protocol import mcp_path, mcp_url
+from .model import ContainerDetails
 from .pinggy_output import RECENT_ENTRIES, read_session
 from .specs import HOST_NETWORK, forward_target, network_mode, secrets_in_command
 
@@ -64,12 +64,12 @@ class TunnelStatus:
 
 def gather_manifest(loaded: Manifest, engine_names: list[str]) -> tuple[list[TunnelStatus], list[str]]:
     """Every engine of the manifest (or those named): the statuses, and one line per engine that failed."""
-    from .converge import open_engines
+    from .fleet import open_engines
 
     engines = open_engines(loaded.engines, engine_names)
     items, failures = [], []
     for name, engine in engines.items():
-        if not isinstance(engine, Engine):
+        if isinstance(engine, str):
             failures.append(f"error: engine '{name}': {engine}")
             continue
         try:

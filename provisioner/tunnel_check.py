@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import probe
-from .checks import host_rewrite_problem
 from .client_config import Credential, credential
 from .manifest import Tunnel
+from .manifest.domain_checks import host_rewrite_problem
 from .mcp_protocol import Handshake, Unreachable, handshake, mcp_path, probe_http, public_base
 from .status import TunnelStatus
 
@@ -223,7 +223,7 @@ def _ms(seconds: float) -> str:
 
 
 def check_json(project: str, checks: list[TunnelCheck]) -> str:
-    from .report import JSON_FORMAT_VERSION
+    from .constants import JSON_FORMAT_VERSION
 
     return json.dumps({
         "format_version": JSON_FORMAT_VERSION, "project": project,

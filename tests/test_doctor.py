@@ -14,10 +14,10 @@ import threading
 import time
 
 import pytest
+from test_engine_errors import registry
 
 from conftest import run_tunnelctl
 from standin import fixture
-from test_engine_errors import registry
 
 pytestmark = pytest.mark.docker
 

@@ -157,13 +157,13 @@ def test_an_api_version_the_engine_does_not_speak_names_the_one_it_does(docker_a
      "cannot reach the registry"),
 ])
 def test_registry_answers_from_elsewhere_are_told_apart(explanation, verdict):
-    from provisioner import engine_errors
+    from provisioner.engine import errors as engine_errors
 
     assert verdict in engine_errors.pull_failed("pinggy/pingy", explanation, "unix:///var/run/docker.sock")
 
 
 def test_an_engine_that_needs_a_newer_api_says_which():
-    from provisioner import engine_errors
+    from provisioner.engine import errors as engine_errors
 
     message = engine_errors.refused("client version 1.41 is too old. Minimum supported API version is 1.44, please "
                                     "upgrade your client to a newer version", "unix:///var/run/docker.sock",

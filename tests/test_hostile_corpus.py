@@ -8,7 +8,7 @@ import re
 import pytest
 from hostile_corpus import CASES, SECRETS, run_case
 
-from provisioner.output import printed_forms
+from provisioner.redaction import printed_forms
 
 # Far above what any case needs (bench/hostile measures them): a case past it is a bomb that got through.
 PEAK_RSS_MIB = 200

@@ -140,7 +140,7 @@ def test_template_bombs_are_stopped_with_a_reason(write_manifest, template, mess
 
 
 def test_a_loop_with_no_output_is_stopped_by_the_clock(write_manifest, monkeypatch):
-    from provisioner import templates
+    from provisioner.manifest import templates
 
     monkeypatch.setattr(templates, "MAX_SECONDS", 0.5)
     loop = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"

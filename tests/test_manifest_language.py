@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from conftest import REPO, run_tunnelctl
-from provisioner import manifest, schema
+from provisioner import manifest
 from provisioner.errors import ManifestError
+from provisioner.manifest import schema
 from provisioner.specs import desired_specs
 
 STRONG_KEY = "a" * 8 + "0123456789abcdef0123456789abcdef"  # 40 hex characters: 160 bits

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import REPO
 from provisioner import manifest
-from provisioner.platforms import describe
+from provisioner.engine.platforms import describe
 from provisioner.specs import container_spec, desired_specs
 
 INSTALL = REPO / "scripts" / "install-pinggy-cli"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from provisioner.containers import ContainerSpec, Observation, ObservedContainer, encode_digests
+from provisioner.labels import encode_digests
+from provisioner.model import ContainerSpec, Observation, ObservedContainer
 from provisioner.planner import CONFLICT, CREATE, RECREATE, REMOVE, UNCHANGED, plan
 
 

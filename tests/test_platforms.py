@@ -13,8 +13,7 @@ import pytest
 
 from conftest import SLEEPER_IMAGE, create_network
 from provisioner import manifest
-from provisioner.containers import HARDENING, digest
-from provisioner.platforms import (
+from provisioner.engine.platforms import (
     DOCKER,
     DOCKER_DESKTOP,
     PODMAN,
@@ -23,6 +22,8 @@ from provisioner.platforms import (
     ROOTLESS_PODMAN,
     describe,
 )
+from provisioner.labels import digest
+from provisioner.model import HARDENING
 from provisioner.specs import container_spec
 
 INFO = Path(__file__).parent / "data" / "engine-info"
@@ -118,7 +119,7 @@ def test_a_container_off_the_host_network_is_one_a_real_engine_creates_as_planne
                                                                                    write_manifest):
     """Docker Desktop cannot run here: its kind of container (a bridge network, the debugger published on loopback
     with the four-part -L) is created on dockerd, on a network of the test's own."""
-    from provisioner.engine import Engine
+    from provisioner.engine.docker_engine import DockerEngine
 
     port, network = free_port(), f"{project}-net"
     create_network(docker_api, network)
@@ -126,7 +127,7 @@ def test_a_container_off_the_host_network_is_one_a_real_engine_creates_as_planne
         body = FIGMA.replace("debugger_port: 4300", f"debugger_port: {port}") + (
             f"  image: {SLEEPER_IMAGE}\n  container_name: {project}-figma\n  network: {network}\n  host: figma-mcp\n")
         spec = container_spec(project, tunnel(write_manifest, body), describe(info("docker-desktop-windows")))
-        created = Engine().create(spec)
+        created = DockerEngine().create(spec)
         inspected = docker_api.inspect_container(created)
         assert inspected["HostConfig"]["NetworkMode"] == network
         assert inspected["HostConfig"]["PortBindings"] == {
@@ -141,9 +142,9 @@ def test_a_container_off_the_host_network_is_one_a_real_engine_creates_as_planne
 
 @pytest.mark.docker
 def test_the_engine_reports_its_kind_from_one_request(docker_api):
-    from provisioner.engine import Engine
+    from provisioner.engine.docker_engine import DockerEngine
 
-    assert Engine().kind.kind == DOCKER  # this machine's dockerd (rootful, Linux)
+    assert DockerEngine().kind.kind == DOCKER  # this machine's dockerd (rootful, Linux)
 
 
 class _EngineOf:

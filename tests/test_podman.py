@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_tunnelctl
-from provisioner.endpoints import EngineConfig, discover, local_sockets
+from provisioner.engine.config import EngineConfig, discover, local_sockets
 from standin import fixture
 
 PINGGY_IMAGE = "tunnelctl-test/pinggy-ssh:latest"
@@ -125,9 +125,9 @@ def test_an_image_podman_lacks_is_named_with_the_localhost_hint(podman, tmp_path
 
 
 def test_podman_describes_itself_as_podman(podman):
-    from provisioner.engine import Engine
+    from provisioner.engine.docker_engine import DockerEngine
 
-    kind = Engine(EngineConfig("pod", docker=podman)).kind
+    kind = DockerEngine(EngineConfig("pod", docker=podman)).kind
     assert (kind.kind, kind.label) == ("podman", "Podman 4.3.1")
 
 

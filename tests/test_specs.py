@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from provisioner import containers, manifest
+from provisioner import labels, manifest, model
 from provisioner.specs import desired_specs
 
 # The command from the developers' brief, as people paste it today.
@@ -53,9 +53,9 @@ def test_figma_example_produces_exactly_the_hand_written_docker_run(write_manife
 
 def test_labels_own_the_container_and_never_hold_a_secret(write_manifest):
     [spec] = spec_for(write_manifest, FIGMA_MANIFEST, FIGMA_ENV)
-    assert spec.labels[containers.MANAGED_BY] == "tunnelctl"
-    assert spec.labels[containers.PROJECT] == "figma"
-    assert spec.labels[containers.TUNNEL] == "figma"
+    assert spec.labels[labels.MANAGED_BY] == "tunnelctl"
+    assert spec.labels[labels.PROJECT] == "figma"
+    assert spec.labels[labels.TUNNEL] == "figma"
     text = json.dumps(dict(spec.labels))
     assert "TOKEN" not in text and "ACCESSKEY" not in text
 
@@ -103,7 +103,7 @@ def test_every_tunnel_runs_hardened_and_the_hardening_is_part_of_the_hash(write_
 
     path = write_manifest("version: 1\ntunnels: [{name: a, port: 1}]\n")
     before = specs.container_spec("p", manifest.load(path, {}).tunnels[0])
-    monkeypatch.setitem(containers.HARDENING, "pids_limit", 128)
+    monkeypatch.setitem(model.HARDENING, "pids_limit", 128)
     after = specs.container_spec("p", manifest.load(path, {}).tunnels[0])
     assert before.spec_hash != after.spec_hash
-    assert containers.HARDENING["cap_drop"] == ["ALL"] and containers.HARDENING["read_only"] is True
+    assert model.HARDENING["cap_drop"] == ["ALL"] and model.HARDENING["read_only"] is True

@@ -263,7 +263,8 @@ def test_a_refused_client_says_why_while_it_retries_and_after_it_gives_up(docker
     port, _ = local_server
     token = new_token(pinggy)
     env = {"E2E_TOKEN": token}
-    holder = docker_api.create_container(fixture.IMAGE, command=pinggy.ssh_args(token, f"127.0.0.1:{port}", force=False),
+    holder = docker_api.create_container(fixture.IMAGE,
+                                         command=pinggy.ssh_args(token, f"127.0.0.1:{port}", force=False),
                                          host_config=docker_api.create_host_config(network_mode="host"),
                                          labels={"io.tunnelctl.project": project})  # removed with the project
     docker_api.start(holder)

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from provisioner import manifest
+from provisioner.cli.console import Console
 from provisioner.errors import ManifestError
-from provisioner.output import Console
 from provisioner.specs import _remote_word, container_spec, secrets_in_command
 
 SECRET = "ghp_R3viewSecret0123456789"

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..redaction import without_values
 from . import schema
-from .output import without_values
 from .schema import Path
 
 _MARKERS = ("{{", "{%", "{#")

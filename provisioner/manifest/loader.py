@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 from typing import Any
 
-from . import checks, dotenv, files, schema, templates
-from .endpoints import ENVIRONMENT_ENGINE, EngineConfig
-from .errors import ManifestError, UserError
-from .output import without_values
+from .. import files
+from ..engine.config import ENVIRONMENT_ENGINE, EngineConfig
+from ..errors import ManifestError, UserError
+from ..redaction import without_values
+from . import domain_checks as checks
+from . import dotenv, schema, templates
+from .positions import YamlProblem, parse
 from .schema import Path
-from .yamlpos import YamlProblem, parse
 
 # Far above any real manifest (500 tunnels take about 100 KiB); refusing early bounds time and memory.
 MAX_BYTES = 1024 * 1024

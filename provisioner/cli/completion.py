@@ -39,10 +39,10 @@ def engine_names(prefix: str, parsed_args, **_) -> dict[str, str]:
 
 
 def _manifest_names(parsed_args, section: str) -> list[str]:
-    from .errors import UserError
-    from .locate import find_manifest
-    from .manifest import read_text
-    from .yamlpos import YamlProblem, parse
+    from ..errors import UserError
+    from ..manifest import read_text
+    from ..manifest.locate import find_manifest
+    from ..manifest.positions import YamlProblem, parse
 
     try:
         path = getattr(parsed_args, "file", None) or find_manifest().path

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from . import files
-from .errors import UserError
+from .. import files
+from ..errors import UserError
 
 MAX_BYTES = 1024 * 1024  # an env file holds a few variables; a bound keeps a hostile one from filling memory
 

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-LABEL_PREFIX = "io.tunnelctl."
-MANAGED_BY = LABEL_PREFIX + "managed-by"
-PROJECT = LABEL_PREFIX + "project"
-TUNNEL = LABEL_PREFIX + "tunnel"
-SPEC_VERSION = LABEL_PREFIX + "spec-version"
-SPEC_HASH = LABEL_PREFIX + "spec-hash"
-SETTING_DIGESTS = LABEL_PREFIX + "setting-digests"
-
-MANAGER = "tunnelctl"
-
-# Bump only when the container layout itself changes (not when tunnelctl's code is refactored): every
-# container whose spec hash differs is recreated. 2: the hardened container (HARDENING).
-SPEC_FORMAT = "2"
+from .labels import (
+    MANAGED_BY,
+    MANAGER,
+    PROJECT,
+    SETTING_DIGESTS,
+    SPEC_FORMAT,
+    SPEC_HASH,
+    SPEC_VERSION,
+    TUNNEL,
+    decode_digests,
+    digest,
+    encode_digests,
+)
 
 # The tunnel client (OpenSSH, or Pinggy's CLI) needs no Linux capability, never gains privileges, runs a handful of
 # processes and threads, and writes only under $HOME (OpenSSH's ~/.ssh/known_hosts, the CLI's ~/.config/pinggy) and
@@ -35,26 +33,8 @@ HARDENING: dict[str, Any] = {
     "read_only": True,
     "tmpfs": {HOME: "rw,nosuid,nodev,noexec,size=8m,mode=0700", "/tmp": "rw,nosuid,nodev,noexec,size=16m,mode=1777"},
 }
+
 _NOT_CONTAINER = ("engine",)  # placement, not part of the container
-
-
-def ownership_filter(project: str) -> list[str]:
-    """Docker label filters that select exactly the containers tunnelctl manages for `project`."""
-    return [f"{MANAGED_BY}={MANAGER}", f"{PROJECT}={project}"]
-
-
-def digest(value: Any) -> str:
-    """sha256 of the canonical JSON of `value`: stable across runs, machines and key order."""
-    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def encode_digests(digests: Mapping[str, str]) -> str:
-    return ",".join(f"{name}={value}" for name, value in sorted(digests.items()))
-
-
-def decode_digests(label: str) -> dict[str, str]:
-    return dict(part.split("=", 1) for part in label.split(",") if "=" in part)
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 
-from .converge import FleetPlan, UnreachableEngine
-from .executor import Outcome
-from .planner import CONFLICT, CREATE, MOVE, RECREATE, REMOVE, UNCHANGED
-
-JSON_FORMAT_VERSION = 1
+from ..constants import JSON_FORMAT_VERSION
+from ..executor import Outcome
+from ..fleet import FleetPlan, UnreachableEngine, plan_document
+from ..planner import CONFLICT, CREATE, MOVE, RECREATE, REMOVE, UNCHANGED
 
 _SYMBOLS = {CREATE: "+", RECREATE: "-/+", REMOVE: "-", CONFLICT: "!"}
 _PAST_TENSE = {CREATE: "created", RECREATE: "recreated", MOVE: "moved", REMOVE: "removed"}
-_SUMMARY_KINDS = (CREATE, RECREATE, REMOVE, UNCHANGED, CONFLICT)
 
 
 def plan_text(fleet: FleetPlan) -> str:
@@ -67,27 +65,7 @@ def summary_line(fleet: FleetPlan) -> str:
 
 
 def plan_json(fleet: FleetPlan) -> str:
-    document = {
-        "format_version": JSON_FORMAT_VERSION,
-        "project": fleet.project,
-        "changes": fleet.has_changes,
-        "summary": {**{kind: fleet.count(kind) for kind in _SUMMARY_KINDS}, MOVE: len(fleet.moves)},
-        "actions": [
-            {
-                "engine": part.name,
-                "tunnel": action.tunnel,
-                "action": action.kind,
-                "container": action.container_name,
-                "reasons": list(action.reasons),
-                "replaces": [container.id for container in action.replaces],
-            }
-            for part in fleet.reachable for action in part.plan.actions
-        ],
-        "moves": [{"tunnel": move.tunnel, "from": move.source, "to": move.destination,
-                   "replaces": [container.id for container in move.remove.replaces]} for move in fleet.moves],
-        "unreachable": [{"engine": part.name, "error": part.error} for part in fleet.unreachable],
-    }
-    return json.dumps(document, indent=2)
+    return json.dumps(plan_document(fleet), indent=2)
 
 
 def outcome_line(outcome: Outcome, with_engine: bool = False) -> str:

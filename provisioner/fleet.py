@@ -4,20 +4,23 @@ each engine's inputs so that a saved plan can prove it still applies."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import replace as with_changes
+from typing import Any
 
-from .containers import ContainerSpec, Observation
-from .endpoints import ENVIRONMENT_ENGINE, EngineConfig
-from .engine import Engine, import_docker
+from .constants import JSON_FORMAT_VERSION
+from .engine import Engine
+from .engine.config import ENVIRONMENT_ENGINE, EngineConfig
+from .engine.docker_engine import DockerEngine, import_docker
+from .engine.platforms import PODMAN_IMAGE_NOTE, PODMAN_RESTART_NOTE, EngineKind
 from .errors import EngineError, UserError
-from .planner import CHANGE_KINDS, CREATE, RECREATE, Move, Plan, find_moves, plan
-from .platforms import PODMAN_IMAGE_NOTE, PODMAN_RESTART_NOTE, EngineKind
+from .labels import digest
+from .model import ContainerSpec, Observation
+from .planner import CHANGE_KINDS, CONFLICT, CREATE, MOVE, RECREATE, REMOVE, UNCHANGED, Move, Plan, find_moves, plan
 
+SUMMARY_KINDS = (CREATE, RECREATE, REMOVE, UNCHANGED, CONFLICT)
 # The desired specs of one engine's tunnels, given its name and a way to learn its kind (asked only when needed).
 SpecsFor = Callable[[str, Callable[[], EngineKind]], Sequence[ContainerSpec]]
 
@@ -81,7 +84,8 @@ class FleetPlan:
         return sum(part.plan.count(kind) for part in self.reachable)
 
 
-def open_engines(configs: Mapping[str, EngineConfig], selected: Collection[str] = ()) -> dict[str, Engine | str]:
+def open_engines(configs: Mapping[str, EngineConfig],
+                 selected: Collection[str] = ()) -> dict[str, DockerEngine | str]:
     """Each engine's client, or the one-line reason it cannot be used; `selected` (--engine) limits them."""
     unknown = sorted(set(selected) - set(configs))
     if unknown:
@@ -89,18 +93,18 @@ def open_engines(configs: Mapping[str, EngineConfig], selected: Collection[str] 
                         f"(engines: {', '.join(sorted(configs))})")
     chosen = {name: config for name, config in configs.items() if not selected or name in selected}
     import_docker(chosen.values())
-    opened: dict[str, Engine | str] = {}
+    opened: dict[str, DockerEngine | str] = {}
     for name, config in chosen.items():
         try:
-            opened[name] = Engine(config)
+            opened[name] = DockerEngine(config)
         except EngineError as error:
             opened[name] = error.message
     return opened
 
 
-def prepare(project: str, engines: Mapping[str, Engine | str], specs_for: SpecsFor,
-            *, targets: Collection[str] = (), replace: Collection[str] = (), pull: bool = False,
-            removal_reason: str = "not in the manifest", known_tunnels: Collection[str] = ()) -> FleetPlan:
+def plan_fleet(project: str, engines: Mapping[str, Engine | str], specs_for: SpecsFor, *,
+               targets: Collection[str] = (), replace: Collection[str] = (), pull: bool = False,
+               removal_reason: str = "not in the manifest", known_tunnels: Collection[str] = ()) -> FleetPlan:
     """Plan every engine concurrently; an engine that cannot be reached is reported, and the others proceed."""
     unknown_replace = sorted(set(replace) - set(known_tunnels))
     if unknown_replace:
@@ -142,7 +146,7 @@ def _prepare_engine(engine: Engine, project: str, specs: Sequence[ContainerSpec]
     engine_plan = plan(project, specs, observed, removal_reason=removal_reason, replace=replace)
     return EnginePlan(
         name=engine.name, endpoint=engine.endpoint, engine=engine, plan=engine_plan,
-        desired_digest=_digest([project, sorted((spec.tunnel, spec.spec_hash) for spec in specs),
+        desired_digest=digest([project, sorted((spec.tunnel, spec.spec_hash) for spec in specs),
                                 sorted(targets), sorted(replace)]),
         observed_digest=observation_digest(observed), observed_tunnels=held, pull_failures=failures,
         notes=_kind_notes(engine, engine_plan, observed))
@@ -165,9 +169,9 @@ def _kind_notes(engine: Engine, engine_plan: Plan, observed: Observation) -> tup
 
 def observation_digest(observed: Observation) -> str:
     """What the planner saw of the engine; Docker's ever-changing status text ("Up 3 minutes") is left out."""
-    return _digest([sorted((c.id, c.name, c.tunnel, c.state, c.spec_hash, c.image_id) for c in observed.owned),
-                    sorted(observed.foreign_names.items()), sorted(observed.image_ids.items()),
-                    sorted(observed.missing_networks)])
+    return digest([sorted((c.id, c.name, c.tunnel, c.state, c.spec_hash, c.image_id) for c in observed.owned),
+                   sorted(observed.foreign_names.items()), sorted(observed.image_ids.items()),
+                   sorted(observed.missing_networks)])
 
 
 def _pull_all(engine: Engine, specs: Sequence[ContainerSpec]) -> tuple[str, ...]:
@@ -181,12 +185,32 @@ def _pull_all(engine: Engine, specs: Sequence[ContainerSpec]) -> tuple[str, ...]
     return tuple(failures)
 
 
-def _digest(value) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
 def changed_engines(fleet: FleetPlan) -> list[EnginePlan]:
     """The engines the fleet plan changes: those with changes of their own, and both ends of every move."""
     moving = {move.source for move in fleet.moves} | {move.destination for move in fleet.moves}
     return [part for part in fleet.reachable
             if part.name in moving or any(action.kind in CHANGE_KINDS for action in part.plan.actions)]
+
+
+def plan_document(fleet: FleetPlan) -> dict[str, Any]:
+    """The plan as data (what `plan --json` prints and a saved plan holds): no secret, only names and reasons."""
+    return {
+        "format_version": JSON_FORMAT_VERSION,
+        "project": fleet.project,
+        "changes": fleet.has_changes,
+        "summary": {**{kind: fleet.count(kind) for kind in SUMMARY_KINDS}, MOVE: len(fleet.moves)},
+        "actions": [
+            {
+                "engine": part.name,
+                "tunnel": action.tunnel,
+                "action": action.kind,
+                "container": action.container_name,
+                "reasons": list(action.reasons),
+                "replaces": [container.id for container in action.replaces],
+            }
+            for part in fleet.reachable for action in part.plan.actions
+        ],
+        "moves": [{"tunnel": move.tunnel, "from": move.source, "to": move.destination,
+                   "replaces": [container.id for container in move.remove.replaces]} for move in fleet.moves],
+        "unreachable": [{"engine": part.name, "error": part.error} for part in fleet.unreachable],
+    }

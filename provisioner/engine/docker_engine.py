@@ -12,17 +12,18 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from . import checkpoints, containers, engine_errors, platforms
-from .containers import ContainerDetails, ContainerSpec, Observation, ObservedContainer
-from .endpoints import ENVIRONMENT_ENGINE, EngineConfig, discover, local_sockets
-from .errors import EngineError
+from .. import labels, pause_points
+from ..errors import EngineError
+from ..model import HARDENING, ContainerDetails, ContainerSpec, Observation, ObservedContainer
+from . import LogTail, platforms
+from . import errors as engine_errors
+from .config import ENVIRONMENT_ENGINE, EngineConfig, discover, local_sockets
 
 # Pinned so that docker-py does not spend a round-trip asking the engine for its version on every run; the docker
 # CLI's DOCKER_API_VERSION overrides it for an engine that speaks another range (Docker 29 needs at least 1.44).
 API_VERSION = "1.41"
-LogTail = int | Literal["all"]  # how many of the newest log entries: a number, or all that Docker kept
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 # Networks every engine has under these names; a tunnel may name them without their being listed.
 _BUILT_IN_NETWORKS = frozenset({"host", "bridge", "default"})
@@ -67,7 +68,9 @@ class EngineVersion:
     min_api: str  # the oldest
 
 
-class Engine:
+class DockerEngine:
+    """The Engine protocol over the Docker API (docker-py), for one engine of the manifest."""
+
     def __init__(self, config: EngineConfig | None = None, environ: Mapping[str, str] | None = None):
         import docker
 
@@ -127,7 +130,7 @@ class Engine:
         names are not the project's, one image lookup per distinct image (to see a tag move), and one list of
         networks when tunnels join user-defined ones."""
         with self._call("listing containers"):
-            rows = self.api.containers(all=True, filters={"label": containers.ownership_filter(project)})
+            rows = self.api.containers(all=True, filters={"label": labels.ownership_filter(project)})
         owned = tuple(_observed(row) for row in rows)
         held = {container.name for container in owned}
         missing = sorted(set(wanted_names) - held)
@@ -168,8 +171,9 @@ class Engine:
         return None
 
     def version(self) -> EngineVersion:
-        """The API versions the engine speaks, after one request at the API version tunnelctl speaks (so that a version the engine
-        does not speak, like a socket that cannot be opened, is the same error here as everywhere)."""
+        """The API versions the engine speaks, after one request at the API version tunnelctl speaks (so that a
+        version the engine does not speak, like a socket that cannot be opened, is the same error here as
+        everywhere)."""
         with self._call("asking for its version"):
             self.api.ping()
             document = self.api.version(api_version=False)
@@ -190,7 +194,8 @@ class Engine:
             try:
                 self.api.inspect_distribution(image)
             except self._errors.NotFound as error:
-                if "json" not in (error.response.headers.get("Content-Type") or ""):
+                content_type = error.response.headers.get("Content-Type") if error.response is not None else None
+                if "json" not in (content_type or ""):
                     return False  # a route the engine lacks, not a registry's answer (which is JSON)
                 raise
         return True
@@ -215,14 +220,14 @@ class Engine:
                 network_mode=spec.network, restart_policy={"Name": spec.restart_policy},
                 port_bindings={f"{inside}/tcp": (address, port) for address, port, inside in spec.published},
                 # Bounded logs: a CLI that reconnects for days redraws its spinner every 80 ms.
-                log_config=LogConfig(type="json-file", config=dict(spec.log_options)), **containers.HARDENING)
+                log_config=LogConfig(type="json-file", config=dict(spec.log_options)), **HARDENING)
             try:
                 created = self._create(spec, host_config)
             except self._errors.ImageNotFound:
                 self.pull(spec.image)
                 created = self._create(spec, host_config)
             container_id = created["Id"]
-        checkpoints.reached("created-not-started")
+        pause_points.reached("created-not-started")
         try:
             with self._call(f"starting container '{spec.container_name}'"):
                 self.api.start(container_id)
@@ -331,7 +336,7 @@ def _details(info: Mapping) -> ContainerDetails:
     return ContainerDetails(
         id=info["Id"],
         name=info.get("Name", "").lstrip("/"),
-        tunnel=(config.get("Labels") or {}).get(containers.TUNNEL, ""),
+        tunnel=(config.get("Labels") or {}).get(labels.TUNNEL, ""),
         state=state.get("Status", ""),
         exit_code=state.get("ExitCode") if state.get("Status") in ("exited", "dead") else None,
         started_at=_timestamp(state.get("StartedAt")),
@@ -397,23 +402,23 @@ def _name(row: Mapping) -> str:
 
 
 def _observed(row: Mapping) -> ObservedContainer:
-    labels = row.get("Labels") or {}
+    tags = row.get("Labels") or {}
     return ObservedContainer(
         id=row["Id"],
         name=_name(row),
-        tunnel=labels.get(containers.TUNNEL, ""),
+        tunnel=tags.get(labels.TUNNEL, ""),
         state=row.get("State", ""),
         status=row.get("Status", ""),
-        spec_hash=labels.get(containers.SPEC_HASH, ""),
-        digest_label=labels.get(containers.SETTING_DIGESTS, ""),
+        spec_hash=tags.get(labels.SPEC_HASH, ""),
+        digest_label=tags.get(labels.SETTING_DIGESTS, ""),
         image_id=row.get("ImageID", ""),
-        spec_version=labels.get(containers.SPEC_VERSION, ""),
+        spec_version=tags.get(labels.SPEC_VERSION, ""),
     )
 
 
 def _describe_holder(row: Mapping) -> str:
-    labels = row.get("Labels") or {}
-    owner = (f"tunnelctl project '{labels.get(containers.PROJECT)}'"
-             if labels.get(containers.MANAGED_BY) == containers.MANAGER else "not managed by tunnelctl")
+    tags = row.get("Labels") or {}
+    owner = (f"tunnelctl project '{tags.get(labels.PROJECT)}'"
+             if tags.get(labels.MANAGED_BY) == labels.MANAGER else "not managed by tunnelctl")
     return f"container {row['Id'][:12]} ({owner})"
 

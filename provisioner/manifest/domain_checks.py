@@ -11,8 +11,8 @@ import string
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .endpoints import ENVIRONMENT_ENGINE, EngineConfig
-from .platforms import DESKTOP_HOST
+from ..engine.config import ENVIRONMENT_ENGINE, EngineConfig
+from ..engine.platforms import DESKTOP_HOST
 from .schema import Path
 
 HTTP_ONLY = ("access_keys", "basic_auth", "https_only", "forwarded_for", "full_url", "pass_preflight", "local_tls",

@@ -1,0 +1,8 @@
+"""One application function per command: what the command does, apart from parsing arguments (cli/) and drawing
+output (the views in cli/views.py). Each takes typed options and a view, and returns the exit code.
+
+    changes.py         plan, apply, destroy (locks, plan, confirm, execute, wait)
+    running.py         status, logs
+    manifest_tools.py  validate, init, schema, gen-key
+    mcp_tools.py       check, connect
+"""

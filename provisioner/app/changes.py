@@ -1,0 +1,215 @@
+"""plan, apply and destroy: load, lock, plan every engine, show, confirm, execute, wait for the tunnels to come up.
+
+What is shown and how is the view's business (`ChangesView`); these functions decide what happens and the exit code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from .. import manifest
+from ..constants import DEFAULT_PARALLELISM, EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from ..engine.config import EngineConfig
+from ..errors import EngineError
+from ..executor import Outcome
+from ..fleet import FleetPlan, SpecsFor
+from ..planner import CHANGE_KINDS, REMOVE
+from ..readiness import Readiness
+
+# Why a command cannot do without the secrets, said beside each one that is not set; read-only commands load without.
+PLAN_NEEDS_SECRETS = ("plan compares a hash of each secret with the running container's and cannot without its "
+                      "value; status, logs and destroy need no secrets")
+APPLY_NEEDS_SECRETS = "apply sends it to Pinggy; status, logs and destroy need no secrets"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which manifest, and which part of what it declares, a command works on."""
+
+    manifest: Path
+    env_files: tuple[Path, ...] = ()
+    engines: tuple[str, ...] = ()  # --engine: only these engines of the manifest
+    targets: tuple[str, ...] = ()  # --target: only these tunnels
+    replace: tuple[str, ...] = ()  # --replace: recreate these even if they match
+    pull: bool = False
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    scope: Scope
+    detailed_exitcode: bool = False
+    out: Path | None = None  # save the plan there
+
+
+@dataclass(frozen=True)
+class ExecuteOptions:
+    """How changes are carried out."""
+
+    auto_approve: bool = False
+    lock_timeout: float = 0
+    parallelism: int = DEFAULT_PARALLELISM
+    wait_timeout: float | None = 60  # None: do not wait for the tunnels to come up
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    scope: Scope | None  # None: the saved plan says
+    saved_plan: Path | None = None
+    execute: ExecuteOptions = field(default_factory=ExecuteOptions)
+
+
+@dataclass(frozen=True)
+class DestroyOptions:
+    scope: Scope
+    execute: ExecuteOptions = field(default_factory=ExecuteOptions)
+
+
+class ChangesView(Protocol):
+    def hide(self, secrets: Iterable[str]) -> None: ...
+
+    def warn(self, lines: Iterable[str]) -> None: ...
+
+    def error(self, line: str) -> None: ...
+
+    def plan(self, fleet: FleetPlan) -> None: ...
+
+    def saved_plan(self, path: Path) -> None: ...
+
+    def confirm(self, question: str) -> bool: ...
+
+    def outcome(self, outcome: Outcome, grouped: bool) -> None: ...
+
+    def summary(self, verb: str, outcomes: list[Outcome], kinds: tuple[str, ...]) -> None: ...
+
+    def readiness(self, results: list[Readiness]) -> None:
+        """Progress while tunnels come up: called again whenever a tunnel's state changes."""
+
+    def readiness_done(self, results: list[Readiness]) -> None: ...
+
+
+def plan(options: PlanOptions, view: ChangesView) -> int:
+    from .. import savedplan
+    from ..specs import engine_specs
+
+    scope = options.scope
+    loaded = manifest.load(scope.manifest, env_files=scope.env_files, need_secrets=PLAN_NEEDS_SECRETS)
+    view.hide(loaded.secrets)
+    view.warn(loaded.warnings)
+    with planned_fleet(scope, loaded.project, loaded.engines, engine_specs(loaded), view,
+                       known_tunnels=[tunnel.name for tunnel in loaded.tunnels]) as fleet:
+        view.plan(fleet)
+        unreachable = _report_unreachable(fleet, view)
+        if options.out:
+            savedplan.save(options.out, fleet, scope.manifest, scope.targets, scope.replace)
+            view.saved_plan(options.out)
+        if fleet.conflicts or fleet.pull_failures or unreachable:
+            return EXIT_ERROR
+        return EXIT_CHANGES if options.detailed_exitcode and fleet.has_changes else EXIT_OK
+
+
+def apply(options: ApplyOptions, view: ChangesView) -> int:
+    from .. import savedplan
+    from ..specs import engine_specs
+
+    scope, execute = options.scope, options.execute
+    saved = savedplan.read(options.saved_plan) if options.saved_plan else None
+    if saved:  # what was reviewed is what is applied: no question asked
+        scope = Scope(saved.manifest, scope.env_files if scope else (), tuple(saved.engines), saved.targets,
+                      saved.replace, scope.pull if scope else False)
+        execute = ExecuteOptions(True, execute.lock_timeout, execute.parallelism, execute.wait_timeout)
+    assert scope is not None, "the CLI gives a scope unless a saved plan does"
+    loaded = manifest.load(scope.manifest, env_files=scope.env_files, need_secrets=APPLY_NEEDS_SECRETS)
+    view.hide(loaded.secrets)
+    with planned_fleet(scope, loaded.project, loaded.engines, engine_specs(loaded), view, lock=execute,
+                       known_tunnels=[tunnel.name for tunnel in loaded.tunnels]) as fleet:
+        if saved and options.saved_plan:
+            savedplan.check_fresh(saved, fleet, options.saved_plan)
+        if fleet.has_changes:
+            view.warn(loaded.warnings)
+        code = carry_out(fleet, execute, view, "Apply these changes?")
+        return EXIT_ERROR if fleet.pull_failures or fleet.unreachable else code
+
+
+def destroy(options: DestroyOptions, view: ChangesView) -> int:
+    scope = options.scope
+    project, engines = manifest.load_scope(scope.manifest, env_files=scope.env_files)
+    with planned_fleet(scope, project, engines, lambda name, kind: [], view, removal_reason="destroy",
+                       lock=options.execute) as fleet:
+        code = carry_out(fleet, options.execute, view, f"Remove these containers of project '{project}'?",
+                         verb="Destroy", kinds=(REMOVE,))
+        return EXIT_ERROR if fleet.unreachable else code
+
+
+@contextlib.contextmanager
+def planned_fleet(scope: Scope, project: str, engine_configs: Mapping[str, EngineConfig],
+                  specs_for: SpecsFor, view: ChangesView, *,
+                  removal_reason: str = "not in the manifest", lock: ExecuteOptions | None = None,
+                  known_tunnels: Collection[str] = ()) -> Iterator[FleetPlan]:
+    """Open the engines, lock them when changing (in one order, so that two runs cannot deadlock), and plan each;
+    the plan is used inside the locks. With the environment's single engine, an unreachable engine is an error."""
+    from ..fleet import open_engines, plan_fleet
+    from ..locking import project_lock
+
+    engines = open_engines(engine_configs, scope.engines)
+    with contextlib.ExitStack() as locks:
+        if lock is not None:
+            reachable = [engine for engine in engines.values() if not isinstance(engine, str)]
+            for engine in sorted(reachable, key=lambda each: each.endpoint):
+                locks.enter_context(project_lock(
+                    engine.endpoint, project, lock.lock_timeout,
+                    on_takeover=lambda holder: view.error(f"note: taking over the lock left by {holder}")))
+        fleet = plan_fleet(project, engines, specs_for, targets=scope.targets, replace=scope.replace,
+                           pull=scope.pull, removal_reason=removal_reason, known_tunnels=known_tunnels)
+        if fleet.single and fleet.unreachable:
+            raise EngineError(fleet.unreachable[0].error)
+        for failure in fleet.pull_failures:
+            view.error(f"error: {failure}")
+        yield fleet
+
+
+def carry_out(fleet: FleetPlan, options: ExecuteOptions, view: ChangesView, question: str, verb: str = "Apply",
+              kinds: tuple[str, ...] = CHANGE_KINDS) -> int:
+    """Show the plan, ask, execute it, and wait for what it started to come up."""
+    from ..executor import execute_fleet
+
+    view.plan(fleet)
+    unreachable = _report_unreachable(fleet, view)
+    if not fleet.has_changes:
+        return EXIT_ERROR if fleet.conflicts or unreachable else EXIT_OK
+    if not options.auto_approve and not view.confirm(question):
+        return EXIT_ERROR
+    outcomes = execute_fleet(fleet, lambda outcome: view.outcome(outcome, not fleet.single), options.parallelism,
+                             wait_timeout=options.wait_timeout)
+    view.summary(verb, outcomes, kinds)
+    failed = any(outcome.failed for outcome in outcomes)
+    if options.wait_timeout is None:
+        return EXIT_ERROR if failed else EXIT_OK
+    down = False
+    for part in fleet.reachable:
+        started = [o for o in outcomes if not o.failed and o.container_id and o.engine == part.name]
+        down = _wait_until_up(part.engine, fleet.project, started, options.wait_timeout, view) or down
+    return EXIT_ERROR if down or failed else EXIT_OK
+
+
+def _wait_until_up(engine, project: str, started: list[Outcome], timeout: float, view: ChangesView) -> bool:
+    """Wait for the started tunnels; return whether any failed to come up."""
+    from ..readiness import FAILED, Target, wait_until_up
+
+    if not started:
+        return False
+    targets = [Target(outcome.action.tunnel, outcome.container_id or "", outcome.action.creates.local_host,
+                      outcome.action.creates.local_port, outcome.action.creates.network) for outcome in started]
+    results = wait_until_up(engine, project, targets, timeout, view.readiness)
+    view.readiness_done(results)
+    return any(result.state == FAILED for result in results)
+
+
+def _report_unreachable(fleet: FleetPlan, view: ChangesView) -> bool:
+    """Say once per engine that it could not be reached; return whether any could not."""
+    for part in fleet.unreachable:
+        view.error(f"error: engine '{part.name}': {part.error}")
+    return bool(fleet.unreachable)

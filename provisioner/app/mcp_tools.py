@@ -1,0 +1,107 @@
+"""check and connect: prove that the tunnels work end to end, and tell an MCP client how to reach one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from .. import manifest
+from ..constants import EXIT_ERROR, EXIT_OK
+from ..errors import UserError
+from ..tunnel_check import TunnelCheck
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    manifest: Path
+    targets: tuple[str, ...] = ()
+    timeout: float = 10
+    env_files: tuple[Path, ...] = ()
+    engines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    manifest: Path
+    tunnel: str
+    client: str
+    reveal: bool = False
+    env_files: tuple[Path, ...] = ()
+    engines: tuple[str, ...] = ()
+
+
+class McpView(Protocol):
+    def hide(self, secrets: Iterable[str]) -> None: ...
+
+    def say(self, text: str) -> None: ...
+
+    def check(self, project: str, results: list[TunnelCheck]) -> None: ...
+
+    def error(self, line: str) -> None: ...
+
+    def secret_output(self, text: str) -> None:
+        """Output that is a secret the user asked for: not redacted."""
+
+
+def check(options: CheckOptions, view: McpView) -> int:
+    from .. import status, tunnel_check
+    from ..mcp_protocol import edge_addresses
+
+    loaded = manifest.load(options.manifest, env_files=options.env_files, need_secrets=False)
+    view.hide(loaded.secrets)
+    tunnels = [tunnel for tunnel in _targeted(loaded, options.targets)
+               if not options.engines or tunnel.engine in options.engines]
+    try:
+        edge = edge_addresses()
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    if not 0 < options.timeout <= 600:
+        raise UserError(f"--timeout {options.timeout:g} is out of range: give seconds above 0, at most 600")
+    items, failures = status.gather_manifest(loaded, list(options.engines))
+    view.hide(secret for item in items for secret in item.command_secrets)
+    results = tunnel_check.check_all(options.manifest, tunnels, items, options.timeout, edge)
+    view.check(loaded.project, results)
+    for failure in failures:
+        view.error(failure)
+    return EXIT_OK if not failures and all(result.passed for result in results) else EXIT_ERROR
+
+
+def connect(options: ConnectOptions, view: McpView) -> int:
+    from .. import client_config, status
+    from ..mcp_protocol import mcp_path
+
+    loaded = manifest.load(options.manifest, env_files=options.env_files, need_secrets=False)
+    view.hide(loaded.secrets)
+    (tunnel,) = _targeted(loaded, [options.tunnel])
+    if not mcp_path(tunnel.settings):
+        raise UserError(f"tunnel '{tunnel.name}' is not an MCP tunnel: add `mcp: true` to it in {options.manifest} "
+                        "(or `mcp: {path: /other}`)")
+    items, failures = status.gather_manifest(loaded, list(options.engines))
+    view.hide(secret for item in items for secret in item.command_secrets)
+    item = next((item for item in items if item.tunnel == tunnel.name and item.in_manifest), None)
+    if item is None or not item.mcp_url:
+        for failure in failures:
+            view.error(failure)
+        state = item.state if item else "unknown"
+        raise UserError(f"tunnel '{tunnel.name}' has no public URL (state: {state}): run tunnelctl apply, then "
+                        "tunnelctl status")
+    credential = client_config.credential(options.manifest, tunnel.name, tunnel.settings)
+    text, notes = client_config.render(options.client, tunnel.name, item.mcp_url, credential, options.reveal)
+    for note in notes:
+        view.error(f"note: {note}")
+    if options.reveal:
+        view.secret_output(text)
+    else:
+        view.say(text)
+    return EXIT_OK
+
+
+def _targeted(loaded: manifest.Manifest, names: Sequence[str]) -> list[manifest.Tunnel]:
+    known = {tunnel.name for tunnel in loaded.tunnels}
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise UserError(f"no tunnel named {', '.join(repr(name) for name in unknown)} in {loaded.path} "
+                        f"(it has: {', '.join(sorted(known)) or 'none'})")
+    return [tunnel for tunnel in loaded.tunnels if not names or tunnel.name in names]

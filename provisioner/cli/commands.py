@@ -1,0 +1,125 @@
+"""Each command as the CLI runs it: its arguments as typed options, its view chosen once, its one application
+function called. A new command adds its options and help to parser.py, one function here, its application function
+in app/ and, if it prints something new, a method on the views."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from ..app import changes, manifest_tools, mcp_tools, running
+from ..constants import EXIT_OK
+from ..engine import LogTail
+from ..errors import UserError
+from . import completion
+from .console import Console
+from .views import HumanView, JsonView
+
+
+def _manifest(args: argparse.Namespace, console: Console) -> Path:
+    """-f FILE, or the manifest found the dotfiles way (said when it is not ./tunnels.yaml)."""
+    from ..manifest import find_manifest
+
+    if args.file is not None:
+        return args.file
+    located = find_manifest()
+    if located.source:
+        console.error(f"Using the manifest {located.path} (found through {located.source}; -f FILE names another).")
+    return located.path
+
+
+def _scope(args: argparse.Namespace, console: Console) -> changes.Scope:
+    return changes.Scope(_manifest(args, console), tuple(args.env_file), tuple(args.engine),
+                         tuple(getattr(args, "target", ())), tuple(getattr(args, "replace", ())),
+                         getattr(args, "pull", False))
+
+
+def _view(args: argparse.Namespace, console: Console) -> HumanView:
+    return JsonView(console) if getattr(args, "json", False) else HumanView(console)
+
+
+def _execute(args: argparse.Namespace) -> changes.ExecuteOptions:
+    waiting = not getattr(args, "no_wait", True)
+    return changes.ExecuteOptions(args.auto_approve, args.lock_timeout, args.parallelism,
+                                  args.timeout if waiting else None)
+
+
+def plan(args: argparse.Namespace, console: Console) -> int:
+    options = changes.PlanOptions(_scope(args, console), args.detailed_exitcode, args.out)
+    return changes.plan(options, _view(args, console))
+
+
+def apply(args: argparse.Namespace, console: Console) -> int:
+    scope = None if args.plan_file else _scope(args, console)  # a saved plan names its manifest
+    return changes.apply(changes.ApplyOptions(scope, args.plan_file, _execute(args)), HumanView(console))
+
+
+def destroy(args: argparse.Namespace, console: Console) -> int:
+    return changes.destroy(changes.DestroyOptions(_scope(args, console), _execute(args)), HumanView(console))
+
+
+def status(args: argparse.Namespace, console: Console) -> int:
+    options = running.StatusOptions(_manifest(args, console), tuple(args.env_file), tuple(args.engine))
+    return running.status(options, _view(args, console))
+
+
+def logs(args: argparse.Namespace, console: Console) -> int:
+    tail: LogTail = "all" if args.tail == "all" else _whole_number(args.tail, "--tail")
+    options = running.LogsOptions(_manifest(args, console), args.tunnel, tail, args.follow, tuple(args.env_file),
+                                  tuple(args.engine))
+    return running.logs(options, HumanView(console))
+
+
+def doctor(args: argparse.Namespace, console: Console) -> int:
+    options = running.DoctorOptions(_manifest(args, console), tuple(args.env_file), tuple(args.engine))
+    return running.doctor(options, _view(args, console))
+
+
+def check(args: argparse.Namespace, console: Console) -> int:
+    options = mcp_tools.CheckOptions(_manifest(args, console), tuple(args.target), args.timeout,
+                                     tuple(args.env_file), tuple(args.engine))
+    return mcp_tools.check(options, _view(args, console))
+
+
+def connect(args: argparse.Namespace, console: Console) -> int:
+    options = mcp_tools.ConnectOptions(_manifest(args, console), args.tunnel, args.client, args.reveal,
+                                       tuple(args.env_file), tuple(args.engine))
+    return mcp_tools.connect(options, HumanView(console))
+
+
+def validate(args: argparse.Namespace, console: Console) -> int:
+    manifests = args.files or [_manifest(args, console)]
+    options = manifest_tools.ValidateOptions(manifests, tuple(args.env_file), args.strict, args.ignore_missing_env)
+    return manifest_tools.validate(options, HumanView(console))
+
+
+def init(args: argparse.Namespace, console: Console) -> int:
+    return manifest_tools.init(args.file or Path("tunnels.yaml"), HumanView(console))
+
+
+def schema(args: argparse.Namespace, console: Console) -> int:
+    return manifest_tools.schema(args.write, HumanView(console))
+
+
+def gen_key(args: argparse.Namespace, console: Console) -> int:
+    HumanView(console).secret_output(manifest_tools.new_access_key(args.bytes))
+    return EXIT_OK
+
+
+def shell_completion(args: argparse.Namespace, console: Console) -> int:
+    HumanView(console).say(completion.shell_code(args.shell).rstrip("\n"))
+    return EXIT_OK
+
+
+def _whole_number(text: str, option: str) -> int:
+    if not text.isdigit():
+        raise UserError(f"{option} takes a whole number or 'all', not {text!r}")
+    return int(text)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
+    "validate": validate, "init": init, "completion": shell_completion, "gen-key": gen_key, "schema": schema,
+    "plan": plan, "apply": apply, "destroy": destroy, "status": status, "doctor": doctor, "check": check,
+    "connect": connect, "logs": logs,
+}

@@ -1,0 +1,42 @@
+"""The label scheme: how a container says that tunnelctl manages it, for which project and tunnel, and from which
+settings it was made (as digests, never the values), plus the canonical digest those labels hold."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+LABEL_PREFIX = "io.tunnelctl."
+MANAGED_BY = LABEL_PREFIX + "managed-by"
+PROJECT = LABEL_PREFIX + "project"
+TUNNEL = LABEL_PREFIX + "tunnel"
+SPEC_VERSION = LABEL_PREFIX + "spec-version"
+SPEC_HASH = LABEL_PREFIX + "spec-hash"
+SETTING_DIGESTS = LABEL_PREFIX + "setting-digests"
+
+MANAGER = "tunnelctl"
+
+# Bump only when the container layout itself changes (not when tunnelctl's code is refactored): every
+# container whose spec hash differs is recreated. 2: the hardened container (model.HARDENING).
+SPEC_FORMAT = "2"
+
+
+def ownership_filter(project: str) -> list[str]:
+    """Docker label filters that select exactly the containers tunnelctl manages for `project`."""
+    return [f"{MANAGED_BY}={MANAGER}", f"{PROJECT}={project}"]
+
+
+def digest(value: Any) -> str:
+    """sha256 of the canonical JSON of `value`: stable across runs, machines and key order."""
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def encode_digests(digests: Mapping[str, str]) -> str:
+    return ",".join(f"{name}={value}" for name, value in sorted(digests.items()))
+
+
+def decode_digests(label: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in label.split(",") if "=" in part)
