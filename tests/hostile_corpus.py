@@ -147,6 +147,9 @@ CASES = [
     Case("env-file-fifo", _ok_manifest, "regular file", env_file=_fifo, located=False),
     Case("env-file-dev-zero", _ok_manifest, "regular file", env_file=lambda tmp: Path("/dev/zero"), located=False),
     Case("huge-file", "#" * (1024 * 1024 + 1), "too large", located=False),
+    Case("huge-unknown-key", tunnel() + "    ? " + "ab" * 200_000 + "\n    : 1\n", "unknown field 'abab"),
+    Case("huge-duplicate-key", "version: 1\ntunnels: []\nproject: a\n? " + "p" * 500_000 + "\n: 1\n? "
+         + "p" * 500_000 + "\n: 2\n", "duplicate key", problems=2),
     Case("too-many-tunnels", "version: 1\ntunnels:\n" + "".join(f"  - {{name: t{i}, port: 1}}\n" for i in range(1001)),
          "split them across projects"),
     # 12. reading a variable without marking it

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from .schema import Path
+from .schema import Path, shorten
 
 # Values, counting every expansion of an alias: far above a real manifest (1000 tunnels of 15 settings), and few
 # enough that validating them all stays within 2 s (the schema validator takes about 60 µs a value).
@@ -172,7 +172,7 @@ class _Builder:
             if key in first_seen:
                 self.key_problems.append(YamlProblem(
                     mark.line + 1, mark.column + 1,
-                    f"duplicate key '{key}' (first defined on line {first_seen[key]}): keep one"))
+                    f"duplicate key '{shorten(key)}' (first defined on line {first_seen[key]}): keep one"))
                 continue
             first_seen[key] = mark.line + 1
             chosen[key] = (key_node, value_node)  # the mapping's own keys override merged defaults

@@ -115,15 +115,19 @@ def field_defaults() -> dict[str, Any]:
 def format_path(path: Path) -> str:
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        text += f"[{part}]" if isinstance(part, int) else (f".{shorten(part)}" if text else shorten(part))
     return text or "(top level)"
 
 
-_UNEXPECTED = re.compile(r"\('(.+)' (?:was|were) unexpected\)")
+SHOWN = 60  # characters of a key or value quoted in a message
+
+
+def shorten(text: str, limit: int = SHOWN) -> str:
+    """A key or value as a message quotes it: a hostile manifest's 500 KB key is not repeated in full."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-MAX_SHOWN = 60  # characters of a value quoted in a message
 
 
 def validation_problems(data: Any, sources: Mapping[Path, tuple[str, ...]] | None = None) -> list[tuple[Path, str]]:
@@ -184,21 +188,21 @@ def _message(error, path: Path, sources: Mapping[Path, tuple[str, ...]], secret:
     if origin or secret:
         return origin + ("(sensitive) " if secret else "") + _message_without_value(error, path)
     shown = repr(error.instance)
-    if len(shown) > MAX_SHOWN:
-        return f"{shown[:MAX_SHOWN]}… " + _message_without_value(error, path)
+    if len(shown) > SHOWN:
+        return f"{shown[:SHOWN]}… " + _message_without_value(error, path)
     if error.validator == "pattern" and "description" in error.schema:
         return f"{shown} is not allowed: {error.schema['description']}"
     return error.message
 
 
 def _unknown_fields(error, path: Path) -> Iterator[tuple[Path, str]]:
-    match = _UNEXPECTED.search(error.message)
-    names = re.findall(r"'([^']*)'", match.group(0)) if match else []
     known = list(_resolve(error.schema).get("properties", {}))
-    for name in names:
-        hint = difflib.get_close_matches(name, known, n=1)
+    for name in error.instance:
+        if name in known:
+            continue
+        hint = difflib.get_close_matches(name, known, n=1) if len(name) <= 100 else []
         suggestion = f" (did you mean '{hint[0]}'?)" if hint else f" (known fields: {', '.join(sorted(known))})"
-        yield path + (name,), f"unknown field '{name}'{suggestion}"
+        yield path + (name,), f"unknown field '{shorten(name)}'{suggestion}"
 
 
 def _message_without_value(error, path: Path) -> str:
