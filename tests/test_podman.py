@@ -83,7 +83,7 @@ def test_the_whole_lifecycle_runs_on_podman(podman, pinggy, tunnel_client, local
 
         status = run_tunnelctl("status", cwd=tmp_path, env=env)
         assert status.returncode == 0, status.stdout + status.stderr
-        assert re.search(rf"^mcp\s+running .* 127\.0\.0\.1:{port} listening\s+http://", status.stdout,
+        assert re.search(rf"^mcp\s+up .* 127\.0\.0\.1:{port} listening\s+http://", status.stdout,
                          re.MULTILINE), status.stdout
         url = re.search(r"http://\S+-p(\d+)\.a\.pinggy\.link", status.stdout)
         assert url, status.stdout
