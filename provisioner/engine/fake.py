@@ -1,0 +1,194 @@
+"""An engine in memory, for tests that check the executor, readiness and status in milliseconds.
+
+It keeps containers as records and answers the `Engine` protocol the way Docker does where tunnelctl depends on it:
+names are unique, a removed container is gone, a stopped one is `exited`, labels select a project's containers.
+`calls` records every change in order; `fail` makes one operation raise as Docker would refuse it; `on_create`
+lets a test decide what a new container does (print URLs, exit, keep restarting).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from .. import labels
+from ..errors import EngineError
+from ..model import ContainerDetails, ContainerSpec, Observation, ObservedContainer
+from . import LogTail
+from .platforms import LINUX_DOCKER, EngineKind
+
+_BUILT_IN_NETWORKS = frozenset({"host", "bridge", "default"})
+
+
+@dataclass
+class FakeContainer:
+    id: str
+    name: str
+    image: str
+    command: tuple[str, ...]
+    labels: dict[str, str]
+    state: str = "created"  # created, running, restarting, exited, dead
+    exit_code: int | None = None
+    started_at: float | None = None
+    restart_count: int = 0
+    output: list[str] = field(default_factory=list)  # what the client printed, one entry per line
+    network: str = "host"
+
+    def print(self, *lines: str) -> None:
+        self.output.extend(lines)
+
+    def exit(self, code: int, *last_words: str) -> None:
+        self.print(*last_words)
+        self.state, self.exit_code = "exited", code
+
+
+class FakeEngine:
+    def __init__(self, name: str = "default", *, endpoint: str = "fake://engine", kind: EngineKind = LINUX_DOCKER,
+                 images: dict[str, str] | None = None, registry: Iterable[str] = (), is_local: bool = True):
+        self.name, self.endpoint = name, endpoint
+        self._kind, self._is_local = kind, is_local
+        self.images = dict(images or {})  # reference → image id, as `docker images` would say
+        self.registry = set(registry)  # what a pull can fetch
+        self.networks: set[str] = set()
+        self.addresses: dict[tuple[str, str], str] = {}  # (network, container name) → its address there
+        self.containers: dict[str, FakeContainer] = {}
+        self.calls: list[tuple[str, str]] = []  # (operation, container name or image), in order
+        self.failures: dict[tuple[str, str], str] = {}
+        self.on_create: Callable[[FakeContainer], None] = lambda container: container.print("starting")
+        self._ids = (f"{number:012x}" + "0" * 52 for number in itertools.count(1))
+
+    # test set-up
+    def fail(self, operation: str, target: str, message: str = "refused by the fake engine") -> None:
+        """Make `operation` (create, start, stop, rename, remove, pull) on the container named `target` (or image)
+        raise EngineError, as a refusing Docker would."""
+        self.failures[(operation, target)] = message
+
+    def run(self, spec: ContainerSpec, state: str = "running") -> FakeContainer:
+        """A container that was there before the test: made from `spec`, in `state`."""
+        container = self._new(spec)
+        container.state = state
+        container.started_at = time.time() if state in ("running", "restarting") else None
+        return container
+
+    def named(self, name: str) -> FakeContainer:
+        return next(container for container in self.containers.values() if container.name == name)
+
+    # the Engine protocol
+    @property
+    def is_local(self) -> bool:
+        return self._is_local
+
+    @property
+    def kind(self) -> EngineKind:
+        return self._kind
+
+    def observe(self, project: str, wanted_names: Iterable[str] = (), images: Iterable[str] = (),
+                networks: Iterable[str] = ()) -> Observation:
+        owned = tuple(_observed(container) for container in self.containers.values()
+                      if container.labels.get(labels.MANAGED_BY) == labels.MANAGER
+                      and container.labels.get(labels.PROJECT) == project)
+        held = {container.name for container in owned}
+        foreign = {container.name: f"container {container.id[:12]} (not managed by tunnelctl)"
+                   for container in self.containers.values()
+                   if container.name in set(wanted_names) - held}
+        image_ids = {image: self.images[image] for image in images if image in self.images}
+        missing = frozenset(set(networks) - _BUILT_IN_NETWORKS - self.networks)
+        return Observation(owned, foreign, image_ids, missing)
+
+    def create(self, spec: ContainerSpec) -> str:
+        self._step("create", spec.container_name)
+        if any(container.name == spec.container_name for container in self.containers.values()):
+            raise EngineError(f"the name '{spec.container_name}' is taken by a container tunnelctl does not "
+                              "manage; remove or rename it, or set a different container_name")
+        if spec.image not in self.images:
+            self.pull(spec.image)
+        container = self._new(spec)
+        self._step("start", spec.container_name)
+        container.state, container.started_at = "running", time.time()
+        self.on_create(container)
+        return container.id
+
+    def pull(self, image: str) -> None:
+        self._step("pull", image)
+        if image not in self.registry:
+            raise EngineError(f"cannot pull image '{image}': the fake registry does not have it")
+        self.images[image] = f"sha256:{abs(hash(image)):064x}"[:71]
+
+    def rename(self, container_id: str, name: str) -> None:
+        container = self._get(container_id, "rename")
+        self._step("rename", container.name, to=name)
+        container.name = name
+
+    def stop(self, container_id: str) -> None:
+        container = self._get(container_id, "stop")
+        self._step("stop", container.name)
+        container.state, container.exit_code = "exited", 137
+
+    def start(self, container_id: str) -> None:
+        container = self._get(container_id, "start")
+        self._step("start", container.name)
+        container.state, container.exit_code, container.started_at = "running", None, time.time()
+
+    def remove(self, container_id: str, stop_first: bool = False) -> None:
+        container = self.containers.get(container_id)
+        if container is None:
+            return  # already gone: that is what was wanted
+        if stop_first and container.state in ("running", "restarting"):
+            self.stop(container_id)
+        self._step("remove", container.name)
+        del self.containers[container_id]
+
+    def inspect(self, container_ids: Iterable[str]) -> list[ContainerDetails]:
+        return [_details(self.containers[container_id]) for container_id in container_ids
+                if container_id in self.containers]
+
+    def logs(self, container_id: str, tail: LogTail, since: float | None = None) -> str:
+        container = self.containers.get(container_id)
+        if container is None:
+            return ""
+        lines = container.output if tail == "all" else container.output[-tail:] if tail else []
+        return "".join(line + "\n" for line in lines)
+
+    def follow_logs(self, container_id: str, tail: LogTail) -> Iterator[str]:
+        yield self.logs(container_id, tail)
+
+    def address_in_network(self, network: str, name: str) -> str | None:
+        return self.addresses.get((network, name))
+
+    def _new(self, spec: ContainerSpec) -> FakeContainer:
+        container = FakeContainer(next(self._ids), spec.container_name, spec.image, tuple(spec.command),
+                                  dict(spec.labels), network=spec.network)
+        self.containers[container.id] = container
+        return container
+
+    def _get(self, container_id: str, operation: str) -> FakeContainer:
+        if container_id not in self.containers:
+            raise EngineError(f"the Docker engine at {self.endpoint} refused {operation} of container "
+                              f"{container_id[:12]}: No such container")
+        return self.containers[container_id]
+
+    def _step(self, operation: str, target: str, to: str = "") -> None:
+        self.calls.append((operation, f"{target}->{to}" if to else target))
+        failure = self.failures.get((operation, target))
+        if failure:
+            raise EngineError(failure)
+
+
+def _observed(container: FakeContainer) -> ObservedContainer:
+    status = {"running": "Up 3 minutes", "restarting": f"Restarting ({container.exit_code}) 1 second ago",
+              "exited": f"Exited ({container.exit_code}) 5 seconds ago"}.get(container.state, container.state.title())
+    return ObservedContainer(
+        id=container.id, name=container.name, tunnel=container.labels.get(labels.TUNNEL, ""), state=container.state,
+        status=status, spec_hash=container.labels.get(labels.SPEC_HASH, ""),
+        digest_label=container.labels.get(labels.SETTING_DIGESTS, ""), image_id="",
+        spec_version=container.labels.get(labels.SPEC_VERSION, ""))
+
+
+def _details(container: FakeContainer) -> ContainerDetails:
+    return ContainerDetails(
+        id=container.id, name=container.name, tunnel=container.labels.get(labels.TUNNEL, ""), state=container.state,
+        exit_code=container.exit_code if container.state in ("exited", "dead") else None,
+        started_at=container.started_at, restart_count=container.restart_count, command=container.command,
+        network=container.network)

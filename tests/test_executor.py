@@ -1,0 +1,190 @@
+"""The executor against the in-memory engine: the order of the steps, rollback, moves and leftovers, in milliseconds.
+(The same paths run on a real engine in test_safe_apply.py and test_many_engines.py.)"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from provisioner import manifest
+from provisioner.engine.fake import FakeEngine
+from provisioner.executor import Outcome, execute, execute_fleet
+from provisioner.fleet import plan_fleet
+from provisioner.model import ContainerSpec
+from provisioner.planner import CONFLICT, CREATE, MOVE, RECREATE, REMOVE, plan
+from provisioner.specs import desired_specs, engine_specs
+
+URLS = ("http://t-p4000.a.pinggy.link", "https://t-p4000.a.pinggy.link")
+
+
+def specs(tmp_path, tunnels: dict[str, int], extra: str = "", project: str = "p") -> dict[str, ContainerSpec]:
+    lines = "\n".join(f"  - {{name: {name}, port: {port}{extra}}}" for name, port in tunnels.items())
+    path = tmp_path / "tunnels.yaml"
+    path.write_text(textwrap.dedent(f"""
+        version: 1
+        project: {project}
+        defaults: {{image: "img:1", allow_cidrs: [127.0.0.0/8]}}
+        tunnels:
+    """) + lines + "\n")
+    return {spec.tunnel: spec for spec in desired_specs(manifest.load(path, {}))}
+
+
+def engine_with(*running: ContainerSpec, name: str = "default") -> FakeEngine:
+    engine = FakeEngine(name, endpoint=f"fake://{name}", images={"img:1": "sha256:1"})
+    for spec in running:
+        engine.run(spec)
+    engine.calls.clear()
+    return engine
+
+
+def carry_out(engine: FakeEngine, wanted: list[ContainerSpec], wait_timeout: float | None = None) -> list[Outcome]:
+    reported: list[Outcome] = []
+    outcomes = execute(plan("p", wanted, engine.observe("p", [s.container_name for s in wanted])), engine,
+                       reported.append, parallelism=1, wait_timeout=wait_timeout)
+    assert reported == outcomes  # every outcome is reported as it ends
+    return outcomes
+
+
+def names(engine: FakeEngine) -> dict[str, str]:
+    return {container.name: container.state for container in engine.containers.values()}
+
+
+def test_removals_finish_before_any_creation(tmp_path):
+    old, new = specs(tmp_path, {"old": 1}), specs(tmp_path, {"new": 2})
+    engine = engine_with(old["old"])
+    outcomes = carry_out(engine, [new["new"]])
+    # a running client is stopped first, so that the server frees its token before a new client logs in with it
+    assert engine.calls == [("stop", "p-old"), ("remove", "p-old"), ("create", "p-new"), ("start", "p-new")]
+    assert [(outcome.action.kind, outcome.failed) for outcome in outcomes] == [(REMOVE, False), (CREATE, False)]
+    assert names(engine) == {"p-new": "running"}
+
+
+def test_a_replacement_renames_the_old_aside_stops_it_starts_the_new_then_removes_the_old(tmp_path):
+    before, after = specs(tmp_path, {"a": 1}), specs(tmp_path, {"a": 2})
+    engine = engine_with(before["a"])
+    old_id = engine.named("p-a").id
+    [outcome] = carry_out(engine, [after["a"]])
+    assert outcome.action.kind == RECREATE and not outcome.failed
+    assert engine.calls == [("rename", f"p-a->p-a-replaced-{old_id[:12]}"), ("stop", f"p-a-replaced-{old_id[:12]}"),
+                            ("create", "p-a"), ("start", "p-a"), ("remove", f"p-a-replaced-{old_id[:12]}")]
+    assert names(engine) == {"p-a": "running"} and engine.named("p-a").id == outcome.container_id != old_id
+
+
+def test_a_replacement_that_cannot_be_created_gives_the_old_container_back(tmp_path):
+    before, after = specs(tmp_path, {"a": 1}), specs(tmp_path, {"a": 2})
+    engine = engine_with(before["a"])
+    old_id = engine.named("p-a").id
+    engine.fail("create", "p-a", "the engine refused creating container 'p-a': no space left on device")
+    [outcome] = carry_out(engine, [after["a"]])
+    assert outcome.error == ("the engine refused creating container 'p-a': no space left on device; "
+                             "the previous container was restored and runs again")
+    assert engine.calls[-2:] == [("rename", f"p-a-replaced-{old_id[:12]}->p-a"), ("start", "p-a")]
+    assert names(engine) == {"p-a": "running"} and engine.named("p-a").id == old_id
+
+
+def test_a_replacement_that_does_not_come_up_is_removed_and_the_old_one_restored(tmp_path):
+    before, after = specs(tmp_path, {"a": 1}), specs(tmp_path, {"a": 2})
+    engine = engine_with(before["a"])
+    old_id = engine.named("p-a").id
+    engine.on_create = lambda container: container.exit(255, "ssh: connect to host pro.pinggy.io port 443: refused")
+    [outcome] = carry_out(engine, [after["a"]], wait_timeout=5)
+    assert outcome.error == ("the new container did not come up: the tunnel client exited: ssh: connect to host "
+                             "pro.pinggy.io port 443: refused; the previous container was restored and runs again")
+    assert names(engine) == {"p-a": "running"} and engine.named("p-a").id == old_id
+
+
+def test_when_restoring_fails_too_the_outcome_says_so_and_the_next_apply_cleans_up(tmp_path):
+    before, after = specs(tmp_path, {"a": 1}), specs(tmp_path, {"a": 2})
+    engine = engine_with(before["a"])
+    engine.fail("create", "p-a", "refused")
+    engine.fail("start", "p-a", "the engine went away")  # after it got its name back
+    [outcome] = carry_out(engine, [after["a"]])
+    assert outcome.error == ("refused; restoring the previous container failed too (the engine went away); "
+                             "the next apply will clean up")
+    engine.failures.clear()
+    again = plan("p", [after["a"]], engine.observe("p", ["p-a"]))
+    assert [action.kind for action in again.actions] == [RECREATE]  # the renamed, stopped one is recognised
+    carry_out(engine, [after["a"]])
+    assert names(engine) == {"p-a": "running"}
+
+
+def test_leftovers_of_an_interrupted_apply_are_all_removed(tmp_path):
+    wanted = specs(tmp_path, {"a": 1})["a"]
+    engine = engine_with(wanted)
+    engine.run(wanted, state="exited").name = "p-a-replaced-0123456789ab"
+    engine.run(wanted, state="created").name = "p-a-replaced-ba9876543210"
+    engine.calls.clear()
+    [outcome] = carry_out(engine, [wanted])
+    assert outcome.action.kind == REMOVE and "leftover of an interrupted apply" in outcome.action.reasons[0]
+    assert sorted(engine.calls) == [("remove", "p-a-replaced-0123456789ab"), ("remove", "p-a-replaced-ba9876543210")]
+    assert names(engine) == {"p-a": "running"}
+
+
+def test_a_blocked_tunnel_is_reported_and_the_others_go_ahead(tmp_path):
+    wanted = specs(tmp_path, {"a": 1, "b": 2})
+    engine = engine_with()
+    squatter = engine.run(wanted["a"])
+    squatter.labels = {}  # a container of someone else's that holds the name
+    engine.calls.clear()
+    outcomes = carry_out(engine, list(wanted.values()))
+    assert [(outcome.action.kind, outcome.action.tunnel, outcome.failed) for outcome in outcomes] == [
+        (CONFLICT, "a", True), (CREATE, "b", False)]
+    assert engine.calls == [("create", "p-b"), ("start", "p-b")]
+
+
+def test_one_failure_does_not_hide_the_other_results(tmp_path):
+    wanted = specs(tmp_path, {"a": 1, "b": 2, "c": 3})
+    engine = engine_with()
+    engine.fail("start", "p-b", "the Docker engine refused starting container 'p-b': port is already allocated")
+    outcomes = {outcome.action.tunnel: outcome for outcome in carry_out(engine, list(wanted.values()))}
+    assert not outcomes["a"].failed and not outcomes["c"].failed
+    assert outcomes["b"].error == "the Docker engine refused starting container 'p-b': port is already allocated"
+
+
+def test_a_missing_image_is_pulled_once_and_an_unknown_one_fails_that_tunnel_only(tmp_path):
+    wanted = specs(tmp_path, {"a": 1, "b": 2})
+    engine = engine_with()
+    engine.images.clear()
+    outcomes = carry_out(engine, list(wanted.values()))
+    assert {outcome.action.tunnel: outcome.error for outcome in outcomes} == {
+        "a": "cannot pull image 'img:1': the fake registry does not have it",
+        "b": "cannot pull image 'img:1': the fake registry does not have it"}
+    engine.registry.add("img:1")
+    carry_out(engine, list(wanted.values()))
+    assert engine.calls.count(("pull", "img:1")) == 3 and set(names(engine)) == {"p-a", "p-b"}
+
+
+def fleet_specs(tmp_path, placement: dict[str, str]):
+    lines = "\n".join(f"  - {{name: {name}, port: 1, engine: {where}}}" for name, where in placement.items())
+    path = tmp_path / "tunnels.yaml"
+    path.write_text(textwrap.dedent("""
+        version: 1
+        project: p
+        engines: {laptop: {docker: "unix:///laptop.sock"}, server: {docker: "unix:///server.sock"}}
+        defaults: {image: "img:1", allow_cidrs: [127.0.0.0/8]}
+        tunnels:
+    """) + lines + "\n")
+    return engine_specs(manifest.load(path, {}))
+
+
+@pytest.mark.parametrize("destination_works", [True, False])
+def test_a_move_comes_up_on_its_new_engine_before_it_leaves_the_old_one(tmp_path, destination_works):
+    laptop, server = engine_with(name="laptop"), engine_with(name="server")
+    before = fleet_specs(tmp_path, {"a": "server"})("server", lambda: server.kind)
+    server.run(before[0])
+    server.calls.clear()
+    if not destination_works:
+        laptop.fail("create", "p-a", "the laptop's engine refused creating container 'p-a'")
+    fleet = plan_fleet("p", {"laptop": laptop, "server": server}, fleet_specs(tmp_path, {"a": "laptop"}))
+    assert [(move.tunnel, move.source, move.destination) for move in fleet.moves] == [("a", "server", "laptop")]
+    [outcome] = execute_fleet(fleet, lambda outcome: None, wait_timeout=None)
+    assert outcome.action.kind == MOVE and outcome.engine == "laptop"
+    if destination_works:
+        assert not outcome.failed
+        assert server.calls == [("stop", "p-a"), ("remove", "p-a")] and names(server) == {}
+        assert names(laptop) == {"p-a": "running"}
+    else:
+        assert outcome.error == ("the laptop's engine refused creating container 'p-a'; "
+                                 "the previous container was restored and runs again")
+        assert names(server) == {"p-a": "running"} and names(laptop) == {}
