@@ -13,6 +13,7 @@ from .schema import Path, shorten
 # Values, counting every expansion of an alias: far above a real manifest (1000 tunnels of 15 settings), and few
 # enough that validating them all stays within 2 s (the schema validator takes about 60 µs a value).
 MAX_VALUES = 15_000
+_TOO_MANY_VALUES = f"the manifest holds more than {MAX_VALUES} values, aliases expanded: split it (or an alias bomb?)"
 # Likewise for text: an alias may repeat a long string; the checks after parsing read every copy.
 MAX_CHARACTERS = 8 * 1024 * 1024
 # Far deeper than any manifest needs, and far from Python's recursion limit.
@@ -44,11 +45,14 @@ class _DepthLimitedComposer(yaml.composer.Composer):
 
     def compose_node(self, parent, index):
         self.depth = getattr(self, "depth", 0) + 1
+        # Keys and values: a document of more nodes than twice MAX_VALUES holds more values, so stop composing now.
+        self.nodes = getattr(self, "nodes", 0) + 1
         try:
-            if self.depth > MAX_DEPTH:
+            if self.depth > MAX_DEPTH or self.nodes > 2 * MAX_VALUES:
                 mark = self.peek_event().start_mark
                 line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-                raise YamlProblem(line, column, f"values are nested more than {MAX_DEPTH} levels deep")
+                raise YamlProblem(line, column, f"values are nested more than {MAX_DEPTH} levels deep"
+                                  if self.depth > MAX_DEPTH else _TOO_MANY_VALUES)
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
@@ -122,9 +126,7 @@ class _Builder:
     def build(self, node: yaml.Node, path: Path, mark) -> Any:
         self.count += 1
         if self.count > MAX_VALUES:
-            raise YamlProblem(mark.line + 1, mark.column + 1,
-                              f"the manifest holds more than {MAX_VALUES} values, aliases expanded: split it "
-                              "(or is it an alias bomb?)")
+            raise YamlProblem(mark.line + 1, mark.column + 1, _TOO_MANY_VALUES)
         self.positions[path] = (mark.line + 1, mark.column + 1)
         if isinstance(node, yaml.ScalarNode):
             self.characters += len(node.value)
