@@ -145,8 +145,10 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
     problem = session.refusal if session and session.refusal else ""
     if session and problem and session.retrying and running:
         problem += " (the client keeps retrying)"
+    local_note = base.problem  # why the local side could not be checked, or where its service went
     if urls and base.listening is False and base.local_host and base.local_port:
-        problem = local_down_note(base.local_host, base.local_port)
+        problem = local_down_note(base.local_host, base.local_port) + (f" ({local_note})" if local_note else "")
+        local_note = ""
     elif not urls and not problem:  # exited, or restarted and not (yet) connected: the last words of any run say why
         problem = read_session(engine.logs(found.id, tail=50)).last_line
     return TunnelStatus(
@@ -155,5 +157,5 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
         uptime_seconds=time.time() - found.started_at if running and found.started_at else None,
         restarts=found.restart_count, local_host=base.local_host, local_port=base.local_port,
         listening=base.listening, network=base.network, urls=urls,
-        problem="; ".join(part for part in (problem, base.problem) if part), mcp_path=base.mcp_path,
+        problem="; ".join(part for part in (problem, local_note) if part), mcp_path=base.mcp_path,
         command_secrets=frozenset(secrets_in_command(found.command)))

@@ -149,7 +149,8 @@ def test_a_tunnel_on_a_user_defined_network_reaches_the_service_by_name(pinggy, 
     site = status_of(tmp_path, env)["site"]
     assert site["local"]["listening"] is False
     assert site["condition"] == "up, local server not listening"  # still up at Pinggy: a warning, not a failure
-    assert site["problem"].endswith(f"; no running container on network '{name}' answers to 'web'")
+    assert site["problem"].startswith("nothing listens on web:8080 yet")
+    assert site["problem"].endswith(f"(no running container on network '{name}' answers to 'web')")
 
     assert run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env).stdout.startswith("No changes.")
 
