@@ -10,8 +10,7 @@ containers that the next plan recognises (renamed, stopped, created-never-starte
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from . import pause_points
@@ -19,10 +18,10 @@ from .engine import Engine
 from .errors import EngineError, UserError
 from .fleet import FleetPlan, changed_engines
 from .model import ObservedContainer
+from .parallel import as_finished
 from .planner import CONFLICT, CREATE, MOVE, RECREATE, REMOVE, Action, Move, Plan
 
 DEFAULT_PARALLELISM = 8
-_MAY_HOLD_A_TOKEN = ("running", "restarting")
 
 
 @dataclass(frozen=True)
@@ -57,11 +56,10 @@ def execute(plan: Plan, engine: Engine, report: Callable[[Outcome], None],
             return engine.create(action.creates)
         return _replace(engine, plan.project, action, wait_timeout)
 
-    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        for phase, step in ((removals, lambda action: _remove_all(engine, action.replaces)), (changes, change)):
-            for outcome in _run_all(pool, phase, step, engine.name):
-                outcomes.append(outcome)
-                report(outcome)
+    for phase, step in ((removals, lambda action: _remove_all(engine, action.replaces)), (changes, change)):
+        for outcome in _run_all(phase, step, engine.name, parallelism):
+            outcomes.append(outcome)
+            report(outcome)
     return outcomes
 
 
@@ -88,13 +86,13 @@ def execute_fleet(fleet: FleetPlan, report: Callable[[Outcome], None], paralleli
 
 def _remove_all(engine: Engine, containers: Iterable[ObservedContainer]) -> None:
     for container in containers:
-        engine.remove(container.id, stop_first=container.state in _MAY_HOLD_A_TOKEN)
+        engine.remove(container.id, stop_first=container.alive)
         pause_points.reached("removed-one")
 
 
 def _replace(engine: Engine, project: str, action: Action, wait_timeout: float | None) -> str:
     previous = next((container for container in action.replaces if container.name == action.container_name
-                     and container.state in ("running", "restarting")), None)
+                     and container.alive), None)
     _remove_all(engine, (container for container in action.replaces if container is not previous))
     return _swap(project, engine, previous, engine, action, wait_timeout)
 
@@ -102,7 +100,7 @@ def _replace(engine: Engine, project: str, action: Action, wait_timeout: float |
 def move(project: str, moving: Move, source: Engine, destination: Engine, wait_timeout: float | None) -> str:
     """Bring the tunnel up on its new engine, then remove it from the old one; if it fails, the old one runs on."""
     previous = next((container for container in moving.remove.replaces
-                     if container.state in ("running", "restarting")), None)
+                     if container.alive), None)
     _remove_all(source, (container for container in moving.remove.replaces if container is not previous))
     return _swap(project, source, previous, destination, moving.create, wait_timeout)
 
@@ -159,12 +157,11 @@ def _restore(old_engine: Engine, previous: ObservedContainer, new_engine: Engine
     return "the previous container was restored and runs again"
 
 
-def _run_all(pool: ThreadPoolExecutor, actions: Iterable[Action], step: Callable[[Action], str | None], engine: str):
-    futures = {pool.submit(step, action): action for action in actions}
-    for future in as_completed(futures):
-        action = futures[future]
+def _run_all(actions: Iterable[Action], step: Callable[[Action], str | None], engine: str,
+             parallelism: int) -> Iterator[Outcome]:
+    for action, result in as_finished(step, actions, parallelism):
         try:
-            yield Outcome(action, container_id=future.result(), engine=engine)
+            yield Outcome(action, container_id=result(), engine=engine)
         except UserError as error:
             yield Outcome(action, error=error.message, engine=engine)
         except Exception as error:  # one tunnel's unexpected failure must not hide the others' results

@@ -5,7 +5,6 @@ each engine's inputs so that a saved plan can prove it still applies."""
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import replace as with_changes
 from typing import Any
@@ -18,7 +17,21 @@ from .engine.platforms import PODMAN_IMAGE_NOTE, PODMAN_RESTART_NOTE, EngineKind
 from .errors import EngineError, UserError
 from .labels import digest
 from .model import ContainerSpec, Observation
-from .planner import CHANGE_KINDS, CONFLICT, CREATE, MOVE, RECREATE, REMOVE, UNCHANGED, Move, Plan, find_moves, plan
+from .parallel import map_parallel
+from .planner import (
+    CHANGE_KINDS,
+    CONFLICT,
+    CREATE,
+    MOVE,
+    RECREATE,
+    REMOVE,
+    UNCHANGED,
+    ActionKind,
+    Move,
+    Plan,
+    find_moves,
+    plan,
+)
 
 SUMMARY_KINDS = (CREATE, RECREATE, REMOVE, UNCHANGED, CONFLICT)
 # The desired specs of one engine's tunnels, given its name and a way to learn its kind (asked only when needed).
@@ -80,7 +93,7 @@ class FleetPlan:
         """The manifest names no engines: output looks as it always did, without engine headings."""
         return [part.name for part in self.engines] == [ENVIRONMENT_ENGINE]
 
-    def count(self, kind: str) -> int:
+    def count(self, kind: ActionKind) -> int:
         return sum(part.plan.count(kind) for part in self.reachable)
 
 
@@ -120,8 +133,7 @@ def plan_fleet(project: str, engines: Mapping[str, Engine | str], specs_for: Spe
         except EngineError as error:
             return UnreachableEngine(name, engine.endpoint, error.message)
 
-    with ThreadPoolExecutor(max_workers=max(1, len(engines))) as pool:
-        parts = list(pool.map(one, engines))
+    parts = map_parallel(one, engines, limit=len(engines))  # every engine at once: each is one list call
     reachable = [part for part in parts if isinstance(part, EnginePlan)]
     if targets:
         seen = set(known_tunnels) | {tunnel for part in reachable for tunnel in part.observed_tunnels}

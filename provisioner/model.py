@@ -34,6 +34,9 @@ HARDENING: dict[str, Any] = {
     "tmpfs": {HOME: "rw,nosuid,nodev,noexec,size=8m,mode=0700", "/tmp": "rw,nosuid,nodev,noexec,size=16m,mode=1777"},
 }
 
+# A restarting container is alive as far as tunnelctl is concerned: its restart policy is already bringing it back,
+# and its client may hold a token.
+ALIVE_STATES = frozenset({"running", "restarting"})
 _NOT_CONTAINER = ("engine",)  # placement, not part of the container
 
 
@@ -92,6 +95,10 @@ class ObservedContainer:
     @property
     def short_id(self) -> str:
         return self.id[:12]
+
+    @property
+    def alive(self) -> bool:
+        return self.state in ALIVE_STATES
 
     @property
     def setting_digests(self) -> dict[str, str]:

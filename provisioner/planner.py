@@ -5,25 +5,31 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from .labels import SPEC_FORMAT
 from .model import ContainerSpec, Observation, ObservedContainer
 
-CREATE = "create"
-RECREATE = "recreate"
-REMOVE = "remove"
-UNCHANGED = "unchanged"
-CONFLICT = "conflict"
-MOVE = "move"  # not planned on one engine: pairs of CREATE and REMOVE across engines (find_moves)
+
+class ActionKind(StrEnum):
+    """What a plan does about a tunnel; the values are what `plan --json` and saved plans say."""
+
+    CREATE = "create"
+    RECREATE = "recreate"
+    REMOVE = "remove"
+    UNCHANGED = "unchanged"
+    CONFLICT = "conflict"
+    MOVE = "move"  # not planned on one engine: a CREATE and a REMOVE of one tunnel on two engines (find_moves)
+
+
+CREATE, RECREATE, REMOVE, UNCHANGED, CONFLICT, MOVE = ActionKind  # in the order they are defined above
 
 CHANGE_KINDS = (CREATE, RECREATE, REMOVE)
-# A restarting container is alive as far as we are concerned: its restart policy is already bringing it back.
-_ALIVE_STATES = ("running", "restarting")
 
 
 @dataclass(frozen=True)
 class Action:
-    kind: str
+    kind: ActionKind
     tunnel: str
     container_name: str
     reasons: tuple[str, ...] = ()
@@ -54,7 +60,7 @@ class Plan:
     project: str
     actions: tuple[Action, ...]
 
-    def count(self, kind: str) -> int:
+    def count(self, kind: ActionKind) -> int:
         return sum(1 for action in self.actions if action.kind == kind)
 
     @property
@@ -101,7 +107,7 @@ def _converge(spec: ContainerSpec, current: tuple[ObservedContainer, ...], obser
     if not current:
         return [Action(CREATE, spec.tunnel, spec.container_name, spec=spec)]
     keeper = next((container for container in current if container.name == spec.container_name
-                   and container.spec_hash == spec.spec_hash and container.state in _ALIVE_STATES), None)
+                   and container.spec_hash == spec.spec_hash and container.alive), None)
     drift = _image_drift(spec, keeper, observed) if keeper else None
     if keeper and not replace and not drift:
         actions = [Action(UNCHANGED, spec.tunnel, spec.container_name, _health_notes(keeper), spec=spec)]
@@ -126,7 +132,7 @@ def replacement_reasons(spec: ContainerSpec, current: tuple[ObservedContainer, .
     elif container.spec_hash != spec.spec_hash:
         changed = changed_settings(spec.setting_digests, container.setting_digests)
         reasons.append(f"{', '.join(changed)} changed" if changed else "container configuration changed")
-    if container.state not in _ALIVE_STATES:
+    if not container.alive:
         reasons.append(f"container is not running ({container.status or container.state})")
     if container.name != spec.container_name and container.spec_hash == spec.spec_hash:
         reasons.append(f"container is named '{container.name}' (left by an interrupted apply)")

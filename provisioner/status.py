@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import probe
@@ -13,7 +12,8 @@ from .errors import UserError
 from .manifest import Manifest, Tunnel
 from .manifest.domain_checks import is_loopback
 from .mcp_protocol import mcp_path, mcp_url
-from .model import ContainerDetails
+from .model import ALIVE_STATES, ContainerDetails
+from .parallel import map_parallel
 from .pinggy_output import RECENT_ENTRIES, read_session
 from .specs import HOST_NETWORK, forward_target, network_mode, secrets_in_command
 
@@ -59,7 +59,7 @@ class TunnelStatus:
         no URL yet: logging in, or refused and retrying), or else Docker's own state (exited, missing, ...)."""
         if self.is_up:
             return UP_LOCAL_DOWN if self.listening is False else UP
-        return "connecting" if self.state in ("running", "restarting") else self.state
+        return "connecting" if self.state in ALIVE_STATES else self.state
 
 
 def gather_manifest(loaded: Manifest, engine_names: list[str]) -> tuple[list[TunnelStatus], list[str]]:
@@ -106,8 +106,7 @@ def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel]) -> list[Tunn
         debugger_port = tunnel.settings.get("debugger_port") if tunnel else None
         return _with_container(engine, base, found, debugger_port)
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(one, names))
+    return map_parallel(one, names)
 
 
 def local_down_note(host: str, port: int) -> str:

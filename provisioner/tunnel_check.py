@@ -11,7 +11,6 @@ import base64
 import json
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from .client_config import Credential, credential
 from .manifest import Tunnel
 from .manifest.domain_checks import host_rewrite_problem
 from .mcp_protocol import Handshake, Unreachable, handshake, mcp_path, probe_http, public_base
+from .parallel import map_parallel
 from .status import TunnelStatus
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
@@ -57,8 +57,7 @@ def check_all(manifest_path: Path, tunnels: list[Tunnel], statuses: list[TunnelS
         cred = credential(manifest_path, tunnel.name, tunnel.settings)
         return check_tunnel(tunnel, item, cred, timeout, edge)
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(one, tunnels))
+    return map_parallel(one, tunnels)
 
 
 def check_tunnel(tunnel: Tunnel, item: TunnelStatus | None, cred: Credential, timeout: float,

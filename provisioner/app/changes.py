@@ -17,7 +17,7 @@ from ..engine.config import EngineConfig
 from ..errors import EngineError
 from ..executor import Outcome
 from ..fleet import FleetPlan, SpecsFor
-from ..planner import CHANGE_KINDS, REMOVE
+from ..planner import CHANGE_KINDS, REMOVE, ActionKind
 from ..readiness import Readiness
 
 # Why a command cannot do without the secrets, said beside each one that is not set; read-only commands load without.
@@ -83,7 +83,7 @@ class ChangesView(Protocol):
 
     def outcome(self, outcome: Outcome, grouped: bool) -> None: ...
 
-    def summary(self, verb: str, outcomes: list[Outcome], kinds: tuple[str, ...]) -> None: ...
+    def summary(self, verb: str, outcomes: list[Outcome], kinds: tuple[ActionKind, ...]) -> None: ...
 
     def readiness(self, results: list[Readiness]) -> None:
         """Progress while tunnels come up: called again whenever a tunnel's state changes."""
@@ -172,7 +172,7 @@ def planned_fleet(scope: Scope, project: str, engine_configs: Mapping[str, Engin
 
 
 def carry_out(fleet: FleetPlan, options: ExecuteOptions, view: ChangesView, question: str, verb: str = "Apply",
-              kinds: tuple[str, ...] = CHANGE_KINDS) -> int:
+              kinds: tuple[ActionKind, ...] = CHANGE_KINDS) -> int:
     """Show the plan, ask, execute it, and wait for what it started to come up."""
     from ..executor import execute_fleet
 

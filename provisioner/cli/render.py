@@ -7,7 +7,7 @@ import json
 from ..constants import JSON_FORMAT_VERSION
 from ..executor import Outcome
 from ..fleet import FleetPlan, UnreachableEngine, plan_document
-from ..planner import CONFLICT, CREATE, MOVE, RECREATE, REMOVE, UNCHANGED
+from ..planner import CHANGE_KINDS, CONFLICT, CREATE, MOVE, RECREATE, REMOVE, UNCHANGED, ActionKind
 
 _SYMBOLS = {CREATE: "+", RECREATE: "-/+", REMOVE: "-", CONFLICT: "!"}
 _PAST_TENSE = {CREATE: "created", RECREATE: "recreated", MOVE: "moved", REMOVE: "removed"}
@@ -79,7 +79,7 @@ def outcome_line(outcome: Outcome, with_engine: bool = False) -> str:
     return f"{who}: {_PAST_TENSE[action.kind]} {container}"
 
 
-def apply_summary(verb: str, outcomes: list[Outcome], kinds: tuple[str, ...] = (CREATE, RECREATE, REMOVE)) -> str:
+def apply_summary(verb: str, outcomes: list[Outcome], kinds: tuple[ActionKind, ...] = CHANGE_KINDS) -> str:
     if any(outcome.action.kind == MOVE for outcome in outcomes):
         kinds = (*kinds[:-1], MOVE, kinds[-1])
     failed = [outcome for outcome in outcomes if outcome.failed]

@@ -12,6 +12,7 @@ from ..errors import ManifestError, UserError
 from ..executor import Outcome
 from ..fleet import FleetPlan
 from ..manifest import Manifest
+from ..planner import ActionKind
 from ..readiness import STARTING, Readiness
 from ..status import TunnelStatus
 from ..tunnel_check import TunnelCheck
@@ -86,7 +87,7 @@ class HumanView:
             self.say("")
         self.say(render.outcome_line(outcome, grouped))
 
-    def summary(self, verb: str, outcomes: list[Outcome], kinds: tuple[str, ...]) -> None:
+    def summary(self, verb: str, outcomes: list[Outcome], kinds: tuple[ActionKind, ...]) -> None:
         self.say(render.apply_summary(verb, outcomes, kinds))
 
     def readiness(self, results: list[Readiness]) -> None:

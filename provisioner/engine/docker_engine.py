@@ -9,7 +9,6 @@ import os
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from .. import labels, pause_points
 from ..errors import EngineError
 from ..model import HARDENING, ContainerDetails, ContainerSpec, Observation, ObservedContainer
+from ..parallel import map_parallel
 from . import LogTail, platforms
 from . import errors as engine_errors
 from .config import ENVIRONMENT_ENGINE, EngineConfig, discover, local_sockets
@@ -308,11 +308,7 @@ class DockerEngine:
                 except self._errors.NotFound:
                     return None
 
-        ids = list(container_ids)
-        if not ids:
-            return []
-        with ThreadPoolExecutor(max_workers=min(8, len(ids))) as pool:
-            return [details for details in pool.map(one, ids) if details is not None]
+        return [details for details in map_parallel(one, container_ids) if details is not None]
 
     def logs(self, container_id: str, tail: LogTail, since: float | None = None) -> str:
         """The newest `tail` log entries (stdout and stderr), since `since` if given: always a bounded read."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from .. import labels
 from ..errors import EngineError
-from ..model import ContainerDetails, ContainerSpec, Observation, ObservedContainer
+from ..model import ALIVE_STATES, ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from . import LogTail
 from .platforms import LINUX_DOCKER, EngineKind
 
@@ -69,7 +69,7 @@ class FakeEngine:
         """A container that was there before the test: made from `spec`, in `state`."""
         container = self._new(spec)
         container.state = state
-        container.started_at = time.time() if state in ("running", "restarting") else None
+        container.started_at = time.time() if state in ALIVE_STATES else None
         return container
 
     def named(self, name: str) -> FakeContainer:
@@ -135,7 +135,7 @@ class FakeEngine:
         container = self.containers.get(container_id)
         if container is None:
             return  # already gone: that is what was wanted
-        if stop_first and container.state in ("running", "restarting"):
+        if stop_first and container.state in ALIVE_STATES:
             self.stop(container_id)
         self._step("remove", container.name)
         del self.containers[container_id]
