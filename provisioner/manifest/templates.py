@@ -173,21 +173,22 @@ def _memory_limit(extra: int):
 
 @contextlib.contextmanager
 def _time_limit(seconds: float):
-    """Interrupt a runaway loop; only the main thread can take signals, elsewhere the other bounds still hold."""
+    """Interrupt a runaway loop after `seconds` of CPU time (not wall time: on a busy machine a fair manifest must not
+    fail); only the main thread can take signals, elsewhere the other bounds still hold."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def expire(signum, frame):
-        raise _OutOfTime(f"rendering the templates took more than {seconds:g}s")
+        raise _OutOfTime(f"rendering the templates took more than {seconds:g}s of CPU time")
 
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    previous = signal.signal(signal.SIGVTALRM, expire)
+    signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        signal.signal(signal.SIGVTALRM, previous)
 
 
 def _environment(marked_secret: set[str]):
