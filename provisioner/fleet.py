@@ -12,7 +12,8 @@ from typing import Any
 from .constants import JSON_FORMAT_VERSION
 from .engine import Engine
 from .engine.config import ENVIRONMENT_ENGINE, EngineConfig
-from .engine.docker_engine import DockerEngine, import_docker
+from .engine.connection import import_docker
+from .engine.docker_engine import DockerEngine
 from .engine.platforms import PODMAN_IMAGE_NOTE, PODMAN_RESTART_NOTE, EngineKind
 from .errors import EngineError, UserError
 from .labels import digest

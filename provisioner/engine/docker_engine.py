@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
-import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from .. import labels, pause_points
 from ..errors import EngineError
@@ -20,6 +17,7 @@ from ..parallel import map_parallel
 from . import LogTail, platforms
 from . import errors as engine_errors
 from .config import ENVIRONMENT_ENGINE, EngineConfig, discover, local_sockets
+from .connection import client_settings, origin
 
 # Pinned so that docker-py does not spend a round-trip asking the engine for its version on every run; the docker
 # CLI's DOCKER_API_VERSION overrides it for an engine that speaks another range (Docker 29 needs at least 1.44).
@@ -31,35 +29,6 @@ _BUILT_IN_NETWORKS = frozenset({"host", "bridge", "default"})
 # says goodbye lets the server free its token at once, instead of the next login being refused meanwhile. Also set
 # on every container, so that a user's own `docker stop` behaves the same.
 STOP_GRACE_SECONDS = 3
-
-
-def import_docker(configs: Iterable[EngineConfig], environ: Mapping[str, str] | None = None) -> None:
-    """Import docker-py for this run's engines.
-
-    docker-py imports paramiko for its ssh transport whether or not an engine is reached over ssh, which costs about
-    0.1 s, a third of a no-op plan. When no engine of the run can be an ssh:// one, paramiko is hidden from it.
-    """
-    environ = os.environ if environ is None else environ
-    if "docker" not in sys.modules and not any(_may_use_ssh(config, environ) for config in configs):
-        # None in sys.modules makes `import paramiko` fail, and docker-py then skips its ssh transport.
-        sys.modules.setdefault("paramiko", None)  # type: ignore[arg-type]
-    import docker  # noqa: F401
-
-
-def _may_use_ssh(config: EngineConfig, environ: Mapping[str, str]) -> bool:
-    if config.docker:
-        return config.docker.startswith("ssh://")
-    if config.context or environ.get("DOCKER_CONTEXT"):
-        return True  # a context may point anywhere; reading it needs docker-py itself
-    if environ.get("DOCKER_HOST"):
-        return environ["DOCKER_HOST"].startswith("ssh://")
-    config_dir = environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
-    try:
-        with open(os.path.join(config_dir, "config.json"), encoding="utf-8") as handle:
-            current = json.load(handle).get("currentContext")
-    except (OSError, ValueError, AttributeError):
-        return False
-    return bool(current) and current != "default"
 
 
 @dataclass(frozen=True)
@@ -77,12 +46,12 @@ class DockerEngine:
         self.config = config or EngineConfig(ENVIRONMENT_ENGINE)
         self.name = self.config.name
         environ = os.environ if environ is None else environ
-        self.origin, self.hint, self.setting = _origin(self.config, environ)
+        self.origin, self.hint, self.setting = origin(self.config, environ)
         self.endpoint = self.config.docker or environ.get("DOCKER_HOST") or DEFAULT_ENDPOINT
         self.api_version = environ.get("DOCKER_API_VERSION") or API_VERSION
         self._version_pinned_by_user = "DOCKER_API_VERSION" in environ
         try:
-            settings = _client_settings(self.config, environ)
+            settings = client_settings(self.config, environ)
             if not settings.get("base_url"):  # nothing names an engine: the first local socket that answers
                 settings["base_url"] = discover(local_sockets(environ))
             self.endpoint = settings["base_url"]
@@ -348,48 +317,6 @@ def _timestamp(text: str | None) -> float | None:
     whole, _, fraction = text.rstrip("Z").partition(".")
     moment = datetime.fromisoformat(whole + "+00:00")
     return moment.timestamp() + (float("0." + fraction[:6]) if fraction else 0.0)
-
-
-def _origin(config: EngineConfig, environ: Mapping[str, str]) -> tuple[str, str, str]:
-    """Where the engine's address came from, what to fix when it does not answer, and the setting that names it."""
-    if config.context:
-        return (f"engine '{config.name}', Docker context '{config.context}'",
-                f"check the context (docker context inspect {config.context}) or engines.{config.name}",
-                f"engines.{config.name}")
-    if config.docker:
-        return (f"engine '{config.name}'", f"start that engine or fix engines.{config.name} in the manifest",
-                f"engines.{config.name}.docker")
-    if environ.get("DOCKER_HOST"):
-        return (f"DOCKER_HOST={environ['DOCKER_HOST']}", "start the engine (dockerd) or point DOCKER_HOST at one",
-                "DOCKER_HOST")
-    if environ.get("DOCKER_CONTEXT"):
-        return (f"DOCKER_CONTEXT={environ['DOCKER_CONTEXT']}", "check that Docker context (docker context inspect)",
-                "DOCKER_HOST")
-    return "DOCKER_HOST is not set", "start the engine (dockerd) or point DOCKER_HOST at one", "DOCKER_HOST"
-
-
-def _client_settings(config: EngineConfig, environ: Mapping[str, str]) -> dict[str, Any]:
-    """docker-py's APIClient arguments for the engine: its URL (and TLS), a CLI context, or the environment's."""
-    import docker
-    from docker.context import ContextAPI
-    from docker.utils import kwargs_from_env
-
-    if config.docker:
-        settings: dict[str, Any] = {"base_url": config.docker}
-        if config.tls:
-            ca, cert, key = config.tls
-            settings["tls"] = docker.tls.TLSConfig(client_cert=(cert, key), ca_cert=ca, verify=True)
-        return settings
-    context_name = config.context or (None if environ.get("DOCKER_HOST") else environ.get("DOCKER_CONTEXT"))
-    context = ContextAPI.get_context(context_name) if context_name else None
-    if context_name and context is None:
-        raise docker.errors.DockerException(f"there is no Docker context named '{context_name}' (docker context ls)")
-    if context is None and not environ.get("DOCKER_HOST"):
-        current = ContextAPI.get_current_context()
-        context = current if current and current.name != "default" else None
-    if context is not None:
-        return {"base_url": context.Host, **({"tls": context.TLSConfig} if context.TLSConfig else {})}
-    return dict(kwargs_from_env(environment=environ))
 
 
 def _name(row: Mapping) -> str:
