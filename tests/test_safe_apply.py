@@ -191,7 +191,8 @@ def test_a_saved_plan_applies_exactly_and_refuses_when_stale(docker_api, project
     assert project_containers(docker_api, project) == {}
 
     write(tmp_path, project, BEFORE, extra=", token: '{{ env.SAVED_TOKEN }}', force: true")
-    applied = run_tunnelctl("apply", "changes.plan", "--no-wait", cwd=tmp_path, env=env)  # no prompt: reviewed
+    (tmp_path / "saved.env").write_text(f"SAVED_TOKEN={env['SAVED_TOKEN']}\n")  # the variables may come from a file
+    applied = run_tunnelctl("apply", "changes.plan", "--no-wait", "--env-file", "saved.env", cwd=tmp_path)  # no prompt
     assert applied.returncode == 0, applied.stderr
     assert sorted(project_containers(docker_api, project)) == ["a", "b", "c"]
 

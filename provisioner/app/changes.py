@@ -6,8 +6,8 @@ What is shown and how is the view's business (`ChangesView`); these functions de
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -57,8 +57,17 @@ class ExecuteOptions:
 
 @dataclass(frozen=True)
 class ApplyOptions:
-    scope: Scope | None  # None: the saved plan says
-    saved_plan: Path | None = None
+    scope: Scope
+    execute: ExecuteOptions = field(default_factory=ExecuteOptions)
+
+
+@dataclass(frozen=True)
+class SavedPlanOptions:
+    """`apply PLAN`: the manifest, engines, targets and replacements are the saved plan's."""
+
+    plan_file: Path
+    env_files: tuple[Path, ...] = ()
+    pull: bool = False
     execute: ExecuteOptions = field(default_factory=ExecuteOptions)
 
 
@@ -112,22 +121,31 @@ def plan(options: PlanOptions, view: ChangesView) -> int:
 
 
 def apply(options: ApplyOptions, view: ChangesView) -> int:
+    return _apply(options.scope, options.execute, view)
+
+
+def apply_saved_plan(options: SavedPlanOptions, view: ChangesView) -> int:
+    """What was reviewed is what is applied, without a question; refused when what it was made from changed."""
     from .. import savedplan
+
+    saved = savedplan.read(options.plan_file)
+    scope = Scope(saved.manifest, options.env_files, tuple(saved.engines), saved.targets, saved.replace, options.pull)
+
+    def still_fresh(fleet: FleetPlan) -> None:
+        savedplan.check_fresh(saved, fleet, options.plan_file)
+
+    return _apply(scope, replace(options.execute, auto_approve=True), view, still_fresh)
+
+
+def _apply(scope: Scope, execute: ExecuteOptions, view: ChangesView,
+           check: Callable[[FleetPlan], None] = lambda fleet: None) -> int:
     from ..specs import engine_specs
 
-    scope, execute = options.scope, options.execute
-    saved = savedplan.read(options.saved_plan) if options.saved_plan else None
-    if saved:  # what was reviewed is what is applied: no question asked
-        scope = Scope(saved.manifest, scope.env_files if scope else (), tuple(saved.engines), saved.targets,
-                      saved.replace, scope.pull if scope else False)
-        execute = ExecuteOptions(True, execute.lock_timeout, execute.parallelism, execute.wait_timeout)
-    assert scope is not None, "the CLI gives a scope unless a saved plan does"
     loaded = manifest.load(scope.manifest, env_files=scope.env_files, need_secrets=APPLY_NEEDS_SECRETS)
     view.hide(loaded.secrets)
     with planned_fleet(scope, loaded.project, loaded.engines, engine_specs(loaded), view, lock=execute,
                        known_tunnels=[tunnel.name for tunnel in loaded.tunnels]) as fleet:
-        if saved and options.saved_plan:
-            savedplan.check_fresh(saved, fleet, options.saved_plan)
+        check(fleet)
         if fleet.has_changes:
             view.warn(loaded.warnings)
         code = carry_out(fleet, execute, view, "Apply these changes?")

@@ -51,8 +51,10 @@ def plan(args: argparse.Namespace, console: Console) -> int:
 
 
 def apply(args: argparse.Namespace, console: Console) -> int:
-    scope = None if args.plan_file else _scope(args, console)  # a saved plan names its manifest
-    return changes.apply(changes.ApplyOptions(scope, args.plan_file, _execute(args)), HumanView(console))
+    if args.plan_file:  # a saved plan names its manifest, engines, targets and replacements
+        saved = changes.SavedPlanOptions(args.plan_file, tuple(args.env_file), args.pull, _execute(args))
+        return changes.apply_saved_plan(saved, HumanView(console))
+    return changes.apply(changes.ApplyOptions(_scope(args, console), _execute(args)), HumanView(console))
 
 
 def destroy(args: argparse.Namespace, console: Console) -> int:
