@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import manifest as manifest_front
 from . import probe
+from .constants import JSON_FORMAT_VERSION
 from .errors import EngineError, ManifestError, UserError
 
 OK, FAIL, WARN, SKIP = "ok", "fail", "warn", "skip"  # only FAIL fails the run
@@ -224,5 +225,6 @@ def as_text(diagnosis: Diagnosis) -> str:
 
 
 def as_json(diagnosis: Diagnosis) -> str:
-    return json.dumps({"manifest": str(diagnosis.manifest), "ok": diagnosis.healthy,
+    return json.dumps({"format_version": JSON_FORMAT_VERSION, "manifest": str(diagnosis.manifest),
+                       "ok": diagnosis.healthy,
                        "checks": [asdict(finding) for finding in diagnosis.findings]}, indent=2, ensure_ascii=False)

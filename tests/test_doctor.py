@@ -31,6 +31,7 @@ def doctor(tmp_path, env: dict | None = None, wrapper: tuple[str, ...] = ()):
     text = run_tunnelctl("doctor", cwd=tmp_path, env=env, wrapper=wrapper)
     as_json = run_tunnelctl("doctor", "--json", cwd=tmp_path, env=env, wrapper=wrapper)
     document = json.loads(as_json.stdout)
+    assert document["format_version"] == 1 and document["manifest"] == "tunnels.yaml"
     assert document["ok"] is (text.returncode == 0) and as_json.returncode == text.returncode
     assert "Traceback" not in text.stdout + text.stderr
     sections: dict[str, list[str]] = {}
