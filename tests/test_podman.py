@@ -147,3 +147,14 @@ def test_the_first_socket_that_answers_is_used_so_podman_is_found_when_docker_is
     candidates = [str(stale), str(runtime / "podman" / "podman.sock"), str(tmp_path / "absent.sock")]
     assert discover(candidates) == f"unix://{runtime}/podman/podman.sock"
     assert discover([str(stale), str(tmp_path / "absent.sock")]) == f"unix://{stale}"  # none: Docker's, for the error
+
+
+def test_token_users_get_no_subordinate_ids_so_podmans_uidmap_cannot_exhaust_them(pinggy):
+    """With Podman installed, /etc/subuid exists and useradd hands every new user 65536 ids by default: the thousands
+    of token users a suite creates ran the range out, and then no token could be added at all."""
+    token = "sub" + uuid.uuid4().hex[:10]
+    pinggy.add_token(token)
+    for ranges in (Path("/etc/subuid"), Path("/etc/subgid")):
+        if ranges.exists():
+            assert not any(line.startswith(f"{token}:") or line.startswith(f"{token}+")
+                           for line in ranges.read_text().splitlines())
