@@ -79,15 +79,36 @@ def project(docker_api, request):
 
     name = f"t-{request.node.name[:20].lower().replace('_', '-').strip('-')}-{uuid.uuid4().hex[:6]}"
     yield name
-    for row in docker_api.containers(all=True, filters={"label": f"io.tunnelctl.project={name}"}):
-        docker_api.remove_container(row["Id"], force=True)
+    remove_project(docker_api, name)
+
+
+# The project's containers on an engine (any engine's docker.APIClient), the ways tests look at them.
+def project_rows(api, project: str) -> list[dict]:
+    """As `docker ps -a` lists them."""
+    return api.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"})
+
+
+def project_containers_all(api, project: str) -> dict[str, list[dict]]:
+    """tunnel → `docker inspect` of every container of it (an interrupted apply may leave several)."""
+    found: dict[str, list[dict]] = {}
+    for row in project_rows(api, project):
+        info = api.inspect_container(row["Id"])
+        found.setdefault(info["Config"]["Labels"]["io.tunnelctl.tunnel"], []).append(info)
+    return found
 
 
 def project_containers(api, project: str) -> dict[str, dict]:
-    """tunnel name → `docker inspect` of its container, for the project's containers."""
-    rows = api.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"})
-    inspected = [api.inspect_container(row["Id"]) for row in rows]
-    return {info["Config"]["Labels"]["io.tunnelctl.tunnel"]: info for info in inspected}
+    """tunnel → `docker inspect` of its container."""
+    return {tunnel: infos[-1] for tunnel, infos in project_containers_all(api, project).items()}
+
+
+def tunnel_names(api, project: str) -> list[str]:
+    return sorted(row["Labels"]["io.tunnelctl.tunnel"] for row in project_rows(api, project))
+
+
+def remove_project(api, project: str) -> None:
+    for row in project_rows(api, project):
+        api.remove_container(row["Id"], force=True)
 
 
 @pytest.fixture(scope="session")

@@ -11,12 +11,11 @@ import socket
 import subprocess
 import textwrap
 import threading
-import time
 
 import pytest
 from test_engine_errors import registry
 
-from conftest import run_tunnelctl
+from conftest import run_tunnelctl, wait_until
 from standin import fixture
 
 pytestmark = pytest.mark.docker
@@ -214,9 +213,8 @@ def podman_socket(tmp_path):
     service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{path}"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while not path.exists() and time.monotonic() < deadline and service.poll() is None:
-            time.sleep(0.1)
+        wait_until(lambda: path.exists() or service.poll() is not None, 30, "podman system service ended or opened "
+                   "its socket", interval=0.1)
         assert path.exists(), "podman system service did not open its socket"
         yield path
     finally:

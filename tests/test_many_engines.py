@@ -8,15 +8,14 @@ import textwrap
 
 import pytest
 
-from conftest import SLEEPER_IMAGE, SUPPORT, run_tunnelctl
+from conftest import SLEEPER_IMAGE, SUPPORT, remove_project, run_tunnelctl, tunnel_names
 
 
 @pytest.fixture
 def on_both(second_engine, project):
     """The project's containers on the second engine go too, whatever the test did."""
     yield second_engine.api
-    for row in second_engine.api.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"}):
-        second_engine.api.remove_container(row["Id"], force=True)
+    remove_project(second_engine.api, project)
 
 
 def free_port() -> int:
@@ -64,11 +63,6 @@ def fleet_manifest(project: str, second_url: str, placement: dict[str, str], sec
     """) + lines + "\n"
 
 
-def names_on(api, project: str) -> list[str]:
-    rows = api.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"})
-    return sorted(row["Labels"]["io.tunnelctl.tunnel"] for row in rows)
-
-
 def test_apply_across_two_engines_then_move_a_tunnel_and_destroy(docker_api, second_engine, on_both, project,
                                                                  tmp_path):
     url, api2 = second_engine.url, second_engine.api
@@ -86,7 +80,7 @@ def test_apply_across_two_engines_then_move_a_tunnel_and_destroy(docker_api, sec
     applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert "server/b: created" in applied.stdout
-    assert names_on(docker_api, project) == ["a"] and names_on(api2, project) == ["b", "c"]
+    assert tunnel_names(docker_api, project) == ["a"] and tunnel_names(api2, project) == ["b", "c"]
     assert run_tunnelctl("plan", "--detailed-exitcode", cwd=tmp_path).returncode == 0
 
     manifest.write_text(fleet_manifest(project, url, {"a": "laptop", "b": "server", "c": "laptop"}))
@@ -96,12 +90,13 @@ def test_apply_across_two_engines_then_move_a_tunnel_and_destroy(docker_api, sec
     moved = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path)
     assert moved.returncode == 0, moved.stdout + moved.stderr
     assert "laptop/c: moved server → laptop" in moved.stdout
-    assert names_on(docker_api, project) == ["a", "c"] and names_on(api2, project) == ["b"]
+    assert tunnel_names(docker_api, project) == ["a", "c"] and tunnel_names(api2, project) == ["b"]
 
     only_server = run_tunnelctl("destroy", "--auto-approve", "--engine", "server", cwd=tmp_path)
-    assert only_server.returncode == 0 and names_on(api2, project) == [] and names_on(docker_api, project) == ["a", "c"]
+    assert only_server.returncode == 0
+    assert tunnel_names(api2, project) == [] and tunnel_names(docker_api, project) == ["a", "c"]
     assert run_tunnelctl("destroy", "--auto-approve", cwd=tmp_path).returncode == 0
-    assert names_on(docker_api, project) == [] and names_on(api2, project) == []
+    assert tunnel_names(docker_api, project) == [] and tunnel_names(api2, project) == []
 
 
 def test_an_unreachable_engine_is_reported_once_and_the_others_proceed(docker_api, second_engine, on_both, project,
@@ -116,7 +111,7 @@ def test_an_unreachable_engine_is_reported_once_and_the_others_proceed(docker_ap
     assert error.startswith("error: engine 'server': cannot reach the Docker engine at "
                             "unix:///tmp/tunnelctl-no-engine.sock (engine 'server')")
     applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path)
-    assert applied.returncode == 1 and names_on(docker_api, project) == ["a"]
+    assert applied.returncode == 1 and tunnel_names(docker_api, project) == ["a"]
     status = run_tunnelctl("status", cwd=tmp_path)
     assert status.returncode == 1 and "error: engine 'server'" in status.stderr
 
@@ -145,7 +140,7 @@ def test_an_ssh_engine_runs_tunnels_on_the_far_side(second_engine, on_both, ssh_
     env = {"HOME": str(ssh_home)}
     applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", "--engine", "server", cwd=tmp_path, env=env)
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert names_on(api2, project) == ["far"]
+    assert tunnel_names(api2, project) == ["far"]
     assert run_tunnelctl("plan", "--detailed-exitcode", "--engine", "server", cwd=tmp_path, env=env).returncode == 0
 
 
@@ -167,4 +162,4 @@ def test_a_docker_cli_context_names_an_engine(second_engine, on_both, project, t
     """))
     applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path, env=env)
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert names_on(api2, project) == ["ctx"]
+    assert tunnel_names(api2, project) == ["ctx"]

@@ -17,7 +17,7 @@ import uuid
 import pytest
 from test_tunnels_e2e import tunnel_manifest
 
-from conftest import REPO, run_tunnelctl
+from conftest import REPO, run_tunnelctl, wait_until
 from provisioner.client_config import CLIENTS
 from provisioner.mcp_protocol import edge_addresses, request
 
@@ -181,11 +181,11 @@ def test_check_reports_a_server_that_is_down_not_mcp_refusing_the_public_host_or
         assert "move it to headers.update: {Host: \"localhost:" in validated.stderr
         applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path, env=env)
         assert applied.returncode == 0, applied.stdout + applied.stderr
-        for _ in range(100):  # until every tunnel shows its URLs (the one to a closed port too)
+        def every_tunnel_has_urls():  # the one to a closed port too
             status = json.loads(run_tunnelctl("status", "--json", cwd=tmp_path, env=env).stdout)
-            if all(item["urls"] for item in status["tunnels"]):
-                break
-            time.sleep(0.2)
+            return all(item["urls"] for item in status["tunnels"])
+
+        wait_until(every_tunnel_has_urls, 20, "every tunnel showed its URLs")
 
         result = run_tunnelctl("check", cwd=tmp_path, env=env)
         assert result.returncode == 1

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import pytest
 
-from conftest import SLEEPER_IMAGE, create_network
+from conftest import SLEEPER_IMAGE, create_network, remove_project
 from provisioner import manifest
 from provisioner.engine.platforms import (
     DOCKER,
@@ -135,8 +135,7 @@ def test_a_container_off_the_host_network_is_one_a_real_engine_creates_as_planne
         assert f"-L0.0.0.0:{port}:localhost:4300" in inspected["Config"]["Cmd"]
         assert inspected["State"]["Running"]
     finally:
-        for row in docker_api.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"}):
-            docker_api.remove_container(row["Id"], force=True)
+        remove_project(docker_api, project)
         docker_api.remove_network(network)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_tunnelctl
+from conftest import REPO, project_rows, run_tunnelctl
 from provisioner.engine.config import EngineConfig, discover, local_sockets
 from standin import fixture
 
@@ -41,8 +41,7 @@ def podman(pinggy):
 def podman_containers(url: str, project: str) -> list[dict]:
     import docker
 
-    api = docker.APIClient(base_url=url, version="1.41")
-    return api.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"})
+    return project_rows(docker.APIClient(base_url=url, version="1.41"), project)
 
 
 def manifest(project: str, url: str, port: int, keepalive: int = 30, image: str = PINGGY_IMAGE) -> str:

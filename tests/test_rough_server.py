@@ -4,11 +4,11 @@ slowly, drops sessions (the next login gets a new URL) and refuses unknown token
 from __future__ import annotations
 
 import re
-import time
 import uuid
 
 import pytest
 
+from conftest import wait_until
 from standin import fixture
 
 
@@ -91,17 +91,15 @@ def test_a_session_limit_ends_sessions_and_a_slow_banner_comes_late(docker_api, 
 
 def test_an_unknown_token_is_refused(docker_api, pinggy, client):
     container_id = client("unknown" + uuid.uuid4().hex[:8])
-    deadline = time.monotonic() + 20
-    while b"Permission denied" not in docker_api.logs(container_id) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert b"Permission denied" in docker_api.logs(container_id)
+    wait_until(lambda: b"Permission denied" in docker_api.logs(container_id), 20, "the client was refused",
+               interval=0.1)
 
 
 
 def test_fifty_tunnels_created_at_once_all_come_up_through_a_throttling_server(docker_api, project, tmp_path):
     """A burst of logins trips the server's throttling (sshd's MaxStartups, low here): some clients' first
     connections are reset. Docker retries them and apply waits for their newest attempt: all 50 end up."""
-    from conftest import run_tunnelctl
+    from conftest import project_containers, run_tunnelctl
 
     throttling = fixture.ensure_running(port=fixture.DEFAULT_PORT + 5, max_startups="3:50:10")
     throttling.add_anonymous()
@@ -115,7 +113,5 @@ def test_fifty_tunnels_created_at_once_all_come_up_through_a_throttling_server(d
     assert "Apply complete: 50 created" in applied.stdout
     up = re.findall(r"^t\d\d\s+up, local server not listening\s+tcp://\S+$", applied.stdout, re.MULTILINE)
     assert len(up) == 50, applied.stdout  # the table: every one up (nothing listens on their ports, so says so)
-    restarted = sum(info["RestartCount"] for info in
-                    (docker_api.inspect_container(row["Id"]) for row in
-                     docker_api.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"})))
+    restarted = sum(info["RestartCount"] for info in project_containers(docker_api, project).values())
     assert restarted >= 1, "the burst did not trip the throttling: the test proves nothing"

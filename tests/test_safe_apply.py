@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import SLEEPER_IMAGE, project_containers, run_tunnelctl, wait_until
+from conftest import SLEEPER_IMAGE, project_containers, project_containers_all, run_tunnelctl, wait_until
 
 PAUSE = "TUNNELCTL_TEST_PAUSE_AT"
 
@@ -57,15 +57,6 @@ def assert_converged(docker_api, directory, project: str, expected: dict[str, in
         assert f"-R0:127.0.0.1:{port}" in info["Config"]["Cmd"]
     plan = run_tunnelctl("plan", "--detailed-exitcode", cwd=directory, env=env)
     assert plan.returncode == 0 and plan.stdout.startswith("No changes."), plan.stdout
-
-
-def project_containers_all(api, project: str) -> dict[str, list[dict]]:
-    """tunnel → every container of it (a crash may leave several)."""
-    found: dict[str, list[dict]] = {}
-    for row in api.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"}):
-        info = api.inspect_container(row["Id"])
-        found.setdefault(info["Config"]["Labels"]["io.tunnelctl.tunnel"], []).append(info)
-    return found
 
 
 BEFORE = {"a": 1001, "b": 1002, "c": 1003}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from test_tunnels_e2e import new_token, status_of, tunnel_manifest
 
-from conftest import run_tunnelctl
+from conftest import project_rows, run_tunnelctl
 from provisioner import manifest
 from provisioner.errors import ManifestError
 
@@ -72,4 +72,4 @@ def test_status_logs_and_destroy_work_without_the_secrets_and_plan_says_why_it_n
     finally:
         for folder in (first, second):
             assert run_tunnelctl("destroy", "--auto-approve", cwd=folder).returncode == 0
-    assert docker_api.containers(all=True, filters={"label": f"io.tunnelctl.project={project}-first"}) == []
+    assert project_rows(docker_api, f"{project}-first") == []

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-import time
 import uuid
 
 import pytest
 
-from conftest import SUPPORT, project_containers, run_tunnelctl
+from conftest import SUPPORT, project_containers, project_rows, remove_project, run_tunnelctl, wait_until
 
 IMAGE = "tunnelctl-test/pinggy-ssh:latest"
 
@@ -99,10 +98,11 @@ def test_changes_to_existing_tunnels_converge_while_the_server_holds_the_token(d
     assert "a: failed to recreate: the new container did not come up" in failed.stdout
     assert "the previous container was restored and runs again" in failed.stdout
     write(keepalive=50)
-    deadline = time.monotonic() + 30
-    while not status(tmp_path)["a"]["healthy"] and time.monotonic() < deadline:  # the restored client logs in again
-        time.sleep(0.5)
-    now = status(tmp_path)
+    def restored_and_healthy():  # the restored client logs in again by itself
+        now = status(tmp_path)
+        return now if now["a"]["healthy"] else None
+
+    now = wait_until(restored_and_healthy, 30, "the restored client logged in again")
     assert now["_exit"] == 0 and now["a"]["healthy"] and now["b"]["healthy"]
     assert run_tunnelctl("plan", "--detailed-exitcode", cwd=tmp_path).returncode == 0
 
@@ -140,10 +140,9 @@ def test_a_move_between_engines_converges_while_the_server_holds_the_token(stand
         assert "laptop/m: moved server → laptop" in placed.stdout and "restored" not in placed.stdout
         assert refusals(pinggy, tokens["m"]) >= 1  # the first login on the laptop came too early, and was retried
         assert status(tmp_path)["m"]["healthy"]
-        assert second.api.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"}) == []
+        assert project_rows(second.api, project) == []
     finally:
-        for row in second.api.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"}):
-            second.api.remove_container(row["Id"], force=True)
+        remove_project(second.api, project)
 
 
 def test_after_the_server_drops_a_session_status_shows_the_new_url(pinggy, project, local_server, tmp_path):
@@ -154,7 +153,5 @@ def test_after_the_server_drops_a_session_status_shows_the_new_url(pinggy, proje
     first = pinggy.wait_for_record(tokens["d"], status="active")
     pinggy.drop(tokens["d"])
     new = pinggy.wait_for_record(tokens["d"], newer_than=first, status="active", timeout=30)
-    deadline = time.monotonic() + 10
-    while status(tmp_path)["d"]["urls"] != new["urls"] and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert status(tmp_path)["d"]["urls"] == new["urls"] != old
+    wait_until(lambda: status(tmp_path)["d"]["urls"] == new["urls"], 10, "status showed the new session's URLs")
+    assert new["urls"] != old

@@ -10,7 +10,7 @@ import textwrap
 import urllib.request
 import uuid
 
-from conftest import project_containers, run_tunnelctl
+from conftest import project_containers, run_tunnelctl, wait_until
 from standin import fixture
 
 PINGGY_IMAGE = "tunnelctl-test/pinggy-ssh:latest"
@@ -218,16 +218,12 @@ def test_a_local_server_that_is_not_up_yet_is_a_warning_not_a_failure(pinggy, tu
 
 
 def wait_for_status(tmp_path, env, tunnel: str, wanted, timeout: float = 60) -> dict:
-    """Poll `tunnelctl status --json` until `wanted(item)` holds; the last item seen in the failure message."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
+    """Poll `tunnelctl status --json` until `wanted(item)` holds."""
+    def item_wanted():
         item = status_of(tmp_path, env).get(tunnel)
-        if item and wanted(item):
-            return item
-        assert time.monotonic() < deadline, f"status never got there; last: {item}"
-        time.sleep(0.5)
+        return item if item and wanted(item) else None
+
+    return wait_until(item_wanted, timeout, f"status of {tunnel} got there")
 
 
 def test_a_dropped_session_comes_back_with_a_new_url_that_status_shows(docker_api, pinggy, tunnel_client, project,
