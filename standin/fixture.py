@@ -106,6 +106,7 @@ class StandIn:
     def add_token(self, *tokens):
         """Create the ssh users TOKEN, TOKEN+force, TOKEN+TYPE[+force] (idempotent)."""
         _cli("add-token", *tokens)
+        _ADDED_TOKENS.update(tokens)
 
     def remove_token(self, *tokens):
         _cli("remove-token", *tokens)
@@ -231,6 +232,17 @@ def _alive(pid, starttime=None):
     if fields[0] in ("Z", "X"):
         return False
     return starttime is None or int(fields[19]) == starttime
+
+
+# Tokens this process added: each is a dozen system users, which a test run must not leave behind.
+_ADDED_TOKENS: set[str] = set()
+
+
+def remove_added_tokens():
+    """Delete the users of every token this process added (tests call it when they end)."""
+    if _ADDED_TOKENS:
+        _cli("remove-token", *sorted(_ADDED_TOKENS), check=False)
+        _ADDED_TOKENS.clear()
 
 
 def ensure_running(port=DEFAULT_PORT, state_dir=None, release_lag=DEFAULT_RELEASE_LAG, **roughness):

@@ -209,6 +209,12 @@ def pytest_sessionstart(session):
     session.config.stash[MACHINE_ENGINE_AT_START] = machine_dockerd()
 
 
+def pytest_sessionfinish(session):
+    """The stand-in's token users (a dozen system users a token) go with the session that made them."""
+    if "standin.fixture" in sys.modules:
+        sys.modules["standin.fixture"].remove_added_tokens()
+
+
 MACHINE_ENGINE_AT_START = pytest.StashKey[tuple[int, str] | None]()
 LAST_TEST = "test_machine_engine.py::test_the_machines_engine_is_left_as_the_suite_found_it"
 
