@@ -43,19 +43,20 @@ class Diagnosis:
 
 def diagnose(path: Path, env_files: Sequence[Path] = (), selected: Iterable[str] = ()) -> Diagnosis:
     findings: list[Finding] = []
-    loaded = _check_manifest(path, env_files, findings)
+    hidden: set[str] = set()  # secrets the manifest's problem lines may hold, even when it cannot be loaded
+    loaded = _check_manifest(path, env_files, findings, hidden)
     if loaded is None:
         findings += [Finding(section, "", SKIP, "not checked: the manifest must load first")
                      for section in SECTIONS[1:]]
-        return Diagnosis(path, tuple(findings))
+        return Diagnosis(path, tuple(findings), frozenset(hidden))
     engines = _check_engines(loaded, selected, findings)
     _check_images(loaded, engines, findings)
     _check_servers(loaded, engines, findings)
     _check_ports(loaded, engines, findings)
-    return Diagnosis(path, tuple(findings), loaded.secrets)
+    return Diagnosis(path, tuple(findings), loaded.secrets | hidden)
 
 
-def _check_manifest(path: Path, env_files: Sequence[Path], findings: list[Finding]):
+def _check_manifest(path: Path, env_files: Sequence[Path], findings: list[Finding], hidden: set[str]):
     def add(subject: str, status: str, message: str) -> None:
         findings.append(Finding(MANIFEST, subject, status, message))
 
@@ -63,6 +64,7 @@ def _check_manifest(path: Path, env_files: Sequence[Path], findings: list[Findin
     try:
         loaded = manifest_front.load(path, env_files=env_files)
     except ManifestError as error:  # each problem on its own line, which already says where and how to fix it
+        hidden.update(error.secrets)
         for line in error.details:
             add("", WARN if ": warning: " in line else FAIL, line)
     except UserError as error:  # no such file, not UTF-8, an unreadable env file…
