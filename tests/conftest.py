@@ -32,6 +32,14 @@ def run_tunnelctl(*args: str, cwd: Path, env: dict[str, str] | None = None, stdi
                           capture_output=True, text=True, timeout=timeout)
 
 
+def manifest_text(template: str, **values: object) -> str:
+    """A manifest from an indented template whose `$name`s are `values`: unlike an f-string, the template's Jinja
+    braces (`{{ env.TOKEN }}`) and YAML flow mappings (`{name: a}`) are written as a user writes them."""
+    import string
+
+    return string.Template(textwrap.dedent(template)).substitute(values)
+
+
 def wait_until(probe, timeout: float, what: str, interval: float = 0.5):
     """Call `probe` until it returns something truthy, and return that; fail naming `what` and the last answer."""
     import time

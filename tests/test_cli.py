@@ -9,25 +9,25 @@ import sys
 import textwrap
 import time
 
-from conftest import SLEEPER_IMAGE, project_containers, run_tunnelctl
+from conftest import SLEEPER_IMAGE, manifest_text, project_containers, run_tunnelctl
 
 SECRETS = {"PINGGY_TOKEN": "tokSecret4242", "MCP_KEY": "keySecret9999" + "0123456789abcdef" * 2,
            "DB_PASSWORD": "pwSecret7777"}
 
 
-def manifest_text(project: str, extra: str = "") -> str:
-    return textwrap.dedent(f"""
+def cli_manifest(project: str, extra: str = "") -> str:
+    return manifest_text("""
         version: 1
-        project: {project}
+        project: $project
         tunnels:
           - name: mcp
-            image: {SLEEPER_IMAGE}
+            image: $image
             port: 3845
-            token: "{{{{ env.PINGGY_TOKEN }}}}"
-            access_keys: ["{{{{ env.MCP_KEY }}}}"]
+            token: "{{ env.PINGGY_TOKEN }}"
+            access_keys: ["{{ env.MCP_KEY }}"]
             headers:
-              add: {{X-Auth: "{{{{ env.MCP_KEY }}}}"}}
-    """) + textwrap.indent(textwrap.dedent(extra), "  ")
+              add: {X-Auth: "{{ env.MCP_KEY }}"}
+    """, project=project, image=SLEEPER_IMAGE) + textwrap.indent(textwrap.dedent(extra), "  ")
 
 
 def test_help_starts_without_loading_heavy_libraries():
@@ -39,7 +39,7 @@ def test_help_starts_without_loading_heavy_libraries():
 
 
 def test_validate_prints_one_line_and_needs_no_docker(tmp_path):
-    (tmp_path / "team.yaml").write_text(manifest_text("team"))
+    (tmp_path / "team.yaml").write_text(cli_manifest("team"))
     result = run_tunnelctl("validate", "-f", "team.yaml", cwd=tmp_path, env={**SECRETS, "DOCKER_HOST": "unix:///nope"})
     assert result.returncode == 0
     assert result.stdout == "team.yaml: valid; project 'team', 1 tunnel.\n"
@@ -57,7 +57,7 @@ def test_invalid_manifest_lists_each_error_and_exits_1(tmp_path):
 
 
 def test_unreachable_engine_is_one_line_naming_the_endpoint(tmp_path):
-    (tmp_path / "tunnels.yaml").write_text(manifest_text("team"))
+    (tmp_path / "tunnels.yaml").write_text(cli_manifest("team"))
     for command in (["plan"], ["apply", "--auto-approve"], ["destroy", "--auto-approve"]):
         result = run_tunnelctl(*command, cwd=tmp_path, env={**SECRETS, "DOCKER_HOST": "unix:///tmp/no-such.sock"})
         assert result.returncode == 1
@@ -68,7 +68,7 @@ def test_unreachable_engine_is_one_line_naming_the_endpoint(tmp_path):
 
 
 def test_apply_without_a_terminal_or_auto_approve_refuses(docker_api, project, tmp_path):
-    (tmp_path / "tunnels.yaml").write_text(manifest_text(project))
+    (tmp_path / "tunnels.yaml").write_text(cli_manifest(project))
     result = run_tunnelctl("apply", cwd=tmp_path, env=SECRETS, stdin="yes\n")
     assert result.returncode == 1
     assert "standard input is not a terminal: rerun with --auto-approve" in result.stderr
@@ -99,7 +99,7 @@ def answer_prompt(args: list[str], cwd, env: dict, answer: str) -> tuple[int, st
 
 
 def test_confirmation_accepts_only_yes(docker_api, project, tmp_path):
-    (tmp_path / "tunnels.yaml").write_text(manifest_text(project))
+    (tmp_path / "tunnels.yaml").write_text(cli_manifest(project))
     code, shown = answer_prompt(["apply", "--no-wait"], tmp_path, SECRETS, "y")
     assert code == 1 and "Only 'yes' will be accepted" in shown and "nothing was changed" in shown
     assert project_containers(docker_api, project) == {}
@@ -111,13 +111,13 @@ def test_confirmation_accepts_only_yes(docker_api, project, tmp_path):
 def test_no_secret_is_ever_printed(docker_api, project, tmp_path):
     """Every byte of every command, on success and on failure, with and without --json."""
     squatter = docker_api.create_container(SLEEPER_IMAGE, name=f"{project}-blocked")
-    good = manifest_text(project, """
+    good = cli_manifest(project, """
           - name: blocked
             image: tunnelctl-test/sleeper:latest
             port: 1
             token: "{{ env.PINGGY_TOKEN }}x"
     """)
-    broken = manifest_text(project, """
+    broken = cli_manifest(project, """
           - name: broken
             port: 2
             token: "{{ env.DB_PASSWORD }} with spaces"

@@ -8,11 +8,10 @@ import os
 import shutil
 import socket
 import tarfile
-import textwrap
 
 import pytest
 
-from conftest import http_server, project_containers, run_tunnelctl
+from conftest import http_server, manifest_text, project_containers, run_tunnelctl
 
 pytestmark = pytest.mark.docker
 
@@ -21,16 +20,16 @@ EMPTY_IMAGE = "tunnelctl-test/empty:latest"
 
 
 def write_manifest(tmp_path, project: str, image: str = "tunnelctl-test/sleeper:latest") -> None:
-    (tmp_path / "tunnels.yaml").write_text(textwrap.dedent(f"""
+    (tmp_path / "tunnels.yaml").write_text(manifest_text("""
         version: 1
-        project: {project}
+        project: $project
         tunnels:
           - name: figma
-            image: {image}
+            image: $image
             port: 3845
-            token: "{{{{ env.PINGGY_TOKEN }}}}"
+            token: "{{ env.PINGGY_TOKEN }}"
             allow_cidrs: [127.0.0.1/32]
-    """))
+    """, project=project, image=image))
 
 
 def apply(tmp_path, project: str, image: str):

@@ -6,27 +6,27 @@ import textwrap
 
 import pytest
 
-from conftest import SLEEPER_IMAGE, project_containers, run_tunnelctl
+from conftest import SLEEPER_IMAGE, manifest_text, project_containers, run_tunnelctl
 
 SECRETS = {"TOKEN_A": "tokAAAA1111", "TOKEN_B": "tokBBBB2222", "TOKEN_C": "tokCCCC3333", "KEY_A": "keyAAAA9999"}
 
 
 def day_manifest(project: str, keepalive_b: int = 30, with_c: bool = True) -> str:
-    text = f"""
+    text = """
         version: 1
-        project: {project}
+        project: $project
         defaults:
-          image: {SLEEPER_IMAGE}
+          image: $image
           https_only: true
         tunnels:
           - name: a
             port: 3845
-            token: "{{{{ env.TOKEN_A }}}}"
-            access_keys: ["{{{{ env.KEY_A }}}}"]
+            token: "{{ env.TOKEN_A }}"
+            access_keys: ["{{ env.KEY_A }}"]
           - name: b
             port: 8080
-            token: "{{{{ env.TOKEN_B }}}}"
-            keepalive: {keepalive_b}
+            token: "{{ env.TOKEN_B }}"
+            keepalive: $keepalive_b
     """
     if with_c:
         text += """
@@ -34,7 +34,7 @@ def day_manifest(project: str, keepalive_b: int = 30, with_c: bool = True) -> st
             port: 9090
             token: "{{ env.TOKEN_C }}"
         """
-    return textwrap.dedent(text)
+    return manifest_text(text, project=project, image=SLEEPER_IMAGE, keepalive_b=keepalive_b)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import textwrap
 import urllib.request
 import uuid
 
-from conftest import project_containers, run_tunnelctl, wait_until
+from conftest import manifest_text, project_containers, run_tunnelctl, wait_until
 from standin import fixture
 
 PINGGY_IMAGE = "tunnelctl-test/pinggy-ssh:latest"
@@ -19,18 +19,19 @@ STANDIN_PORT = fixture.DEFAULT_PORT
 
 def tunnel_manifest(project: str, port: int, token: str, name: str = "mcp", extra: str = "",
                     image: str = PINGGY_IMAGE) -> str:
-    return textwrap.dedent(f"""
+    return manifest_text("""
         version: 1
-        project: {project}
+        project: $project
         defaults:
-          image: {image}
+          image: $image
           server: 127.0.0.1
-          server_port: {STANDIN_PORT}
+          server_port: $server_port
         tunnels:
-          - name: {name}
-            port: {port}
-            token: "{{{{ env.E2E_TOKEN }}}}"
-    """) + textwrap.indent(textwrap.dedent(extra), "    ")
+          - name: $name
+            port: $port
+            token: "{{ env.E2E_TOKEN }}"
+    """, project=project, image=image, server_port=STANDIN_PORT, name=name, port=port) + textwrap.indent(
+        textwrap.dedent(extra), "    ")
 
 
 def new_token(pinggy) -> str:
