@@ -32,6 +32,24 @@ def run_tunnelctl(*args: str, cwd: Path, env: dict[str, str] | None = None, stdi
                           capture_output=True, text=True, timeout=timeout)
 
 
+# Root opens any socket: without its capabilities it is any user outside the socket's group.
+WITHOUT_ROOTS_RIGHTS = ("setpriv", "--inh-caps=-all", "--bounding-set=-all") if os.geteuid() == 0 else ()
+
+
+@contextlib.contextmanager
+def socket_of_another_user(path: Path):
+    """A listening unix socket that only nobody (uid 65534) may open, as the engine's socket is to a user outside
+    its group."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as served:
+        served.bind(str(path))
+        served.listen()
+        path.chmod(0o600)
+        os.chown(path, 65534, 65534)
+        yield path
+
+
 def manifest_text(template: str, **values: object) -> str:
     """A manifest from an indented template whose `$name`s are `values`: unlike an f-string, the template's Jinja
     braces (`{{ env.TOKEN }}`) and YAML flow mappings (`{name: a}`) are written as a user writes them."""

@@ -15,7 +15,7 @@ import threading
 import pytest
 from test_engine_errors import registry
 
-from conftest import run_tunnelctl, wait_until
+from conftest import WITHOUT_ROOTS_RIGHTS, run_tunnelctl, socket_of_another_user, wait_until
 from standin import fixture
 
 pytestmark = pytest.mark.docker
@@ -185,14 +185,8 @@ def test_a_stopped_engine(tmp_path):
 
 @pytest.mark.skipif(os.geteuid() == 0 and not shutil.which("setpriv"), reason="root needs setpriv to lose its rights")
 def test_an_engine_socket_the_user_may_not_open(tmp_path):
-    private = tmp_path / "docker.sock"
-    with socket.socket(socket.AF_UNIX) as served:
-        served.bind(str(private))
-        served.listen()
-        private.chmod(0o600)
-        os.chown(private, 65534, 65534)
-        wrapper = ("setpriv", "--inh-caps=-all", "--bounding-set=-all") if os.geteuid() == 0 else ()
-        line = engine_failure(tmp_path, {"DOCKER_HOST": f"unix://{private}"}, wrapper)
+    with socket_of_another_user(tmp_path / "docker.sock") as private:
+        line = engine_failure(tmp_path, {"DOCKER_HOST": f"unix://{private}"}, WITHOUT_ROOTS_RIGHTS)
     assert line.startswith(f"FAIL default: permission denied on the Docker engine's socket at unix://{private}")
     assert "add your user to the 'docker' group" in line
 

@@ -11,7 +11,14 @@ import tarfile
 
 import pytest
 
-from conftest import http_server, manifest_text, project_containers, run_tunnelctl
+from conftest import (
+    WITHOUT_ROOTS_RIGHTS,
+    http_server,
+    manifest_text,
+    project_containers,
+    run_tunnelctl,
+    socket_of_another_user,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -114,17 +121,10 @@ def test_a_socket_nobody_serves_means_the_engine_is_stopped(tmp_path):
 
 @pytest.mark.skipif(os.geteuid() == 0 and not shutil.which("setpriv"), reason="root needs setpriv to lose its rights")
 def test_a_socket_the_user_may_not_open_is_a_permission_problem_not_a_stopped_engine(tmp_path):
-    private = tmp_path / "docker.sock"
-    with socket.socket(socket.AF_UNIX) as served:
-        served.bind(str(private))
-        served.listen()
-        private.chmod(0o600)
-        os.chown(private, 65534, 65534)  # the engine's socket belongs to someone else, as /var/run/docker.sock does
-        write_manifest(tmp_path, "private")
-        # Root opens any socket: without its capabilities it is any user outside the socket's group.
-        wrapper = ("setpriv", "--inh-caps=-all", "--bounding-set=-all") if os.geteuid() == 0 else ()
+    write_manifest(tmp_path, "private")
+    with socket_of_another_user(tmp_path / "docker.sock") as private:
         result = run_tunnelctl("plan", cwd=tmp_path, env={"DOCKER_HOST": f"unix://{private}", "PINGGY_TOKEN": "t"},
-                               wrapper=wrapper)
+                               wrapper=WITHOUT_ROOTS_RIGHTS)
     assert result.returncode == 1
     line = result.stderr.splitlines()[-1]
     assert line.startswith(f"error: permission denied on the Docker engine's socket at unix://{private} "
