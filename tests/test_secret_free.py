@@ -64,7 +64,7 @@ def test_status_logs_and_destroy_work_without_the_secrets_and_plan_says_why_it_n
         assert planned.returncode == 1
         assert planned.stderr.splitlines()[0] == (
             "tunnels.yaml:11:5: tunnels[0].token (tunnel 'first'): undefined variable 'E2E_TOKEN': set E2E_TOKEN in "
-            "the environment or a .env file, or give a fallback with {{ env.E2E_TOKEN | default('…') }} (plan "
+            "the environment or in a .env file kept out of git; a secret has no safe default in the manifest (plan "
             "compares a hash of each secret with the running container's and cannot without its value; status, logs "
             "and destroy need no secrets)")
         applied = run_tunnelctl("apply", "--auto-approve", cwd=first)

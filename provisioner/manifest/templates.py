@@ -296,8 +296,8 @@ def render_all(data: Any, environ: Mapping[str, str], ignore_missing: bool = Fal
                 if secret and isinstance(error, UndefinedVariable):
                     result.unset_secrets.add(error.name)
                 if not ignore_missing and not (secret and secrets_optional):
-                    message = (_undefined_message(error.name, source) if isinstance(error, UndefinedVariable)
-                               else str(error))
+                    message = (_undefined_message(error.name, source, secret)
+                               if isinstance(error, UndefinedVariable) else str(error))
                     result.problems.append((path, f"{message} ({secrets_reason})" if secret and secrets_reason
                                             else message))
                 continue
@@ -340,7 +340,10 @@ def _within(path: Path, secret_paths: set[Path]) -> bool:
     return any(path[:length] in secret_paths for length in range(len(path) + 1))
 
 
-def _undefined_message(name: str, source: str) -> str:
+def _undefined_message(name: str, source: str, secret: bool) -> str:
+    if secret:  # a fallback would put the secret itself in a file that is committed to git
+        return (f"undefined variable '{name}': set {name} in the environment or in a .env file kept out of git; "
+                "a secret has no safe default in the manifest")
     if f"env.{name}" in source or f"env['{name}']" in source or f'env["{name}"]' in source:
         return (f"undefined variable '{name}': set {name} in the environment or a .env file, "
                 f"or give a fallback with {{{{ env.{name} | default('…') }}}}")
