@@ -15,7 +15,7 @@ import threading
 import pytest
 from test_engine_errors import registry
 
-from conftest import WITHOUT_ROOTS_RIGHTS, run_tunnelctl, socket_of_another_user, wait_until
+from conftest import WITHOUT_ROOTS_RIGHTS, manifest_text, run_tunnelctl, socket_of_another_user, wait_until
 from standin import fixture
 
 pytestmark = pytest.mark.docker
@@ -49,16 +49,16 @@ def free_port() -> int:
 def test_all_clear_against_the_stand_in(pinggy, local_server, tmp_path):
     port, _ = local_server
     token = "doctor-ok-token"
-    write(tmp_path, f"""
+    write(tmp_path, manifest_text("""
         version: 1
         project: doctor-ok
-        defaults: {{image: {fixture.IMAGE}, server: 127.0.0.1, server_port: {fixture.DEFAULT_PORT}}}
+        defaults: {image: $image, server: 127.0.0.1, server_port: $server_port}
         tunnels:
           - name: mcp
-            port: {port}
-            token: "{{{{ env.PINGGY_TOKEN }}}}"
-            access_keys: ["{{{{ env.MCP_KEY }}}}"]
-    """)
+            port: $port
+            token: "{{ env.PINGGY_TOKEN }}"
+            access_keys: ["{{ env.MCP_KEY }}"]
+    """, image=fixture.IMAGE, server_port=fixture.DEFAULT_PORT, port=port))
     (tmp_path / ".env").write_text(f"PINGGY_TOKEN={token}\nMCP_KEY={'ab12' * 16}\n")
     code, sections, text = doctor(tmp_path)
     assert code == 0, text
@@ -137,15 +137,15 @@ def test_each_broken_part_is_named_with_its_fix(docker_api, tmp_path):
 
 
 def test_an_unset_variable_is_named_and_the_other_checks_still_run(tmp_path):
-    write(tmp_path, f"""
+    write(tmp_path, manifest_text("""
         version: 1
         tunnels:
           - name: figma
             port: 3845
-            image: {fixture.IMAGE}
-            token: "{{{{ env.DOCTOR_NEVER_SET_TOKEN }}}}"
+            image: $image
+            token: "{{ env.DOCTOR_NEVER_SET_TOKEN }}"
             allow_cidrs: [127.0.0.1/32]
-    """)
+    """, image=fixture.IMAGE))
     code, sections, _ = doctor(tmp_path)
     assert code == 1
     assert sections["Manifest"][0].startswith("FAIL tunnels.yaml:7:5: tunnels[0].token (tunnel 'figma'): undefined "

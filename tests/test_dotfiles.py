@@ -10,25 +10,25 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_tunnelctl
+from conftest import REPO, manifest_text, run_tunnelctl
 
 MANIFEST = """\
 version: 1
-project: {project}
+project: $project
 engines:
-  laptop: {{docker: "unix:///nowhere/docker.sock"}}
-  devbox: {{docker: "tcp://127.0.0.1:9"}}
-defaults: {{engine: laptop, token: "{{{{ env.PINGGY_TOKEN }}}}", force: true}}
+  laptop: {docker: "unix:///nowhere/docker.sock"}
+  devbox: {docker: "tcp://127.0.0.1:9"}
+defaults: {engine: laptop, token: "{{ env.PINGGY_TOKEN }}", force: true}
 tunnels:
-  - {{name: figma, port: 3845}}
-  - {{name: grafana, port: 3000, token: "", force: false}}
-  - {{name: "{{{{ env.DYNAMIC }}}}", port: 3001, token: "", force: false}}
+  - {name: figma, port: 3845}
+  - {name: grafana, port: 3000, token: "", force: false}
+  - {name: "{{ env.DYNAMIC }}", port: 3001, token: "", force: false}
 """
 
 
 def write(path: Path, project: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(MANIFEST.format(project=project))
+    path.write_text(manifest_text(MANIFEST, project=project))
     return path
 
 

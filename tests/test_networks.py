@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from conftest import create_network, project_containers, run_tunnelctl
+from conftest import create_network, manifest_text, project_containers, run_tunnelctl
 from standin import fixture
 
 pytestmark = pytest.mark.docker
@@ -81,20 +81,21 @@ def network(docker_api, project):
 
 def manifest(project: str, network: str, gateway: str, relay_port: int, extra: str = "",
              image: str = PINGGY_IMAGE) -> str:
-    return textwrap.dedent(f"""
+    return manifest_text("""
         version: 1
-        project: {project}
+        project: $project
         tunnels:
           - name: site
-            image: {image}
-            server: "{gateway}"
-            server_port: {relay_port}
-            token: "{{{{ env.NET_TOKEN }}}}"
+            image: $image
+            server: "$gateway"
+            server_port: $relay_port
+            token: "{{ env.NET_TOKEN }}"
             force: true
-            network: {network}
+            network: $network
             host: web
             port: 8080
-    """) + textwrap.indent(textwrap.dedent(extra), "    ")
+    """, project=project, image=image, gateway=gateway, relay_port=relay_port, network=network) + textwrap.indent(
+        textwrap.dedent(extra), "    ")
 
 
 def status_of(tmp_path, env) -> dict:

@@ -8,14 +8,13 @@ import os
 import re
 import socket
 import subprocess
-import textwrap
 import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, project_rows, run_tunnelctl
+from conftest import REPO, manifest_text, project_rows, run_tunnelctl
 from provisioner.engine.config import EngineConfig, discover, local_sockets
 from standin import fixture
 
@@ -45,21 +44,21 @@ def podman_containers(url: str, project: str) -> list[dict]:
 
 
 def manifest(project: str, url: str, port: int, keepalive: int = 30, image: str = PINGGY_IMAGE) -> str:
-    return textwrap.dedent(f"""
+    return manifest_text("""
         version: 1
-        project: {project}
+        project: $project
         engines:
-          pod: {{docker: "{url}"}}
+          pod: {docker: "$url"}
         tunnels:
           - name: mcp
-            image: {image}
+            image: $image
             server: 127.0.0.1
-            server_port: {fixture.DEFAULT_PORT}
-            token: "{{{{ env.POD_TOKEN }}}}"
-            port: {port}
-            keepalive: {keepalive}
+            server_port: $server_port
+            token: "{{ env.POD_TOKEN }}"
+            port: $port
+            keepalive: $keepalive
             allow_cidrs: [127.0.0.0/8]
-    """)
+    """, project=project, url=url, image=image, server_port=fixture.DEFAULT_PORT, port=port, keepalive=keepalive)
 
 
 def test_the_whole_lifecycle_runs_on_podman(podman, pinggy, tunnel_client, local_server, tmp_path):
