@@ -1,0 +1,116 @@
+"""Each judgement `apply` makes while it waits for new tunnels, against the in-memory engine: up, up with nothing
+listening locally, refused, exited, gone, and out of time. (test_readiness.py: how retries are judged;
+test_tunnels_e2e.py: the same judgements on real clients.)"""
+
+from __future__ import annotations
+
+import socket
+import textwrap
+
+import pytest
+
+from provisioner import manifest
+from provisioner.engine.fake import FakeContainer, FakeEngine
+from provisioner.readiness import FAILED, STARTING, Readiness, Target, wait_until_up
+from provisioner.specs import desired_specs
+from provisioner.status import UP, UP_LOCAL_DOWN
+
+BANNER = "You can access local server via following URL(s):"
+URLS = ("http://a-p4000.a.pinggy.link", "https://a-p4000.a.pinggy.link")
+REFUSAL = "Login is not allowed: A tunnel with the same token tok1 is already active."
+
+
+@pytest.fixture
+def listening_port():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        yield server.getsockname()[1]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # nothing listens there once the socket is closed
+
+
+def started(tmp_path, port: int, behave, is_local: bool = True) -> tuple[FakeEngine, Target]:
+    (tmp_path / "tunnels.yaml").write_text(textwrap.dedent(f"""
+        version: 1
+        project: p
+        tunnels: [{{name: a, port: {port}, image: "img:1", allow_cidrs: [127.0.0.0/8]}}]
+    """))
+    [spec] = desired_specs(manifest.load(tmp_path / "tunnels.yaml", {}))
+    engine = FakeEngine(images={"img:1": "sha256:1"}, is_local=is_local)
+    engine.on_create = behave
+    return engine, Target("a", engine.create(spec), "127.0.0.1", port)
+
+
+def judged(engine: FakeEngine, target: Target, timeout: float = 5) -> tuple[Readiness, list[list[str]]]:
+    seen: list[list[str]] = []
+    [result] = wait_until_up(engine, "p", [target], timeout, lambda results: seen.append([r.state for r in results]),
+                             poll_interval=0.01)
+    return result, seen
+
+
+def prints_urls(container: FakeContainer) -> None:
+    container.print("Pseudo-terminal will not be allocated", BANNER, *URLS)
+
+
+def test_up_when_the_client_prints_its_urls_and_the_local_server_listens(tmp_path, listening_port):
+    engine, target = started(tmp_path, listening_port, prints_urls)
+    result, seen = judged(engine, target)
+    assert (result.state, result.urls, result.problem) == (UP, URLS, "")
+    assert seen == [[STARTING], [UP]]  # the view is told at the start and at each change
+
+
+def test_up_at_pinggy_with_nothing_listening_locally_is_up_and_says_so(tmp_path):
+    port = closed_port()
+    engine, target = started(tmp_path, port, prints_urls)
+    result, _ = judged(engine, target)
+    assert (result.state, result.urls) == (UP_LOCAL_DOWN, URLS)
+    assert f"127.0.0.1:{port}" in result.problem
+
+
+def test_a_remote_engines_local_port_is_not_probed_from_here(tmp_path):
+    engine, target = started(tmp_path, closed_port(), prints_urls, is_local=False)
+    assert judged(engine, target)[0].state == UP
+
+
+def test_a_refusal_that_lasts_until_docker_gives_up_is_a_failure_in_pinggys_words(tmp_path, listening_port):
+    engine, target = started(tmp_path, listening_port, lambda container: container.exit(1, REFUSAL))
+    result, _ = judged(engine, target)
+    assert result.state == FAILED and result.problem.startswith(f"Pinggy refused the login: {REFUSAL}")
+
+
+def test_a_client_that_exits_is_a_failure_with_its_last_words(tmp_path, listening_port):
+    engine, target = started(tmp_path, listening_port, lambda container: container.exit(
+        255, "ssh: Could not resolve hostname pro.pinggy.io: Temporary failure in name resolution"))
+    result, _ = judged(engine, target)
+    assert result.state == FAILED
+    assert result.problem == ("the tunnel client exited: ssh: Could not resolve hostname pro.pinggy.io: Temporary "
+                              "failure in name resolution")
+
+
+def test_a_container_that_disappears_is_a_failure(tmp_path, listening_port):
+    engine, target = started(tmp_path, listening_port, lambda container: None)
+    engine.remove(target.container_id)
+    assert judged(engine, target)[0].problem == "the container disappeared"
+
+
+def test_out_of_time_says_so_with_the_last_output(tmp_path, listening_port):
+    engine, target = started(tmp_path, listening_port, lambda container: container.print("connecting to Pinggy"))
+    result, seen = judged(engine, target, timeout=0.05)
+    assert (result.state, result.problem) == (FAILED, "no public URL within 0.05s; last output: connecting to Pinggy")
+    assert seen[0] == [STARTING] and seen[-1] == [FAILED]
+
+
+def test_several_tunnels_are_judged_each_on_its_own(tmp_path, listening_port):
+    engine, up = started(tmp_path, listening_port, prints_urls)
+    [spec] = desired_specs(manifest.load(tmp_path / "tunnels.yaml", {}))
+    exited = engine.run(spec)
+    exited.name = "p-b"
+    exited.exit(1, "gone")
+    results = wait_until_up(engine, "p", [up, Target("b", exited.id, "127.0.0.1", listening_port)], 5,
+                            lambda results: None, poll_interval=0.01)
+    assert [(result.tunnel, result.state) for result in results] == [("a", UP), ("b", FAILED)]
