@@ -9,7 +9,7 @@ import textwrap
 import pytest
 import yaml
 
-from conftest import REPO, run_tunnelctl
+from conftest import REPO, manifest_text, run_tunnelctl
 from provisioner import manifest
 from provisioner.errors import ManifestError
 from provisioner.manifest import schema
@@ -29,7 +29,7 @@ def problems_of(write_manifest, text: str, environ=None, **options) -> list[str]
 
 
 def test_every_option_lands_in_the_exact_argv(write_manifest):
-    [spec] = specs_of(write_manifest, f"""
+    [spec] = specs_of(write_manifest, manifest_text("""
         version: 1
         project: p
         tunnels:
@@ -39,10 +39,10 @@ def test_every_option_lands_in_the_exact_argv(write_manifest):
             region: eu
             force: true
             keepalive: 15
-            ssh_options: {{ServerAliveCountMax: 3, ExitOnForwardFailure: true}}
+            ssh_options: {ServerAliveCountMax: 3, ExitOnForwardFailure: true}
             debugger_port: 4301
-            access_keys: [{STRONG_KEY}]
-            basic_auth: [{{username: alice, password: "open sesame"}}]
+            access_keys: [$key]
+            basic_auth: [{username: alice, password: "open sesame"}]
             allow_cidrs: ["203.0.113.0/24", "2001:db8::/32"]
             https_only: true
             forwarded_for: X-Real-IP
@@ -50,9 +50,9 @@ def test_every_option_lands_in_the_exact_argv(write_manifest):
             reverse_proxy: false
             pass_preflight: true
             local_tls: mcp.local
-            headers: {{update: {{Host: "localhost:8080"}}}}
-            labels: {{team: design}}
-    """)
+            headers: {update: {Host: "localhost:8080"}}
+            labels: {team: design}
+    """, key=STRONG_KEY))
     assert spec.command == (
         "-p", "443", "-R0:127.0.0.1:8080", "-L4301:localhost:4300",
         "-o", "StrictHostKeyChecking=no", "-o", "ServerAliveInterval=15",
@@ -65,10 +65,10 @@ def test_every_option_lands_in_the_exact_argv(write_manifest):
 
 @pytest.mark.parametrize("kind, user", [("tcp", "tok1+tcp@pro.pinggy.io"), ("tlstcp", "tok1+tlstcp@pro.pinggy.io")])
 def test_the_type_goes_into_the_ssh_user(write_manifest, kind, user):
-    [spec] = specs_of(write_manifest, f"""
+    [spec] = specs_of(write_manifest, manifest_text("""
         version: 1
-        tunnels: [{{name: db, port: 5432, type: {kind}, token: tok1, allow_cidrs: [10.0.0.0/8]}}]
-    """)
+        tunnels: [{name: db, port: 5432, type: $kind, token: tok1, allow_cidrs: [10.0.0.0/8]}]
+    """, kind=kind))
     assert user in spec.command
 
 
@@ -163,14 +163,14 @@ def test_warnings_are_reported_and_strict_makes_them_errors(write_manifest):
 
 
 def test_ssh_only_settings_are_said_to_do_nothing_with_pinggys_own_cli(write_manifest):
-    text = f"""
+    text = manifest_text("""
         version: 1
-        defaults: {{keepalive: 60, access_keys: [{STRONG_KEY}]}}
+        defaults: {keepalive: 60, access_keys: [$key]}
         tunnels:
-          - {{name: a, port: 1, ssh_options: {{ConnectTimeout: 5}}}}
-          - {{name: b, port: 2, image: "pinggy/pinggy@sha256:{"0" * 64}"}}
-          - {{name: c, port: 3, image: tunnelctl-test/pinggy-ssh:latest, ssh_options: {{ConnectTimeout: 5}}}}
-    """
+          - {name: a, port: 1, ssh_options: {ConnectTimeout: 5}}
+          - {name: b, port: 2, image: "pinggy/pinggy@sha256:$digest"}
+          - {name: c, port: 3, image: tunnelctl-test/pinggy-ssh:latest, ssh_options: {ConnectTimeout: 5}}
+    """, key=STRONG_KEY, digest="0" * 64)
     warnings = manifest.load(write_manifest(text), {}).warnings
     assert len(warnings) == 2, warnings  # the shared default is said once; the OpenSSH image gets no warning
     assert ":3:" in warnings[0] and "defaults.keepalive: keepalive has no effect with the pinggy/pinggy image" in \
@@ -187,13 +187,13 @@ def test_a_lone_address_in_allow_cidrs_is_sent_as_a_one_address_network(write_ma
 
 
 def test_log_rotation_is_on_by_default_and_each_part_can_be_changed(write_manifest):
-    default, bigger = specs_of(write_manifest, f"""
+    default, bigger = specs_of(write_manifest, manifest_text("""
         version: 1
-        defaults: {{access_keys: [{STRONG_KEY}]}}
+        defaults: {access_keys: [$key]}
         tunnels:
-          - {{name: a, port: 1}}
-          - {{name: b, port: 2, log_rotation: {{max_size: 20m}}}}
-    """)
+          - {name: a, port: 1}
+          - {name: b, port: 2, log_rotation: {max_size: 20m}}
+    """, key=STRONG_KEY))
     assert default.log_options == {"max-size": "1m", "max-file": "3"}
     assert bigger.log_options == {"max-size": "20m", "max-file": "3"}
     assert default.spec_hash != bigger.spec_hash
@@ -204,14 +204,14 @@ def test_log_rotation_is_on_by_default_and_each_part_can_be_changed(write_manife
 
 
 def test_an_added_host_header_warns_with_the_fix_and_is_still_carried(write_manifest):
-    loaded = manifest.load(write_manifest(f"""
+    loaded = manifest.load(write_manifest(manifest_text("""
         version: 1
         tunnels:
           - name: mcp
             port: 3845
-            access_keys: [{STRONG_KEY}]
-            headers: {{add: {{Host: "{{{{ env.SECRET_HOST }}}}"}}}}
-    """), {"SECRET_HOST": "localhost:3845"})
+            access_keys: [$key]
+            headers: {add: {Host: "{{ env.SECRET_HOST }}"}}
+    """, key=STRONG_KEY)), {"SECRET_HOST": "localhost:3845"})
     [warning] = loaded.warnings
     assert warning.endswith("tunnels[0].headers (tunnel 'mcp'): headers.add.Host sends a second Host header (Pinggy's "
                             "a: appends), which a server answers with 400 and an MCP server refuses; to rewrite the "
@@ -219,19 +219,19 @@ def test_an_added_host_header_warns_with_the_fix_and_is_still_carried(write_mani
     assert "localhost:3845" not in warning  # values may come from the environment: never printed
     [spec] = desired_specs(loaded)
     assert "a:Host:localhost:3845" in spec.command
-    updated = manifest.load(write_manifest(f"""
+    updated = manifest.load(write_manifest(manifest_text("""
         version: 1
-        tunnels: [{{name: mcp, port: 3845, access_keys: [{STRONG_KEY}], headers: {{update: {{Host: localhost:3845}}}}}}]
-    """), {})
+        tunnels: [{name: mcp, port: 3845, access_keys: [$key], headers: {update: {Host: localhost:3845}}}]
+    """, key=STRONG_KEY)), {})
     assert not updated.warnings and "u:Host:localhost:3845" in desired_specs(updated)[0].command
 
 
 def test_shared_token_with_force_only_warns(write_manifest):
-    loaded = manifest.load(write_manifest(f"""
+    loaded = manifest.load(write_manifest(manifest_text("""
         version: 1
-        defaults: {{token: shared, force: true, access_keys: [{STRONG_KEY}]}}
-        tunnels: [{{name: a, port: 1}}, {{name: b, port: 2}}]
-    """), {})
+        defaults: {token: shared, force: true, access_keys: [$key]}
+        tunnels: [{name: a, port: 1}, {name: b, port: 2}]
+    """, key=STRONG_KEY)), {})
     assert len(loaded.warnings) == 1 and "each login takes the token from the other" in loaded.warnings[0]
 
 
@@ -267,14 +267,14 @@ def test_required_filter_speaks_the_authors_words(write_manifest):
 
 
 def test_values_marked_secret_are_masked_wherever_they_flow(write_manifest):
-    loaded = manifest.load(write_manifest(f"""
+    loaded = manifest.load(write_manifest(manifest_text("""
         version: 1
         tunnels:
           - name: a
             port: 1
-            access_keys: [{STRONG_KEY}]
-            headers: {{add: {{X-Api-Key: "{{{{ env.API_KEY | secret }}}}"}}}}
-    """), {"API_KEY": "hunter2hunter2"})
+            access_keys: [$key]
+            headers: {add: {X-Api-Key: "{{ env.API_KEY | secret }}"}}
+    """, key=STRONG_KEY)), {"API_KEY": "hunter2hunter2"})
     assert "hunter2hunter2" in loaded.secrets
 
 
