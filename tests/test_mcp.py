@@ -11,13 +11,14 @@ import shlex
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 import uuid
 
 import pytest
 from test_tunnels_e2e import tunnel_manifest
 
-from conftest import REPO, run_tunnelctl, wait_until
+from conftest import REPO, manifest_text, run_tunnelctl, wait_until
 from provisioner.client_config import CLIENTS
 from provisioner.mcp_protocol import edge_addresses, request
 
@@ -62,10 +63,11 @@ def tokens(pinggy, count: int) -> list[str]:
     return made
 
 
-def manifest(project: str, tunnels: list[str]) -> str:
-    """Tunnels (YAML flow mappings) on the stand-in; tokens come from TOKEN_<n> variables."""
+def manifest(project: str, tunnels: str, **values: object) -> str:
+    """Tunnels on the stand-in: `tunnels` is the list under `tunnels:`, a `manifest_text` template filled from
+    `values`; tokens come from TOKEN_<n> variables."""
     head = tunnel_manifest(project, 1, "unused").split("tunnels:")[0]
-    return head + "tunnels:\n" + "".join(f"  - {tunnel}\n" for tunnel in tunnels)
+    return head + "tunnels:\n" + textwrap.indent(manifest_text(tunnels, **values).lstrip("\n"), "  ")
 
 
 def check_json(tmp_path, env) -> tuple[int, dict]:
@@ -81,12 +83,12 @@ def test_check_proves_an_mcp_server_answers_through_the_public_url_with_the_key_
     first, second = tokens(pinggy, 2)
     env = {"TOKEN_1": first, "TOKEN_2": second, "FIGMA_KEY": key, "TUNNELCTL_EDGE": edge}
     with mcp_server() as modern, mcp_server("--legacy", "--json") as legacy:
-        (tmp_path / "tunnels.yaml").write_text(manifest(project, [
-            f'{{name: figma, port: {modern}, token: "{{{{ env.TOKEN_1 }}}}", mcp: true, https_only: true, '
-            f'access_keys: ["{{{{ env.FIGMA_KEY }}}}"], headers: {{update: {{Host: "localhost:{modern}"}}}}}}',
-            f'{{name: legacy, port: {legacy}, token: "{{{{ env.TOKEN_2 }}}}", mcp: {{path: /mcp}}, '
-            f'access_keys: ["{{{{ env.FIGMA_KEY }}}}"], headers: {{update: {{Host: "127.0.0.1:{legacy}"}}}}}}',
-        ]))
+        (tmp_path / "tunnels.yaml").write_text(manifest(project, """
+            - {name: figma, port: $modern, token: "{{ env.TOKEN_1 }}", mcp: true, https_only: true,
+               access_keys: ["{{ env.FIGMA_KEY }}"], headers: {update: {Host: "localhost:$modern"}}}
+            - {name: legacy, port: $legacy, token: "{{ env.TOKEN_2 }}", mcp: {path: /mcp},
+               access_keys: ["{{ env.FIGMA_KEY }}"], headers: {update: {Host: "127.0.0.1:$legacy"}}}
+        """, modern=modern, legacy=legacy))
         applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
         assert applied.returncode == 0, applied.stdout + applied.stderr
 
@@ -166,16 +168,15 @@ def test_check_reports_a_server_that_is_down_not_mcp_refusing_the_public_host_or
     env = {f"TOKEN_{n}": token for n, token in enumerate(tokens(pinggy, len(names)))} | {
         "KEY": key, "TUNNELCTL_EDGE": edge}
     with mcp_server() as mcp_port:
-        keyed = 'access_keys: ["{{ env.KEY }}"]'
-        (tmp_path / "tunnels.yaml").write_text(manifest(project, [
-            f'{{name: down, port: {down_port}, token: "{{{{ env.TOKEN_0 }}}}", mcp: true, {keyed}}}',
-            f'{{name: web, port: {web_port}, token: "{{{{ env.TOKEN_1 }}}}", mcp: true, {keyed}}}',
-            f'{{name: nohost, port: {mcp_port}, token: "{{{{ env.TOKEN_2 }}}}", mcp: true, {keyed}, '
-            f'headers: {{add: {{Host: "localhost:{mcp_port}"}}}}}}',
-            f'{{name: open, port: {mcp_port}, token: "{{{{ env.TOKEN_3 }}}}", mcp: true, '
-            f'headers: {{update: {{Host: "localhost:{mcp_port}"}}}}}}',
-            f'{{name: publichost, port: {mcp_port}, token: "{{{{ env.TOKEN_4 }}}}", mcp: true, {keyed}}}',
-        ]))
+        (tmp_path / "tunnels.yaml").write_text(manifest(project, """
+            - {name: down, port: $down_port, token: "{{ env.TOKEN_0 }}", mcp: true, access_keys: ["{{ env.KEY }}"]}
+            - {name: web, port: $web_port, token: "{{ env.TOKEN_1 }}", mcp: true, access_keys: ["{{ env.KEY }}"]}
+            - {name: nohost, port: $mcp_port, token: "{{ env.TOKEN_2 }}", mcp: true, access_keys: ["{{ env.KEY }}"],
+               headers: {add: {Host: "localhost:$mcp_port"}}}
+            - {name: open, port: $mcp_port, token: "{{ env.TOKEN_3 }}", mcp: true,
+               headers: {update: {Host: "localhost:$mcp_port"}}}
+            - {name: publichost, port: $mcp_port, token: "{{ env.TOKEN_4 }}", mcp: true, access_keys: ["{{ env.KEY }}"]}
+        """, down_port=down_port, web_port=web_port, mcp_port=mcp_port))
         validated = run_tunnelctl("validate", cwd=tmp_path, env=env)
         assert "(tunnel 'nohost'): headers.add.Host sends a second Host header" in validated.stderr
         assert "move it to headers.update: {Host: \"localhost:" in validated.stderr
@@ -222,13 +223,13 @@ def test_the_edge_applies_the_sessions_options(pinggy, edge, project, local_serv
     port, seen = local_server
     key = uuid.uuid4().hex + uuid.uuid4().hex
     env = {f"TOKEN_{n}": token for n, token in enumerate(tokens(pinggy, 2))} | {"KEY": key, "TUNNELCTL_EDGE": edge}
-    (tmp_path / "tunnels.yaml").write_text(manifest(project, [
-        f'{{name: web, port: {port}, token: "{{{{ env.TOKEN_0 }}}}", https_only: true, forwarded_for: X-Real-IP, '
-        f'access_keys: ["{{{{ env.KEY }}}}"], basic_auth: [{{username: ana, password: "{{{{ env.KEY }}}}"}}], '
-        f'pass_preflight: true, headers: {{add: {{X-Note: [one, two]}}, update: {{Host: "localhost:{port}"}}, '
-        f'remove: [X-Debug]}}}}',
-        f'{{name: walled, port: {port}, token: "{{{{ env.TOKEN_1 }}}}", allow_cidrs: [203.0.113.0/24]}}',
-    ]))
+    (tmp_path / "tunnels.yaml").write_text(manifest(project, """
+        - {name: web, port: $port, token: "{{ env.TOKEN_0 }}", https_only: true, forwarded_for: X-Real-IP,
+           access_keys: ["{{ env.KEY }}"], basic_auth: [{username: ana, password: "{{ env.KEY }}"}],
+           pass_preflight: true, headers: {add: {X-Note: [one, two]}, update: {Host: "localhost:$port"},
+           remove: [X-Debug]}}
+        - {name: walled, port: $port, token: "{{ env.TOKEN_1 }}", allow_cidrs: [203.0.113.0/24]}
+    """, port=port))
     applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     urls = {item["tunnel"]: item["urls"] for item in
