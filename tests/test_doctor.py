@@ -101,17 +101,17 @@ def test_each_broken_part_is_named_with_its_fix(docker_api, tmp_path):
     closed = free_port()
     with registry(404) as missing, registry(401, {"WWW-Authenticate": 'Basic realm="team"'}) as private, \
             speaker(b"HTTP/1.1 400 Bad Request\r\n\r\n") as proxy:
-        write(tmp_path, f"""
+        write(tmp_path, manifest_text("""
             version: 1
             project: doctor-broken
-            defaults: {{token: t0ken, force: true, allow_cidrs: [127.0.0.1/32]}}
+            defaults: {token: t0ken, force: true, allow_cidrs: [127.0.0.1/32]}
             tunnels:
-              - {{name: typo, port: {closed}, image: "{missing}/pinggy/pinggy:typo", server: 127.0.0.1,
-                 server_port: {closed}}}
-              - {{name: offline, port: {closed}, image: registry.invalid/pinggy/pinggy, server: pinggy.invalid}}
-              - {{name: private, port: {closed}, image: "{private}/team/pinggy:1", server: 127.0.0.1,
-                 server_port: {proxy}}}
-        """)
+              - {name: typo, port: $closed, image: "$missing/pinggy/pinggy:typo", server: 127.0.0.1,
+                 server_port: $closed}
+              - {name: offline, port: $closed, image: registry.invalid/pinggy/pinggy, server: pinggy.invalid}
+              - {name: private, port: $closed, image: "$private/team/pinggy:1", server: 127.0.0.1,
+                 server_port: $proxy}
+        """, closed=closed, missing=missing, private=private, proxy=proxy))
         code, sections, text = doctor(tmp_path)
     assert code == 1
     assert sections["Manifest"][0] == "OK tunnels.yaml: valid, every variable set; project 'doctor-broken', 3 tunnels"

@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 
+from conftest import manifest_text
 from provisioner import manifest
 from provisioner.client_config import CLIENTS, Credential, credential, render
 from provisioner.errors import UserError
@@ -36,9 +37,9 @@ def load(tmp_path, tunnels: str, env: dict[str, str] | None = None):
     ('headers: {update: {host: "127.0.0.1:3845"}}', None),
 ])
 def test_an_mcp_tunnel_must_rewrite_the_host_to_the_local_address_with_its_port(tmp_path, headers, warning):
-    _, loaded = load(tmp_path, f"""
-        - {{name: figma, port: 3845, mcp: true, access_keys: ["{{{{ env.KEY }}}}"]{', ' + headers if headers else ''}}}
-    """)
+    _, loaded = load(tmp_path, manifest_text("""
+        - {name: figma, port: 3845, mcp: true, access_keys: ["{{ env.KEY }}"]$headers}
+    """, headers=", " + headers if headers else ""))
     if warning is None:
         assert loaded.warnings == ()
     else:
@@ -72,7 +73,8 @@ def test_the_mcp_path_and_url():
     (f'"{KEY}"', "FIGMA_ACCESS_KEY", False),  # written into the manifest: the user gets a name to set
 ])
 def test_connect_references_the_variable_the_manifest_reads_the_key_from(tmp_path, written, variable, from_manifest):
-    path, loaded = load(tmp_path, f"- {{name: figma, port: 3845, mcp: true, access_keys: [{written}]}}\n")
+    path, loaded = load(tmp_path, manifest_text("- {name: figma, port: 3845, mcp: true, access_keys: [$written]}\n",
+                                                written=written))
     found = credential(path, "figma", loaded.tunnels[0].settings)
     assert (found.scheme, found.variable, found.from_manifest, found.value) == ("Bearer", variable, from_manifest, KEY)
 
