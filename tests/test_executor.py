@@ -7,6 +7,7 @@ import textwrap
 
 import pytest
 
+from conftest import manifest_text
 from provisioner import manifest
 from provisioner.engine.fake import FakeEngine
 from provisioner.executor import Outcome, execute, execute_fleet
@@ -18,15 +19,16 @@ from provisioner.specs import desired_specs, engine_specs
 URLS = ("http://t-p4000.a.pinggy.link", "https://t-p4000.a.pinggy.link")
 
 
-def specs(tmp_path, tunnels: dict[str, int], extra: str = "", project: str = "p") -> dict[str, ContainerSpec]:
-    lines = "\n".join(f"  - {{name: {name}, port: {port}{extra}}}" for name, port in tunnels.items())
+def specs(tmp_path, tunnels: dict[str, int], project: str = "p") -> dict[str, ContainerSpec]:
+    lines = "".join(manifest_text("- {name: $name, port: $port}\n", name=name, port=port)
+                    for name, port in tunnels.items())
     path = tmp_path / "tunnels.yaml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(manifest_text("""
         version: 1
-        project: {project}
-        defaults: {{image: "img:1", allow_cidrs: [127.0.0.0/8]}}
+        project: $project
+        defaults: {image: "img:1", allow_cidrs: [127.0.0.0/8]}
         tunnels:
-    """) + lines + "\n")
+    """, project=project) + textwrap.indent(lines, "  "))
     return {spec.tunnel: spec for spec in desired_specs(manifest.load(path, {}))}
 
 
@@ -156,7 +158,8 @@ def test_a_missing_image_is_pulled_once_and_an_unknown_one_fails_that_tunnel_onl
 
 
 def fleet_specs(tmp_path, placement: dict[str, str]):
-    lines = "\n".join(f"  - {{name: {name}, port: 1, engine: {where}}}" for name, where in placement.items())
+    lines = "".join(manifest_text("- {name: $name, port: 1, engine: $engine}\n", name=name, engine=where)
+                    for name, where in placement.items())
     path = tmp_path / "tunnels.yaml"
     path.write_text(textwrap.dedent("""
         version: 1
@@ -164,7 +167,7 @@ def fleet_specs(tmp_path, placement: dict[str, str]):
         engines: {laptop: {docker: "unix:///laptop.sock"}, server: {docker: "unix:///server.sock"}}
         defaults: {image: "img:1", allow_cidrs: [127.0.0.0/8]}
         tunnels:
-    """) + lines + "\n")
+    """) + textwrap.indent(lines, "  "))
     return engine_specs(manifest.load(path, {}))
 
 

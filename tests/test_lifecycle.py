@@ -141,14 +141,14 @@ def test_a_name_held_by_an_unmanaged_container_blocks_that_tunnel_only(docker_ap
     request.addfinalizer(lambda: remove_containers(docker_api, [f"{project}-a"]))
     squatter = docker_api.create_container(SLEEPER_IMAGE, name=f"{project}-a")
     docker_api.start(squatter["Id"])
-    (tmp_path / "tunnels.yaml").write_text(textwrap.dedent(f"""
+    (tmp_path / "tunnels.yaml").write_text(manifest_text("""
         version: 1
-        project: {project}
-        defaults: {{image: {SLEEPER_IMAGE}}}
+        project: $project
+        defaults: {image: $image}
         tunnels:
-          - {{name: a, port: 1}}
-          - {{name: b, port: 2}}
-    """))
+          - {name: a, port: 1}
+          - {name: b, port: 2}
+    """, project=project, image=SLEEPER_IMAGE))
     planned = run_tunnelctl("plan", cwd=tmp_path)
     assert planned.returncode == 1
     assert "  ! a" in planned.stdout

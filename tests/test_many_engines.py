@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from conftest import SLEEPER_IMAGE, SUPPORT, remove_project, run_tunnelctl, tunnel_names
+from conftest import SLEEPER_IMAGE, SUPPORT, manifest_text, remove_project, run_tunnelctl, tunnel_names
 
 
 @pytest.fixture
@@ -50,17 +50,18 @@ def ssh_engine(second_engine, tmp_path_factory):
 
 
 def fleet_manifest(project: str, second_url: str, placement: dict[str, str], second: str | None = None) -> str:
-    lines = "\n".join(f"  - {{name: {name}, port: {1000 + index}, engine: {engine}}}"
-                      for index, (name, engine) in enumerate(placement.items()))
-    return textwrap.dedent(f"""
+    lines = "".join(manifest_text("- {name: $name, port: $port, engine: $engine}\n",
+                                  name=name, port=1000 + index, engine=engine)
+                    for index, (name, engine) in enumerate(placement.items()))
+    return manifest_text("""
         version: 1
-        project: {project}
+        project: $project
         engines:
-          laptop: {{docker: "unix:///var/run/docker.sock"}}
-          server: {{docker: "{second or second_url}"}}
-        defaults: {{image: {SLEEPER_IMAGE}, allow_cidrs: [127.0.0.0/8]}}
+          laptop: {docker: "unix:///var/run/docker.sock"}
+          server: {docker: "$server"}
+        defaults: {image: $image, allow_cidrs: [127.0.0.0/8]}
         tunnels:
-    """) + lines + "\n"
+    """, project=project, server=second or second_url, image=SLEEPER_IMAGE) + textwrap.indent(lines, "  ")
 
 
 def test_apply_across_two_engines_then_move_a_tunnel_and_destroy(docker_api, second_engine, on_both, project,
@@ -152,14 +153,14 @@ def test_a_docker_cli_context_names_an_engine(second_engine, on_both, project, t
     env = {"DOCKER_CONFIG": str(config)}
     subprocess.run(["docker", "context", "create", "engine-two", "--docker", f"host={url}"], check=True,
                    capture_output=True, env={**__import__("os").environ, **env})
-    (tmp_path / "tunnels.yaml").write_text(textwrap.dedent(f"""
+    (tmp_path / "tunnels.yaml").write_text(manifest_text("""
         version: 1
-        project: {project}
+        project: $project
         engines:
-          two: {{context: engine-two}}
+          two: {context: engine-two}
         tunnels:
-          - {{name: ctx, port: 1001, image: {SLEEPER_IMAGE}, allow_cidrs: [127.0.0.0/8]}}
-    """))
+          - {name: ctx, port: 1001, image: $image, allow_cidrs: [127.0.0.0/8]}
+    """, project=project, image=SLEEPER_IMAGE))
     applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path, env=env)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert tunnel_names(api2, project) == ["ctx"]

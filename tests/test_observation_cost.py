@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from conftest import SLEEPER_IMAGE, run_tunnelctl
+from conftest import SLEEPER_IMAGE, manifest_text, run_tunnelctl
 
 
 def count_plan_requests(monkeypatch, path) -> int:
@@ -26,14 +26,15 @@ def count_plan_requests(monkeypatch, path) -> int:
 
 
 def converged_manifest(project: str, directory, count: int):
-    lines = [f"  - {{name: t{index}, port: {1000 + index}}}" for index in range(count)]
+    lines = "".join(manifest_text("- {name: t$index, port: $port}\n", index=index, port=1000 + index)
+                    for index in range(count))
     path = directory / "tunnels.yaml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(manifest_text("""
         version: 1
-        project: {project}
-        defaults: {{image: {SLEEPER_IMAGE}, allow_cidrs: [127.0.0.0/8]}}
+        project: $project
+        defaults: {image: $image, allow_cidrs: [127.0.0.0/8]}
         tunnels:
-    """) + "\n".join(lines) + "\n")
+    """, project=project, image=SLEEPER_IMAGE) + textwrap.indent(lines, "  "))
     applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=directory)
     assert applied.returncode == 0, applied.stderr
     return path
