@@ -5,10 +5,10 @@ test_tunnels_e2e.py: the same judgements on real clients.)"""
 from __future__ import annotations
 
 import socket
-import textwrap
 
 import pytest
 
+from conftest import manifest_text
 from provisioner import manifest
 from provisioner.engine.fake import FakeContainer, FakeEngine
 from provisioner.readiness import FAILED, STARTING, Readiness, Target, wait_until_up
@@ -35,11 +35,11 @@ def closed_port() -> int:
 
 
 def started(tmp_path, port: int, behave, is_local: bool = True) -> tuple[FakeEngine, Target]:
-    (tmp_path / "tunnels.yaml").write_text(textwrap.dedent(f"""
+    (tmp_path / "tunnels.yaml").write_text(manifest_text("""
         version: 1
         project: p
-        tunnels: [{{name: a, port: {port}, image: "img:1", allow_cidrs: [127.0.0.0/8]}}]
-    """))
+        tunnels: [{name: a, port: $port, image: "img:1", allow_cidrs: [127.0.0.0/8]}]
+    """, port=port))
     [spec] = desired_specs(manifest.load(tmp_path / "tunnels.yaml", {}))
     engine = FakeEngine(images={"img:1": "sha256:1"}, is_local=is_local)
     engine.on_create = behave

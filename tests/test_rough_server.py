@@ -4,11 +4,12 @@ slowly, drops sessions (the next login gets a new URL) and refuses unknown token
 from __future__ import annotations
 
 import re
+import textwrap
 import uuid
 
 import pytest
 
-from conftest import wait_until
+from conftest import manifest_text, wait_until
 from standin import fixture
 
 
@@ -104,10 +105,14 @@ def test_fifty_tunnels_created_at_once_all_come_up_through_a_throttling_server(d
     throttling = fixture.ensure_running(port=fixture.DEFAULT_PORT + 5, max_startups="3:50:10")
     throttling.add_anonymous()
     throttling.clear_records()
-    rows = "\n".join(f"  - {{name: t{index:02d}, port: {20000 + index}, type: tcp}}" for index in range(50))
-    (tmp_path / "tunnels.yaml").write_text(
-        f"version: 1\nproject: {project}\ndefaults: {{image: {fixture.IMAGE}, server: 127.0.0.1, "
-        f"server_port: {throttling.port}}}\ntunnels:\n{rows}\n")
+    rows = "".join(manifest_text("- {name: t$number, port: $port, type: tcp}\n", number=f"{index:02d}",
+                                 port=20000 + index) for index in range(50))
+    (tmp_path / "tunnels.yaml").write_text(manifest_text("""
+        version: 1
+        project: $project
+        defaults: {image: $image, server: 127.0.0.1, server_port: $server_port}
+        tunnels:
+    """, project=project, image=fixture.IMAGE, server_port=throttling.port).lstrip("\n") + textwrap.indent(rows, "  "))
     applied = run_tunnelctl("apply", "--auto-approve", "--timeout", "120", cwd=tmp_path, timeout=300)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert "Apply complete: 50 created" in applied.stdout

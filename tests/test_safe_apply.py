@@ -12,19 +12,20 @@ import time
 
 import pytest
 
-from conftest import SLEEPER_IMAGE, project_containers, project_containers_all, run_tunnelctl, wait_until
+from conftest import SLEEPER_IMAGE, manifest_text, project_containers, project_containers_all, run_tunnelctl, wait_until
 
 PAUSE = "TUNNELCTL_TEST_PAUSE_AT"
 
 
 def write(directory, project: str, tunnels: dict[str, int], image: str = SLEEPER_IMAGE, extra: str = "") -> None:
-    lines = "\n".join(f"  - {{name: {name}, port: {port}}}" for name, port in tunnels.items())
-    (directory / "tunnels.yaml").write_text(textwrap.dedent(f"""
+    lines = "".join(manifest_text("- {name: $name, port: $port}\n", name=name, port=port)
+                    for name, port in tunnels.items())
+    (directory / "tunnels.yaml").write_text(manifest_text("""
         version: 1
-        project: {project}
-        defaults: {{image: {image}, allow_cidrs: [127.0.0.0/8]{extra}}}
+        project: $project
+        defaults: {image: $image, allow_cidrs: [127.0.0.0/8]$extra}
         tunnels:
-    """) + lines + "\n")
+    """, project=project, image=image, extra=extra) + textwrap.indent(lines, "  "))
 
 
 def start_paused(directory, step: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -226,8 +227,9 @@ def test_image_drift_and_pull_failures(docker_api, project, tmp_path):
 
         unreachable = "127.0.0.1:1/nowhere/client:latest"
         write(tmp_path, project, {"a": 1001}, image=moving)
+        unpullable = manifest_text("- {name: b, port: 1002, image: '$image'}\n", image=unreachable)
         (tmp_path / "tunnels.yaml").write_text((tmp_path / "tunnels.yaml").read_text()
-                                               + f"  - {{name: b, port: 1002, image: '{unreachable}'}}\n")
+                                               + textwrap.indent(unpullable, "  "))
         pulled = run_tunnelctl("plan", "--pull", cwd=tmp_path)
         assert pulled.returncode == 1
         # The engine answered; only the registry did not: not to be reported as an unreachable engine.

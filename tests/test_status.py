@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import socket
-import textwrap
 
 import pytest
 
+from conftest import manifest_text
 from provisioner import manifest
 from provisioner.engine.fake import FakeEngine
 from provisioner.specs import desired_specs
@@ -23,14 +23,14 @@ def loaded(tmp_path):
         server.bind(("127.0.0.1", 0))
         server.listen()
         port = server.getsockname()[1]
-        (tmp_path / "tunnels.yaml").write_text(textwrap.dedent(f"""
+        (tmp_path / "tunnels.yaml").write_text(manifest_text("""
             version: 1
             project: p
-            defaults: {{image: "img:1", allow_cidrs: [127.0.0.0/8]}}
+            defaults: {image: "img:1", allow_cidrs: [127.0.0.0/8]}
             tunnels:
-              - {{name: a, port: {port}, token: tok0123456789}}
-              - {{name: b, port: 1}}
-        """))
+              - {name: a, port: $port, token: tok0123456789}
+              - {name: b, port: 1}
+        """, port=port))
         yield manifest.load(tmp_path / "tunnels.yaml", {})
 
 

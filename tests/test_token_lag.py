@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from conftest import SUPPORT, project_containers, project_rows, remove_project, run_tunnelctl, wait_until
+from conftest import SUPPORT, manifest_text, project_containers, project_rows, remove_project, run_tunnelctl, wait_until
 
 IMAGE = "tunnelctl-test/pinggy-ssh:latest"
 
@@ -18,14 +18,16 @@ IMAGE = "tunnelctl-test/pinggy-ssh:latest"
 def manifest(project: str, port: int, tokens: dict[str, str], server_port: int, keepalive: int = 30,
              engines: str = "", engine: str | None = None) -> str:
     placed = f", engine: {engine}" if engine else ""
-    rows = "\n".join(
-        f"  - {{name: {name}, port: {port}, token: {token}, keepalive: {keepalive}, "
-        f"allow_cidrs: [127.0.0.0/8]{placed}}}" for name, token in tokens.items())
-    return textwrap.dedent(f"""
+    rows = "".join(manifest_text("- {name: $name, port: $port, token: $token, keepalive: $keepalive, "
+                                 "allow_cidrs: [127.0.0.0/8]$placed}\n",
+                                 name=name, port=port, token=token, keepalive=keepalive, placed=placed)
+                   for name, token in tokens.items())
+    return manifest_text("""
         version: 1
-        project: {project}
-        defaults: {{image: {IMAGE}, server: 127.0.0.1, server_port: {server_port}}}
-        """) + engines + "tunnels:\n" + rows + "\n"
+        project: $project
+        defaults: {image: $image, server: 127.0.0.1, server_port: $server_port}
+        """, project=project, image=IMAGE, server_port=server_port) + engines + "tunnels:\n" + textwrap.indent(
+        rows, "  ")
 
 
 def lagged_tokens(pinggy, lag: float, *names: str) -> dict[str, str]:
@@ -130,7 +132,11 @@ def test_a_move_between_engines_converges_while_the_server_holds_the_token(stand
     second = standin_in_second_engine
     port, _ = local_server
     tokens = lagged_tokens(pinggy, 2, "m")
-    engines = f'engines:\n  laptop: {{docker: "unix:///var/run/docker.sock"}}\n  server: {{docker: "{second.url}"}}\n'
+    engines = manifest_text("""
+        engines:
+          laptop: {docker: "unix:///var/run/docker.sock"}
+          server: {docker: "$url"}
+    """, url=second.url).lstrip("\n")
     try:
         for engine in ("server", "laptop"):
             (tmp_path / "tunnels.yaml").write_text(
