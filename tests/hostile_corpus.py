@@ -10,10 +10,13 @@ import os
 import resource
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from conftest import manifest_text
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -150,7 +153,8 @@ CASES = [
     Case("huge-unknown-key", tunnel() + "    ? " + "ab" * 200_000 + "\n    : 1\n", "unknown field 'abab"),
     Case("huge-duplicate-key", "version: 1\ntunnels: []\nproject: a\n? " + "p" * 500_000 + "\n: 1\n? "
          + "p" * 500_000 + "\n: 2\n", "duplicate key", problems=2),
-    Case("too-many-tunnels", "version: 1\ntunnels:\n" + "".join(f"  - {{name: t{i}, port: 1}}\n" for i in range(1001)),
+    Case("too-many-tunnels", "version: 1\ntunnels:\n" + textwrap.indent(
+        "".join(manifest_text("- {name: t$number, port: 1}\n", number=number) for number in range(1001)), "  "),
          "split them across projects"),
     # 12. reading a variable without marking it
     Case("env-pop", tunnel(token='"{{ env.pop(\'CI_DEPLOY_SECRET\') }}"'), "tunnels[0].token"),

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import textwrap
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, manifest_text
 from provisioner import manifest
 from provisioner.engine.platforms import describe
 from provisioner.specs import container_spec, desired_specs
@@ -54,35 +55,40 @@ def parse(pinggy_cli, argv: tuple[str, ...]) -> dict:
     return json.loads(built[built.index("{"):])
 
 
+def tunnel_list(template: str, **values: object) -> str:
+    """The lines under `tunnels:` from a `manifest_text` template of the list."""
+    return textwrap.indent(manifest_text(template, **values), "  ")
+
+
 def argv_of(write_manifest, tunnels: str) -> dict[str, tuple[str, ...]]:
     text = "version: 1\nproject: p\ntunnels:\n" + tunnels
     return {spec.tunnel: spec.command for spec in desired_specs(manifest.load(write_manifest(text), {}))}
 
 
 def test_every_http_option_is_accepted_and_understood(pinggy_cli, write_manifest):
-    [argv] = argv_of(write_manifest, f"""
-  - name: web
-    port: 8080
-    token: tok1
-    region: eu
-    force: true
-    keepalive: 15
-    ssh_options: {{ServerAliveCountMax: 3, ExitOnForwardFailure: true, ConnectTimeout: 10}}
-    debugger_port: 4301
-    access_keys: [{KEY}, {KEY[::-1]}]
-    basic_auth: [{{username: alice, password: "open sesame"}}, {{username: bob, password: "p@ss"}}]
-    allow_cidrs: ["203.0.113.0/24", "2001:db8::/32", "198.51.100.7"]
-    https_only: true
-    forwarded_for: true
-    full_url: true
-    reverse_proxy: false
-    pass_preflight: true
-    local_tls: mcp.local
-    headers:
-      add: {{Host: "localhost:8080", X-Note: ["hello world", 'say "hi"']}}
-      update: {{User-Agent: "tunnel ctl"}}
-      remove: [X-Debug]
-""").values()
+    [argv] = argv_of(write_manifest, tunnel_list("""
+        - name: web
+          port: 8080
+          token: tok1
+          region: eu
+          force: true
+          keepalive: 15
+          ssh_options: {ServerAliveCountMax: 3, ExitOnForwardFailure: true, ConnectTimeout: 10}
+          debugger_port: 4301
+          access_keys: [$key, $reversed_key]
+          basic_auth: [{username: alice, password: "open sesame"}, {username: bob, password: "p@ss"}]
+          allow_cidrs: ["203.0.113.0/24", "2001:db8::/32", "198.51.100.7"]
+          https_only: true
+          forwarded_for: true
+          full_url: true
+          reverse_proxy: false
+          pass_preflight: true
+          local_tls: mcp.local
+          headers:
+            add: {Host: "localhost:8080", X-Note: ["hello world", 'say "hi"']}
+            update: {User-Agent: "tunnel ctl"}
+            remove: [X-Debug]
+    """, key=KEY, reversed_key=KEY[::-1])).values()
     config = parse(pinggy_cli, argv)
     assert config["token"] == "tok1" and config["force"] is True
     assert config["serverAddress"] == "eu.pro.pinggy.io"
@@ -104,18 +110,18 @@ def test_every_http_option_is_accepted_and_understood(pinggy_cli, write_manifest
 
 @pytest.mark.parametrize("kind", ["tcp", "tls", "udp", "tlstcp"])
 def test_every_tunnel_type_is_accepted(pinggy_cli, write_manifest, kind):
-    [argv] = argv_of(write_manifest, f"  - {{name: t, port: 5432, token: tok2, type: {kind}, server: a.pinggy.io}}\n"
-                     ).values()
+    tunnels = tunnel_list("- {name: t, port: 5432, token: tok2, type: $kind, server: a.pinggy.io}\n", kind=kind)
+    [argv] = argv_of(write_manifest, tunnels).values()
     config = parse(pinggy_cli, argv)
     assert config["forwarding"] == [{"address": "127.0.0.1:5432", "type": kind}]
     assert (config["token"], config["serverAddress"], config["force"]) == ("tok2", "a.pinggy.io", False)
 
 
 def test_anonymous_tunnels_and_other_hosts_are_accepted(pinggy_cli, write_manifest):
-    argvs = argv_of(write_manifest, f"""
-  - {{name: anon, port: 3000, access_keys: [{KEY}]}}
-  - {{name: lan, port: 9000, host: localhost, server_port: 80, local_tls: localhost, access_keys: [{KEY}]}}
-""")
+    argvs = argv_of(write_manifest, tunnel_list("""
+        - {name: anon, port: 3000, access_keys: [$key]}
+        - {name: lan, port: 9000, host: localhost, server_port: 80, local_tls: localhost, access_keys: [$key]}
+    """, key=KEY))
     anon = parse(pinggy_cli, argvs["anon"])
     assert (anon["token"], anon["serverAddress"]) == ("", "free.pinggy.io")
     assert anon["forwarding"] == [{"address": "127.0.0.1:3000", "type": "http"}]
@@ -126,10 +132,10 @@ def test_anonymous_tunnels_and_other_hosts_are_accepted(pinggy_cli, write_manife
 def test_options_the_cli_does_not_understand_are_what_validate_warns_about(pinggy_cli, write_manifest):
     """Pinggy's CLI knows `x:xff` only (`x:xff:Name` draws `Unknown extended option` and no header at all), and
     turns TLS to the local server on only with an SNI name: validate warns about both with the default image."""
-    tunnels = f"""
-  - {{name: named, port: 1, forwarded_for: X-Real-IP, access_keys: [{KEY}]}}
-  - {{name: tls, port: 2, local_tls: true, access_keys: [{KEY}]}}
-"""
+    tunnels = tunnel_list("""
+        - {name: named, port: 1, forwarded_for: X-Real-IP, access_keys: [$key]}
+        - {name: tls, port: 2, local_tls: true, access_keys: [$key]}
+    """, key=KEY)
     argvs = argv_of(write_manifest, tunnels)
     with pytest.raises(AssertionError, match='Unknown extended option "xff:X-Real-IP"'):
         parse(pinggy_cli, argvs["named"])
@@ -145,12 +151,13 @@ def test_the_argv_off_the_host_network_is_accepted_docker_desktop_and_a_service_
     """Docker Desktop's bridge (host.docker.internal, the four-part -L binding the debugger to every address of the
     container) and a service on a user-defined network: the CLI reads both as meant."""
     desktop = describe(json.loads((REPO / "tests/data/engine-info/docker-desktop-macos.json").read_text()))
-    loaded = manifest.load(write_manifest(f"""version: 1
-project: p
-tunnels:
-  - {{name: figma, port: 3845, token: tok3, debugger_port: 4301, access_keys: [{KEY}]}}
-  - {{name: web, port: 80, token: tok4, network: app, host: web, debugger_port: 4302, access_keys: [{KEY}]}}
-"""), {})
+    loaded = manifest.load(write_manifest(manifest_text("""\
+        version: 1
+        project: p
+        tunnels:
+          - {name: figma, port: 3845, token: tok3, debugger_port: 4301, access_keys: [$key]}
+          - {name: web, port: 80, token: tok4, network: app, host: web, debugger_port: 4302, access_keys: [$key]}
+    """, key=KEY)), {})
     figma, web = (container_spec("p", tunnel, desktop).command for tunnel in loaded.tunnels)
     config = parse(pinggy_cli, figma)
     assert config["forwarding"] == [{"address": "host.docker.internal:3845", "type": "http"}]
