@@ -86,18 +86,19 @@ def test_a_replacement_that_fails_gives_the_old_tunnel_back(docker_api, pinggy, 
     port, _ = local_server
     token = "safe" + os.urandom(5).hex()
     pinggy.add_token(token)
-    manifest = textwrap.dedent(f"""
-        version: 1
-        project: {project}
-        tunnels:
-          - {{name: mcp, port: {port}, token: {token}, image: tunnelctl-test/pinggy-ssh:latest, server: 127.0.0.1,
-             server_port: SERVER_PORT, allow_cidrs: [127.0.0.0/8]}}
-    """)
-    (tmp_path / "tunnels.yaml").write_text(manifest.replace("SERVER_PORT", str(pinggy.port)))
+    def manifest(server_port: int) -> str:
+        return manifest_text("""
+            version: 1
+            project: $project
+            tunnels:
+              - {name: mcp, port: $port, token: $token, image: tunnelctl-test/pinggy-ssh:latest, server: 127.0.0.1,
+                 server_port: $server_port, allow_cidrs: [127.0.0.0/8]}
+        """, project=project, port=port, token=token, server_port=server_port)
+    (tmp_path / "tunnels.yaml").write_text(manifest(pinggy.port))
     assert run_tunnelctl("apply", "--auto-approve", cwd=tmp_path).returncode == 0
     before = project_containers(docker_api, project)["mcp"]["Id"]
 
-    (tmp_path / "tunnels.yaml").write_text(manifest.replace("SERVER_PORT", "1"))  # nothing answers there
+    (tmp_path / "tunnels.yaml").write_text(manifest(1))  # nothing answers there
     failed = run_tunnelctl("apply", "--auto-approve", "--timeout", "15", cwd=tmp_path)
     assert failed.returncode == 1
     assert "mcp: failed to recreate: the new container did not come up" in failed.stdout
@@ -106,7 +107,7 @@ def test_a_replacement_that_fails_gives_the_old_tunnel_back(docker_api, pinggy, 
     assert [info["Id"] for info in containers] == [before]
     assert containers[0]["Name"] == f"/{project}-mcp" and containers[0]["State"]["Running"] is True
 
-    (tmp_path / "tunnels.yaml").write_text(manifest.replace("SERVER_PORT", str(pinggy.port)))
+    (tmp_path / "tunnels.yaml").write_text(manifest(pinggy.port))
 
     def restored_client_healthy():  # it logs in again by itself
         return json.loads(run_tunnelctl("status", "--json", cwd=tmp_path).stdout)["tunnels"][0]["healthy"]
@@ -243,13 +244,13 @@ def test_image_drift_and_pull_failures(docker_api, project, tmp_path):
 
 
 def test_a_tunnel_restarting_in_a_loop_is_reported_by_plan(docker_api, project, tmp_path):
-    (tmp_path / "tunnels.yaml").write_text(textwrap.dedent(f"""
+    (tmp_path / "tunnels.yaml").write_text(manifest_text("""
         version: 1
-        project: {project}
+        project: $project
         tunnels:
-          - {{name: loop, port: 1001, image: tunnelctl-test/pinggy-ssh:latest, server: 127.0.0.1, server_port: 1,
-             restart: always, allow_cidrs: [127.0.0.0/8]}}
-    """))
+          - {name: loop, port: 1001, image: tunnelctl-test/pinggy-ssh:latest, server: 127.0.0.1, server_port: 1,
+             restart: always, allow_cidrs: [127.0.0.0/8]}
+    """, project=project))
     assert run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path).returncode == 0
 
     def plan_text():
