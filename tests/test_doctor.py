@@ -150,7 +150,8 @@ def test_an_unset_variable_is_named_and_the_other_checks_still_run(tmp_path):
     assert code == 1
     assert sections["Manifest"][0].startswith("FAIL tunnels.yaml:7:5: tunnels[0].token (tunnel 'figma'): undefined "
                                               "variable 'DOCTOR_NEVER_SET_TOKEN': set DOCTOR_NEVER_SET_TOKEN in the "
-                                              "environment or a .env file")
+                                              "environment or in a .env file kept out of git; a secret has no safe "
+                                              "default in the manifest")
     assert sections["Images"] == [f"OK {fixture.IMAGE} on default: present"]
 
 
