@@ -18,7 +18,6 @@ from typing import Any
 
 from .errors import UserError
 
-CLIENTS = ("claude-code", "cursor", "vscode", "windsurf", "claude-desktop", "json")
 _ENV_TEMPLATE = re.compile(r"""^\s*\{\{\s*env"""
                            r"""(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\])"""
                            r"""\s*(?:\|[^{}]*)?\}\}\s*$""")

@@ -1,4 +1,4 @@
-"""Numbers that several modules must agree on."""
+"""Numbers and names that several modules must agree on."""
 
 # Exit codes (documented in `tunnelctl --help`).
 EXIT_OK = 0
@@ -10,3 +10,7 @@ EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 DEFAULT_PARALLELISM = 8  # containers changed, inspected or probed at once
 JSON_FORMAT_VERSION = 1  # of every --json document
+
+# The MCP clients `tunnelctl connect --client` writes a configuration for (the parser offers them before anything
+# heavy is imported; client_config.py writes each one).
+MCP_CLIENTS = ("claude-code", "cursor", "vscode", "windsurf", "claude-desktop", "json")

@@ -19,7 +19,7 @@ import pytest
 from test_tunnels_e2e import tunnel_manifest
 
 from conftest import REPO, manifest_text, run_tunnelctl, wait_until
-from provisioner.client_config import CLIENTS
+from provisioner.constants import MCP_CLIENTS
 from provisioner.mcp_protocol import edge_addresses, request
 
 MCP_SERVER = REPO / "tests" / "support" / "mcp_server.py"
@@ -125,7 +125,7 @@ def test_check_proves_an_mcp_server_answers_through_the_public_url_with_the_key_
         assert "MCP URL" in run_tunnelctl("status", cwd=tmp_path, env=env).stdout
 
         configurations = {client: run_tunnelctl("connect", "figma", "--client", client, cwd=tmp_path, env=env)
-                          for client in CLIENTS}
+                          for client in MCP_CLIENTS}
         assert all(result.returncode == 0 and key not in result.stdout + result.stderr
                    for result in configurations.values()), configurations
         url = figma["mcp_url"]

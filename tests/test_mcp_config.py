@@ -12,7 +12,8 @@ import pytest
 
 from conftest import manifest_text
 from provisioner import manifest
-from provisioner.client_config import CLIENTS, Credential, credential, render
+from provisioner.client_config import Credential, credential, render
+from provisioner.constants import MCP_CLIENTS
 from provisioner.errors import UserError
 from provisioner.manifest import Tunnel
 from provisioner.mcp_protocol import edge_addresses, mcp_path, mcp_url
@@ -106,7 +107,7 @@ def test_basic_auth_and_no_auth(tmp_path):
     assert "anyone with the URL" in notes[0]
 
 
-@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("client", MCP_CLIENTS)
 def test_every_client_gets_its_own_shape_and_never_the_key_unless_revealed(client):
     referenced = Credential("Bearer", "FIGMA_ACCESS_KEY", True, KEY)
     text, _ = render(client, "figma", URL, referenced)

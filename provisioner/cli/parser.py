@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 
 from .. import __version__
-from ..client_config import CLIENTS
-from ..constants import DEFAULT_PARALLELISM, EXIT_ERROR
+from ..constants import DEFAULT_PARALLELISM, EXIT_ERROR, MCP_CLIENTS
 from . import completion
 
 EPILOG = """exit codes:
@@ -119,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     connect = command("connect", "print what an MCP client needs to reach a tunnel's MCP URL with its key")
     connect.add_argument("tunnel", metavar="NAME", help="the tunnel's name")
-    connect.add_argument("--client", required=True, choices=CLIENTS, help="the MCP client")
+    connect.add_argument("--client", required=True, choices=MCP_CLIENTS, help="the MCP client")
     connect.add_argument("--reveal", action="store_true",
                          help="write the key itself instead of a reference to it (the output is then a secret)")
 
