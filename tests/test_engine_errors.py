@@ -23,7 +23,6 @@ from conftest import (
 pytestmark = pytest.mark.docker
 
 # An image without any program: the engine creates its container, then refuses to start it.
-EMPTY_IMAGE = "tunnelctl-test/empty:latest"
 
 
 def write_manifest(tmp_path, project: str, image: str = "tunnelctl-test/sleeper:latest") -> None:
@@ -96,11 +95,13 @@ def test_an_image_that_needs_a_login_says_log_in(docker_api, project, tmp_path):
     assert line.endswith(f"check the name and tag in `image:`, or log the engine in (docker login {address})")
 
 
-def test_a_refused_request_carries_dockers_own_explanation(docker_api, project, tmp_path):
+def test_a_refused_request_carries_dockers_own_explanation(docker_api, project, tmp_path, request):
+    empty_image = f"tunnelctl-test/empty-{project}:latest"  # each import is a new image: removed after, none left
+    request.addfinalizer(lambda: docker_api.remove_image(empty_image, force=True))
     empty = io.BytesIO()
     tarfile.open(fileobj=empty, mode="w").close()
-    docker_api.import_image_from_data(empty.getvalue(), repository=EMPTY_IMAGE.split(":")[0], tag="latest")
-    line = failure(apply(tmp_path, project, EMPTY_IMAGE))
+    docker_api.import_image_from_data(empty.getvalue(), repository=empty_image.split(":")[0], tag="latest")
+    line = failure(apply(tmp_path, project, empty_image))
     assert line.startswith(f"figma: failed to create: the Docker engine at unix:///var/run/docker.sock refused "
                            f"starting container '{project}-figma': ")
     assert "executable file not found" in line
