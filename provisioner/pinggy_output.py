@@ -42,6 +42,10 @@ _TUNNEL_ID = re.compile(r"^\[[0-9A-Za-z-]{1,36}\]\s*")
 _CLI_REASONS = ("Disconnected:", "Failed to start tunnel:", "Tunnel disconnected before establishment:",
                 "Failed to connect:")
 _CLI_RETRYING = ("Reconnecting", "Retrying")
+# OpenSSH's words when a session it had is over (the server dropped it, or the network did), and the stand-in's: the
+# URLs printed before are dead from here on, and Docker restarts the client, which logs in for new ones.
+_SESSION_ENDED = re.compile(r"^(?:Connection to \S+ closed\b|client_loop: send disconnect:|Timeout, server \S+ not "
+                            r"responding|Tunnel closed\b)")
 # How many of a container's newest log entries tunnelctl reads to learn a tunnel's state: every read is bounded,
 # and the newest announcement or refusal is near the end (a reconnecting CLI's spinner is one entry per 16 KiB).
 RECENT_ENTRIES = 2000
@@ -85,6 +89,8 @@ def read_session(text: str) -> SessionOutput:
             state = SessionOutput(refusal=reason, retrying=kind == _WARNING)
         elif _SPINNER_FRAME.sub("", message).startswith(_CLI_RETRYING):
             state = SessionOutput(refusal=state.refusal, retrying=True)
+        elif _SESSION_ENDED.match(line):  # a refusal stays the reason: ssh says the connection closed after it too
+            state = SessionOutput(refusal=state.refusal, retrying=state.retrying)
     telling = [line for line in lines if not line.startswith(_SSH_CHATTER) and not _is_frame(line)]
     return SessionOutput(state.urls, state.refusal, state.retrying, telling[-1] if telling else "")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import http_server
 from provisioner import probe
 from provisioner.pinggy_output import collapse_frames, read_session
@@ -35,6 +37,24 @@ def test_the_last_session_wins_after_a_restart():
             "Connection closed by remote host\n"
             "You can access local server via following URL(s):\nhttps://new.pinggy.link\n")
     assert read_session(text).urls == ("https://new.pinggy.link",)
+
+
+@pytest.mark.parametrize("ended", ["Connection to 127.0.0.1 closed by remote host.",
+                                   "Connection to pro.pinggy.io closed.",
+                                   "client_loop: send disconnect: Broken pipe",
+                                   "Timeout, server pro.pinggy.io not responding.",
+                                   "Tunnel closed by the server (session limit 60s); the next login gets a new URL."])
+def test_urls_of_a_session_that_ended_are_not_current(ended):
+    """While Docker restarts a client whose session was dropped, its old URLs must not read as up."""
+    text = "You can access local server via following URL(s):\nhttps://old.pinggy.link\n" + ended + "\n"
+    assert read_session(text).urls == ()
+    assert read_session(text + "You can access local server via following URL(s):\nhttps://new.pinggy.link\n"
+                        ).urls == ("https://new.pinggy.link",)
+
+
+def test_a_refusal_stays_the_reason_when_ssh_then_says_the_connection_closed():
+    text = "Login is not allowed: A tunnel with the same token X is already active.\nConnection to 127.0.0.1 closed.\n"
+    assert read_session(text).refusal == "Login is not allowed: A tunnel with the same token X is already active."
 
 
 def test_a_refusal_is_reported_in_pinggys_words():
