@@ -22,10 +22,11 @@ def read_bounded(path: Path, limit: int, what: str) -> bytes:
         raise  # each caller says what to do about a missing file
     except OSError as error:
         raise UserError(f"{path}: cannot read the {what}: {error.strerror}") from None
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):  # before fdopen, which refuses a folder with an OSError of its own
+        os.close(descriptor)
+        raise UserError(f"{path}: the {what} must be a regular file, not {_kind(mode)}")
     with os.fdopen(descriptor, "rb") as handle:
-        mode = os.fstat(descriptor).st_mode
-        if not stat.S_ISREG(mode):
-            raise UserError(f"{path}: the {what} must be a regular file, not {_kind(mode)}")
         os.set_blocking(descriptor, True)
         try:
             data = handle.read(limit + 1)

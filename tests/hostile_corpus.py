@@ -148,6 +148,8 @@ CASES = [
     Case("manifest-fifo", _fifo, "regular file", located=False),
     Case("manifest-dev-zero", lambda tmp: Path("/dev/zero"), "regular file", located=False),
     Case("env-file-fifo", _ok_manifest, "regular file", env_file=_fifo, located=False),
+    Case("manifest-folder", lambda tmp: tmp, "not a folder", located=False),
+    Case("env-file-folder", _ok_manifest, "not a folder", env_file=lambda tmp: tmp, located=False),
     Case("env-file-dev-zero", _ok_manifest, "regular file", env_file=lambda tmp: Path("/dev/zero"), located=False),
     Case("huge-file", "#" * (1024 * 1024 + 1), "too large", located=False),
     Case("huge-unknown-key", tunnel() + "    ? " + "ab" * 200_000 + "\n    : 1\n", "unknown field 'abab"),
