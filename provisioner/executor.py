@@ -14,14 +14,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from . import pause_points
+from .constants import DEFAULT_PARALLELISM
 from .engine import Engine
 from .errors import EngineError, UserError
 from .fleet import FleetPlan, changed_engines
 from .model import ObservedContainer
 from .parallel import as_finished
 from .planner import CONFLICT, CREATE, MOVE, RECREATE, REMOVE, Action, Move, Plan
-
-DEFAULT_PARALLELISM = 8
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,19 @@ def test_a_refused_request_carries_dockers_own_explanation(docker_api, project, 
     assert project_containers(docker_api, project) == {}  # a container that never started is not left behind
 
 
+def test_an_ssh_engine_nobody_answers_is_one_line_naming_that_engine(tmp_path):
+    """paramiko's failures are not docker-py's: they once ended in 'internal error'."""
+    (tmp_path / "tunnels.yaml").write_text(manifest_text("""
+        version: 1
+        engines: {far: {docker: "ssh://nobody@127.0.0.1:1"}}
+        tunnels: [{name: a, port: 3845, engine: far}]
+    """))
+    result = run_tunnelctl("plan", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "error: engine 'far': cannot use the Docker engine ssh://nobody@127.0.0.1:1 (engine 'far'): ")
+
+
 def test_a_socket_nobody_serves_means_the_engine_is_stopped(tmp_path):
     stopped = tmp_path / "docker.sock"
     with socket.socket(socket.AF_UNIX) as bound:  # bound but never listening: what a crashed engine leaves behind

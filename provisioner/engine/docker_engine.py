@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -56,7 +57,7 @@ class DockerEngine:
                 settings["base_url"] = discover(local_sockets(environ))
             self.endpoint = settings["base_url"]
             self.api = docker.APIClient(version=self.api_version, **settings)
-        except docker.errors.DockerException as error:
+        except (docker.errors.DockerException, OSError) + _ssh_errors() as error:  # ssh:// connects right here
             raise EngineError(f"cannot use the Docker engine {self.where}: {error}; {self.hint}") from None
         self._errors = docker.errors
         self._pull_locks: dict[str, threading.Lock] = {}
@@ -77,7 +78,7 @@ class DockerEngine:
                                                     self.api_version, self._version_pinned_by_user)) from None
         except (requests.exceptions.RequestException, OSError) as error:
             raise EngineError(engine_errors.unreachable(error, self.where, what, self.hint, self.setting)) from None
-        except self._errors.DockerException as error:  # e.g. an ssh:// engine whose login fails
+        except (self._errors.DockerException,) + _ssh_errors() as error:  # e.g. an ssh:// engine whose login fails
             raise EngineError(f"cannot reach the Docker engine at {self.where} while {what}: {error}; "
                               f"{self.hint}") from None
 
@@ -345,3 +346,9 @@ def _describe_holder(row: Mapping) -> str:
              if tags.get(labels.MANAGED_BY) == labels.MANAGER else "not managed by tunnelctl")
     return f"container {row['Id'][:12]} ({owner})"
 
+
+def _ssh_errors() -> tuple[type[Exception], ...]:
+    """paramiko's own failures (a refused login, a bad host key), which are not docker-py's: only where an ssh://
+    engine has loaded paramiko, so that no other engine pays for importing it."""
+    paramiko = sys.modules.get("paramiko")
+    return (paramiko.SSHException,) if paramiko else ()
