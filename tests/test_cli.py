@@ -145,3 +145,12 @@ def test_a_usage_mistake_is_one_line_and_exit_1_not_the_changes_code(tmp_path):
     result = run_tunnelctl("plan", "--bogus", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr == "error: unrecognized arguments: --bogus (see tunnelctl --help)\n"
+
+
+def test_init_beside_a_folder_named_like_the_schema_file_writes_nothing_and_says_so(tmp_path):
+    (tmp_path / "tunnels.schema.json").mkdir()
+    result = run_tunnelctl("init", cwd=tmp_path)
+    assert result.returncode == 1 and "internal error" not in result.stderr
+    assert result.stderr.strip() == ("error: tunnels.schema.json: cannot read it: Is a directory; move it aside and "
+                                     "run tunnelctl init again")
+    assert not (tmp_path / "tunnels.yaml").exists()

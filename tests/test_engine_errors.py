@@ -121,6 +121,19 @@ def test_an_ssh_engine_nobody_answers_is_one_line_naming_that_engine(tmp_path):
         "error: engine 'far': cannot use the Docker engine ssh://nobody@127.0.0.1:1 (engine 'far'): ")
 
 
+def test_logs_of_a_tunnel_on_an_engine_that_does_not_answer_names_that_engine(tmp_path):
+    (tmp_path / "tunnels.yaml").write_text(manifest_text("""
+        version: 1
+        engines: {far: {docker: "ssh://nobody@127.0.0.1:1"}}
+        tunnels: [{name: a, port: 3845, engine: far}]
+    """))
+    result = run_tunnelctl("logs", "a", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: tunnel 'a' has no container on the engines that answered; engine 'far': "
+                                    "cannot use the Docker engine ssh://nobody@127.0.0.1:1")
+    assert "run tunnelctl apply" not in result.stderr  # the container may well be there
+
+
 def test_a_socket_nobody_serves_means_the_engine_is_stopped(tmp_path):
     stopped = tmp_path / "docker.sock"
     with socket.socket(socket.AF_UNIX) as bound:  # bound but never listening: what a crashed engine leaves behind

@@ -60,17 +60,26 @@ def init(path: Path, view: ManifestToolsView) -> int:
         raise UserError(f"{path} already exists; nothing was written (edit it, or name another file with -f)")
     starter = resources.files("provisioner").joinpath("starter.yaml").read_text(encoding="utf-8")
     rest = starter.partition("\n")[2]  # its first line is replaced by the modeline
-    _write_new(path, MODELINE + "\n" + rest)
     schema_file = path.parent / SCHEMA_FILE
-    if not schema_file.exists():
+    existing_schema = _text_of(schema_file) if schema_file.exists() else None  # read first: nothing half-written
+    _write_new(path, MODELINE + "\n" + rest)
+    if existing_schema is None:
         _write_new(schema_file, schema_text())
         wrote = f"Wrote {path} and {schema_file} (for editors; commit both)."
-    elif schema_file.read_text(encoding="utf-8", errors="replace") != schema_text():
+    elif existing_schema != schema_text():
         wrote = f"Wrote {path}; {schema_file} is another version's: refresh it with tunnelctl schema --write."
     else:
         wrote = f"Wrote {path}."
     view.say(f"{wrote} Set PINGGY_TOKEN and FIGMA_ACCESS_KEY (tunnelctl gen-key makes a key), then run tunnelctl plan.")
     return EXIT_OK
+
+
+def _text_of(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:  # a folder or an unreadable file where the schema file should be
+        raise UserError(f"{path}: cannot read it: {error.strerror}; move it aside and run tunnelctl init again") \
+            from None
 
 
 def schema(write_to: Path | None, view: ManifestToolsView) -> int:

@@ -91,14 +91,19 @@ def logs(options: LogsOptions, view: LogsView) -> int:
     loaded = manifest.load(options.manifest, env_files=options.env_files, need_secrets=False)
     view.hide(loaded.secrets)
     found = None
-    for engine in open_engines(loaded.engines, options.engines).values():
+    unreachable: list[str] = []
+    for name, engine in open_engines(loaded.engines, options.engines).items():
         if isinstance(engine, str):
-            continue  # an engine that cannot be reached holds no logs we can read
+            unreachable.append(f"engine '{name}': {engine}")  # it may hold the container: say so below
+            continue
         mine = [container for container in engine.observe(loaded.project).owned if container.tunnel == options.tunnel]
         inspected = engine.inspect([mine[0].id]) if mine else []
         if inspected:
             found = engine, inspected[0]
             break
+    if found is None and unreachable:
+        raise UserError(f"tunnel '{options.tunnel}' has no container on the engines that answered; "
+                        + "; ".join(unreachable))
     if found is None:
         raise UserError(f"tunnel '{options.tunnel}' has no container in project '{loaded.project}': "
                         "check the name (tunnelctl status lists them) or run tunnelctl apply")
