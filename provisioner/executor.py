@@ -135,9 +135,7 @@ def _swap(project: str, old_engine: Engine, previous: ObservedContainer | None, 
 def _wait_for(engine: Engine, project: str, action: Action, container_id: str, timeout: float) -> None:
     from .readiness import FAILED, Target, wait_until_up
 
-    target = Target(action.tunnel, container_id, action.creates.local_host, action.creates.local_port,
-                    action.creates.network)
-    [result] = wait_until_up(engine, project, [target], timeout, lambda results: None)
+    [result] = wait_until_up(engine, project, [Target.started(action, container_id)], timeout, lambda results: None)
     if result.state == FAILED:
         raise EngineError(f"the new container did not come up: {result.problem}")
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from .engine import Engine
 from .pinggy_output import RECENT_ENTRIES, read_session
+from .planner import Action
 from .status import UP, UP_LOCAL_DOWN, local_down_note, local_side
 
 STARTING, FAILED = "starting", "failed"
@@ -28,6 +29,12 @@ class Target:
     host: str
     port: int
     network: str = "host"
+
+    @classmethod
+    def started(cls, action: Action, container_id: str) -> Target:
+        """What to wait for after `action` created the container `container_id`."""
+        spec = action.creates
+        return cls(action.tunnel, container_id, spec.local_host, spec.local_port, spec.network)
 
 
 @dataclass(frozen=True)

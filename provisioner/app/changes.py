@@ -219,8 +219,7 @@ def _wait_until_up(engine, project: str, started: list[Outcome], timeout: float,
 
     if not started:
         return False
-    targets = [Target(outcome.action.tunnel, outcome.container_id or "", outcome.action.creates.local_host,
-                      outcome.action.creates.local_port, outcome.action.creates.network) for outcome in started]
+    targets = [Target.started(outcome.action, outcome.container_id or "") for outcome in started]
     results = wait_until_up(engine, project, targets, timeout, view.readiness)
     view.readiness_done(results)
     return any(result.state == FAILED for result in results)

@@ -21,6 +21,8 @@ class EngineConfig:
 
 
 DOCKER_SOCKET = "/var/run/docker.sock"
+# Networks every engine has: never "missing", whatever the engine lists.
+BUILT_IN_NETWORKS = frozenset({"host", "bridge", "default"})
 PODMAN_ROOTFUL_SOCKET = "/run/podman/podman.sock"
 
 

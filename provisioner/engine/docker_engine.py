@@ -17,15 +17,13 @@ from ..model import HARDENING, ContainerDetails, ContainerSpec, Observation, Obs
 from ..parallel import map_parallel
 from . import LogTail, platforms
 from . import errors as engine_errors
-from .config import ENVIRONMENT_ENGINE, EngineConfig, discover, local_sockets
+from .config import BUILT_IN_NETWORKS, DOCKER_SOCKET, ENVIRONMENT_ENGINE, EngineConfig, discover, local_sockets
 from .connection import client_settings, origin
 
 # Pinned so that docker-py does not spend a round-trip asking the engine for its version on every run; the docker
 # CLI's DOCKER_API_VERSION overrides it for an engine that speaks another range (Docker 29 needs at least 1.44).
 API_VERSION = "1.41"
-DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
-# Networks every engine has under these names; a tunnel may name them without their being listed.
-_BUILT_IN_NETWORKS = frozenset({"host", "bridge", "default"})
+DEFAULT_ENDPOINT = "unix://" + DOCKER_SOCKET
 # How long a tunnel client gets to quit cleanly (ssh answers SIGTERM at once) before it is killed: a client that
 # says goodbye lets the server free its token at once, instead of the next login being refused meanwhile. Also set
 # on every container, so that a user's own `docker stop` behaves the same.
@@ -113,7 +111,7 @@ class DockerEngine:
         return Observation(owned, foreign, self._image_ids(set(images)), self._missing_networks(set(networks)))
 
     def _missing_networks(self, wanted: set[str]) -> frozenset[str]:
-        wanted -= _BUILT_IN_NETWORKS
+        wanted -= BUILT_IN_NETWORKS
         if not wanted:
             return frozenset()
         with self._call("listing networks"):

@@ -17,9 +17,8 @@ from .. import labels
 from ..errors import EngineError
 from ..model import ALIVE_STATES, ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from . import LogTail
+from .config import BUILT_IN_NETWORKS
 from .platforms import LINUX_DOCKER, EngineKind
-
-_BUILT_IN_NETWORKS = frozenset({"host", "bridge", "default"})
 
 
 @dataclass
@@ -94,7 +93,7 @@ class FakeEngine:
                    for container in self.containers.values()
                    if container.name in set(wanted_names) - held}
         image_ids = {image: self.images[image] for image in images if image in self.images}
-        missing = frozenset(set(networks) - _BUILT_IN_NETWORKS - self.networks)
+        missing = frozenset(set(networks) - BUILT_IN_NETWORKS - self.networks)
         return Observation(owned, foreign, image_ids, missing)
 
     def create(self, spec: ContainerSpec) -> str:
