@@ -12,5 +12,5 @@ DEFAULT_PARALLELISM = 8  # containers changed, inspected or probed at once
 JSON_FORMAT_VERSION = 1  # of every --json document
 
 # The MCP clients `tunnelctl connect --client` writes a configuration for (the parser offers them before anything
-# heavy is imported; client_config.py writes each one).
+# heavy is imported; mcp/client_config.py writes each one).
 MCP_CLIENTS = ("claude-code", "cursor", "vscode", "windsurf", "claude-desktop", "json")

@@ -7,7 +7,7 @@ from pathlib import Path
 from test_specs import FIGMA_DOCKER_RUN, shell_words
 
 from provisioner import manifest
-from provisioner.specs import desired_specs
+from provisioner.desired.specs import desired_specs
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "tunnels.yaml.example"
 

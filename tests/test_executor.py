@@ -9,12 +9,12 @@ import pytest
 
 from conftest import manifest_text
 from provisioner import manifest
+from provisioner.desired.model import ContainerSpec
+from provisioner.desired.specs import desired_specs, engine_specs
 from provisioner.engine.fake import FakeEngine
-from provisioner.executor import Outcome, execute, execute_fleet
-from provisioner.fleet import plan_fleet
-from provisioner.model import ContainerSpec
-from provisioner.planner import CONFLICT, CREATE, MOVE, RECREATE, REMOVE, plan
-from provisioner.specs import desired_specs, engine_specs
+from provisioner.plan.fleet import plan_fleet
+from provisioner.plan.planner import CONFLICT, CREATE, MOVE, RECREATE, REMOVE, plan
+from provisioner.run.executor import Outcome, execute, execute_fleet
 
 URLS = ("http://t-p4000.a.pinggy.link", "https://t-p4000.a.pinggy.link")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from provisioner import manifest
+from provisioner.desired.specs import server_name
 from provisioner.errors import ManifestError, UserError
-from provisioner.specs import server_name
 
 
 def load_errors(path, environ=None) -> list[str]:

@@ -11,9 +11,9 @@ import yaml
 
 from conftest import REPO, manifest_text, run_tunnelctl
 from provisioner import manifest
+from provisioner.desired.specs import desired_specs
 from provisioner.errors import ManifestError
 from provisioner.manifest import schema
-from provisioner.specs import desired_specs
 
 STRONG_KEY = "a" * 8 + "0123456789abcdef0123456789abcdef"  # 40 hex characters: 160 bits
 

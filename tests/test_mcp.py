@@ -20,7 +20,7 @@ from test_tunnels_e2e import tunnel_manifest
 
 from conftest import REPO, manifest_text, run_tunnelctl, wait_until
 from provisioner.constants import MCP_CLIENTS
-from provisioner.mcp_protocol import edge_addresses, request
+from provisioner.mcp.protocol import edge_addresses, request
 
 MCP_SERVER = REPO / "tests" / "support" / "mcp_server.py"
 SERVER_NAME = "tunnelctl-test-mcp"

@@ -12,12 +12,12 @@ import pytest
 
 from conftest import manifest_text
 from provisioner import manifest
-from provisioner.client_config import Credential, credential, render
 from provisioner.constants import MCP_CLIENTS
 from provisioner.errors import UserError
 from provisioner.manifest import Tunnel
-from provisioner.mcp_protocol import edge_addresses, mcp_path, mcp_url
-from provisioner.tunnel_check import PASS, check_tunnel
+from provisioner.mcp.check import PASS, check_tunnel
+from provisioner.mcp.client_config import Credential, credential, render
+from provisioner.mcp.protocol import edge_addresses, mcp_path, mcp_url
 
 URL = "https://rnabc-p1234.a.pinggy.link/mcp"
 KEY = "0123456789abcdef" * 4

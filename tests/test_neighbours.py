@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from conftest import run_tunnelctl
-from provisioner import files, locking
+from provisioner import files
 from provisioner.errors import UserError
+from provisioner.run import locking
 
 
 def mode(path: Path) -> int:

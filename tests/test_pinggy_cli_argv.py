@@ -17,8 +17,8 @@ import pytest
 
 from conftest import REPO, manifest_text
 from provisioner import manifest
+from provisioner.desired.specs import container_spec, desired_specs
 from provisioner.engine.platforms import describe
-from provisioner.specs import container_spec, desired_specs
 
 INSTALL = REPO / "scripts" / "install-pinggy-cli"
 PARSE_ONLY = REPO / "tests" / "support" / "pinggy-cli-parse-only.cjs"

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from conftest import http_server
-from provisioner import probe
-from provisioner.pinggy_output import collapse_frames, read_session
+from provisioner.observe import probe
+from provisioner.observe.pinggy_output import collapse_frames, read_session
 
 TTY_SESSION = (
     "\x1b[?1049h\x1b[H\x1b[2J\x1b]0;pinggy\x07\x1b[1;32mYou can access local server via following URL(s):\x1b[0m\r\n"

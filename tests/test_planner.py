@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from provisioner.labels import encode_digests
-from provisioner.model import ContainerSpec, Observation, ObservedContainer
-from provisioner.planner import CONFLICT, CREATE, REMOVE, UNCHANGED, plan
+from provisioner.desired.labels import encode_digests
+from provisioner.desired.model import ContainerSpec, Observation, ObservedContainer
+from provisioner.plan.planner import CONFLICT, CREATE, REMOVE, UNCHANGED, plan
 
 
 def spec(tunnel: str, digest: str = "d1", **settings: str) -> ContainerSpec:
@@ -53,12 +53,12 @@ def test_destroy_is_a_plan_with_nothing_desired():
 
 
 def test_planner_does_not_import_docker():
-    code = "import sys, provisioner.planner, provisioner.specs; print('docker' in sys.modules)"
+    code = "import sys, provisioner.plan.planner, provisioner.desired.specs; print('docker' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
 def test_a_tunnel_created_on_one_engine_and_removed_from_another_is_a_move():
-    from provisioner.planner import find_moves
+    from provisioner.plan.planner import find_moves
 
     a, b = spec("a"), spec("b")
     plans = {"laptop": plan("p", [a, b], Observation((running(b),))),  # a is new here

@@ -26,10 +26,10 @@ import pytest
 import yaml
 
 from provisioner import manifest
-from provisioner.labels import SPEC_FORMAT, encode_digests
-from provisioner.model import ContainerSpec, Observation, ObservedContainer
-from provisioner.planner import plan
-from provisioner.specs import desired_specs
+from provisioner.desired.labels import SPEC_FORMAT, encode_digests
+from provisioner.desired.model import ContainerSpec, Observation, ObservedContainer
+from provisioner.desired.specs import desired_specs
+from provisioner.plan.planner import plan
 
 CASES = sorted((Path(__file__).parent / "planner_cases").glob("*.yaml"))
 STATUS = {"running": "Up 3 minutes", "exited": "Exited (0) 5 seconds ago", "created": "Created",

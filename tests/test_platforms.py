@@ -13,6 +13,9 @@ import pytest
 
 from conftest import SLEEPER_IMAGE, create_network, remove_project
 from provisioner import manifest
+from provisioner.desired.labels import digest
+from provisioner.desired.model import HARDENING
+from provisioner.desired.specs import container_spec
 from provisioner.engine.platforms import (
     DOCKER,
     DOCKER_DESKTOP,
@@ -22,9 +25,6 @@ from provisioner.engine.platforms import (
     ROOTLESS_PODMAN,
     describe,
 )
-from provisioner.labels import digest
-from provisioner.model import HARDENING
-from provisioner.specs import container_spec
 
 INFO = Path(__file__).parent / "data" / "engine-info"
 
@@ -157,7 +157,7 @@ class _EngineOf:
 
 
 def local_side(engine: _EngineOf, network: str, host: str, port: int) -> tuple[bool | None, str]:
-    from provisioner import status
+    from provisioner.observe import status
 
     return status.local_side(cast(Any, engine), network, host, port)
 

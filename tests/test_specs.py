@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import shlex
 
-from provisioner import labels, manifest, model
-from provisioner.specs import desired_specs
+from provisioner import manifest
+from provisioner.desired import labels, model
+from provisioner.desired.specs import desired_specs
 
 # The command from the developers' brief, as people paste it today.
 FIGMA_DOCKER_RUN = """docker run --name figma-tunnel -d --restart unless-stopped --net=host pinggy/pinggy -p 443 \\
@@ -99,7 +100,7 @@ def test_header_values_with_spaces_and_quotes_stay_one_remote_word(write_manifes
 
 
 def test_every_tunnel_runs_hardened_and_the_hardening_is_part_of_the_hash(write_manifest, monkeypatch):
-    from provisioner import specs
+    from provisioner.desired import specs
 
     path = write_manifest("version: 1\ntunnels: [{name: a, port: 1}]\n")
     before = specs.container_spec("p", manifest.load(path, {}).tunnels[0])

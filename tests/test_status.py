@@ -9,9 +9,9 @@ import pytest
 
 from conftest import manifest_text
 from provisioner import manifest
+from provisioner.desired.specs import desired_specs
 from provisioner.engine.fake import FakeEngine
-from provisioner.specs import desired_specs
-from provisioner.status import gather
+from provisioner.observe.status import gather
 
 BANNER = "You can access local server via following URL(s):"
 URLS = ("http://a-p4000.a.pinggy.link", "https://a-p4000.a.pinggy.link")

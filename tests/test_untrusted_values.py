@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from provisioner import manifest
 from provisioner.cli.console import Console
+from provisioner.desired.specs import _remote_word, container_spec, secrets_in_command
 from provisioner.errors import ManifestError
-from provisioner.specs import _remote_word, container_spec, secrets_in_command
 
 SECRET = "ghp_R3viewSecret0123456789"
 

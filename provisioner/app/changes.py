@@ -15,10 +15,10 @@ from .. import manifest
 from ..constants import DEFAULT_PARALLELISM, EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from ..engine.config import EngineConfig
 from ..errors import EngineError
-from ..executor import Outcome
-from ..fleet import FleetPlan, SpecsFor
-from ..planner import CHANGE_KINDS, REMOVE, ActionKind
-from ..readiness import Readiness
+from ..plan.fleet import FleetPlan, SpecsFor
+from ..plan.planner import CHANGE_KINDS, REMOVE, ActionKind
+from ..run.executor import Outcome
+from ..run.readiness import Readiness
 
 # Why a command cannot do without the secrets, said beside each one that is not set; read-only commands load without.
 PLAN_NEEDS_SECRETS = ("plan compares a hash of each secret with the running container's and cannot without its "
@@ -101,8 +101,8 @@ class ChangesView(Protocol):
 
 
 def plan(options: PlanOptions, view: ChangesView) -> int:
-    from .. import savedplan
-    from ..specs import engine_specs
+    from ..desired.specs import engine_specs
+    from ..plan import savedplan
 
     scope = options.scope
     loaded = manifest.load(scope.manifest, env_files=scope.env_files, need_secrets=PLAN_NEEDS_SECRETS)
@@ -126,7 +126,7 @@ def apply(options: ApplyOptions, view: ChangesView) -> int:
 
 def apply_saved_plan(options: SavedPlanOptions, view: ChangesView) -> int:
     """What was reviewed is what is applied, without a question; refused when what it was made from changed."""
-    from .. import savedplan
+    from ..plan import savedplan
 
     saved = savedplan.read(options.plan_file)
     scope = Scope(saved.manifest, options.env_files, tuple(saved.engines), saved.targets, saved.replace, options.pull)
@@ -139,7 +139,7 @@ def apply_saved_plan(options: SavedPlanOptions, view: ChangesView) -> int:
 
 def _apply(scope: Scope, execute: ExecuteOptions, view: ChangesView,
            check: Callable[[FleetPlan], None] = lambda fleet: None) -> int:
-    from ..specs import engine_specs
+    from ..desired.specs import engine_specs
 
     loaded = manifest.load(scope.manifest, env_files=scope.env_files, need_secrets=APPLY_NEEDS_SECRETS)
     view.hide(loaded.secrets)
@@ -169,8 +169,8 @@ def planned_fleet(scope: Scope, project: str, engine_configs: Mapping[str, Engin
                   known_tunnels: Collection[str] = ()) -> Iterator[FleetPlan]:
     """Open the engines, lock them when changing (in one order, so that two runs cannot deadlock), and plan each;
     the plan is used inside the locks. With the environment's single engine, an unreachable engine is an error."""
-    from ..fleet import open_engines, plan_fleet
-    from ..locking import project_lock
+    from ..plan.fleet import open_engines, plan_fleet
+    from ..run.locking import project_lock
 
     engines = open_engines(engine_configs, scope.engines)
     with contextlib.ExitStack() as locks:
@@ -192,7 +192,7 @@ def planned_fleet(scope: Scope, project: str, engine_configs: Mapping[str, Engin
 def carry_out(fleet: FleetPlan, options: ExecuteOptions, view: ChangesView, question: str, verb: str = "Apply",
               kinds: tuple[ActionKind, ...] = CHANGE_KINDS) -> int:
     """Show the plan, ask, execute it, and wait for what it started to come up."""
-    from ..executor import execute_fleet
+    from ..run.executor import execute_fleet
 
     view.plan(fleet)
     unreachable = _report_unreachable(fleet, view)
@@ -215,7 +215,7 @@ def carry_out(fleet: FleetPlan, options: ExecuteOptions, view: ChangesView, ques
 
 def _wait_until_up(engine, project: str, started: list[Outcome], timeout: float, view: ChangesView) -> bool:
     """Wait for the started tunnels; return whether any failed to come up."""
-    from ..readiness import FAILED, Target, wait_until_up
+    from ..run.readiness import FAILED, Target, wait_until_up
 
     if not started:
         return False

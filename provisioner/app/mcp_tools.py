@@ -10,7 +10,7 @@ from typing import Protocol
 from .. import manifest
 from ..constants import EXIT_ERROR, EXIT_OK
 from ..errors import UserError
-from ..tunnel_check import TunnelCheck
+from ..mcp.check import TunnelCheck
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,9 @@ class McpView(Protocol):
 
 
 def check(options: CheckOptions, view: McpView) -> int:
-    from .. import status, tunnel_check
-    from ..mcp_protocol import edge_addresses
+    from ..mcp import check as tunnel_check
+    from ..mcp.protocol import edge_addresses
+    from ..observe import status
 
     loaded = manifest.load(options.manifest, env_files=options.env_files, need_secrets=False)
     view.hide(loaded.secrets)
@@ -69,8 +70,9 @@ def check(options: CheckOptions, view: McpView) -> int:
 
 
 def connect(options: ConnectOptions, view: McpView) -> int:
-    from .. import client_config, status
-    from ..mcp_protocol import mcp_path
+    from ..mcp import client_config
+    from ..mcp.protocol import mcp_path
+    from ..observe import status
 
     loaded = manifest.load(options.manifest, env_files=options.env_files, need_secrets=False)
     view.hide(loaded.secrets)

@@ -9,10 +9,10 @@ from typing import Protocol
 
 from .. import manifest
 from ..constants import EXIT_DEGRADED, EXIT_ERROR, EXIT_OK
-from ..doctor import Diagnosis
 from ..engine import LogTail
 from ..errors import UserError
-from ..status import TunnelStatus
+from ..observe.status import TunnelStatus
+from .doctor import Diagnosis
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class LogsView(Protocol):
 
 
 def status(options: StatusOptions, view: StatusView) -> int:
-    from ..status import gather_manifest
+    from ..observe.status import gather_manifest
 
     loaded = manifest.load(options.manifest, env_files=options.env_files, need_secrets=False)
     view.hide(loaded.secrets)
@@ -75,7 +75,7 @@ def status(options: StatusOptions, view: StatusView) -> int:
 
 
 def doctor(options: DoctorOptions, view: DoctorView) -> int:
-    from ..doctor import diagnose
+    from .doctor import diagnose
 
     diagnosis = diagnose(options.manifest, list(options.env_files), list(options.engines))
     view.hide(diagnosis.secrets)
@@ -84,9 +84,9 @@ def doctor(options: DoctorOptions, view: DoctorView) -> int:
 
 
 def logs(options: LogsOptions, view: LogsView) -> int:
-    from ..fleet import open_engines
-    from ..pinggy_output import collapse_frames
-    from ..specs import secrets_in_command
+    from ..desired.specs import secrets_in_command
+    from ..observe.pinggy_output import collapse_frames
+    from ..plan.fleet import open_engines
 
     loaded = manifest.load(options.manifest, env_files=options.env_files, need_secrets=False)
     view.hide(loaded.secrets)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from ..constants import JSON_FORMAT_VERSION
-from ..executor import Outcome
-from ..fleet import FleetPlan, UnreachableEngine, plan_document
-from ..planner import CHANGE_KINDS, CONFLICT, CREATE, MOVE, RECREATE, REMOVE, UNCHANGED, ActionKind
+from ..plan.fleet import FleetPlan, UnreachableEngine, plan_document
+from ..plan.planner import CHANGE_KINDS, CONFLICT, CREATE, MOVE, RECREATE, REMOVE, UNCHANGED, ActionKind
+from ..run.executor import Outcome
 
 _SYMBOLS = {CREATE: "+", RECREATE: "-/+", REMOVE: "-", CONFLICT: "!"}
 _PAST_TENSE = {CREATE: "created", RECREATE: "recreated", MOVE: "moved", REMOVE: "removed"}

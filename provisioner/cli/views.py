@@ -7,15 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..doctor import Diagnosis
+from ..app.doctor import Diagnosis
 from ..errors import ManifestError, UserError
-from ..executor import Outcome
-from ..fleet import FleetPlan
 from ..manifest import Manifest
-from ..planner import ActionKind
-from ..readiness import STARTING, Readiness
-from ..status import TunnelStatus
-from ..tunnel_check import TunnelCheck
+from ..mcp.check import TunnelCheck
+from ..observe.status import TunnelStatus
+from ..plan.fleet import FleetPlan
+from ..plan.planner import ActionKind
+from ..run.executor import Outcome
+from ..run.readiness import STARTING, Readiness
 from . import render
 from .console import Console
 
@@ -116,7 +116,7 @@ class HumanView:
         self.say(render.status_text(project, items, grouped))
 
     def diagnosis(self, diagnosis: Diagnosis) -> None:
-        from ..doctor import as_text
+        from ..app.doctor import as_text
 
         self.say(as_text(diagnosis))
 
@@ -125,7 +125,7 @@ class HumanView:
             self.console.write(line)
 
     def check(self, project: str, results: list[TunnelCheck]) -> None:
-        from ..tunnel_check import check_text
+        from ..mcp.check import check_text
 
         self.say(check_text(project, results))
 
@@ -143,11 +143,11 @@ class JsonView(HumanView):
         self.say(render.status_json(project, items))
 
     def diagnosis(self, diagnosis: Diagnosis) -> None:
-        from ..doctor import as_json
+        from ..app.doctor import as_json
 
         self.say(as_json(diagnosis))
 
     def check(self, project: str, results: list[TunnelCheck]) -> None:
-        from ..tunnel_check import check_json
+        from ..mcp.check import check_json
 
         self.say(check_json(project, results))

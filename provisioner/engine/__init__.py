@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Literal, Protocol
 
-from ..model import ContainerDetails, ContainerSpec, Observation
+from ..desired.model import ContainerDetails, ContainerSpec, Observation
 from .platforms import EngineKind
 
 LogTail = int | Literal["all"]  # how many of the newest log entries: a number, or all that the engine kept

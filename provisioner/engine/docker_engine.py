@@ -11,9 +11,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from .. import labels, pause_points
+from .. import pause_points
+from ..desired import labels
+from ..desired.model import HARDENING, ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from ..errors import EngineError
-from ..model import HARDENING, ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from ..parallel import map_parallel
 from . import LogTail, platforms
 from . import errors as engine_errors

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from .. import labels
+from ..desired import labels
+from ..desired.model import ALIVE_STATES, ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from ..errors import EngineError
-from ..model import ALIVE_STATES, ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from . import LogTail
 from .config import BUILT_IN_NETWORKS
 from .platforms import LINUX_DOCKER, EngineKind

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import __version__
+from .. import __version__
 
 DEFAULT_PATH = "/mcp"
 HANDSHAKE_VERSION = "2025-11-25"  # the newest revision reached through `initialize`

@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from . import pause_points
-from .constants import DEFAULT_PARALLELISM
-from .engine import Engine
-from .errors import EngineError, UserError
-from .fleet import FleetPlan, changed_engines
-from .model import ObservedContainer
-from .parallel import as_finished
-from .planner import CONFLICT, CREATE, MOVE, RECREATE, REMOVE, Action, Move, Plan
+from .. import pause_points
+from ..constants import DEFAULT_PARALLELISM
+from ..desired.model import ObservedContainer
+from ..engine import Engine
+from ..errors import EngineError, UserError
+from ..parallel import as_finished
+from ..plan.fleet import FleetPlan, changed_engines
+from ..plan.planner import CONFLICT, CREATE, MOVE, RECREATE, REMOVE, Action, Move, Plan
 
 
 @dataclass(frozen=True)

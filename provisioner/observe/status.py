@@ -6,16 +6,16 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..desired.model import ALIVE_STATES, ContainerDetails
+from ..desired.specs import HOST_NETWORK, forward_target, network_mode, secrets_in_command
+from ..engine import Engine
+from ..errors import UserError
+from ..manifest import Manifest, Tunnel
+from ..manifest.domain_checks import is_loopback
+from ..mcp.protocol import mcp_path, mcp_url
+from ..parallel import map_parallel
 from . import probe
-from .engine import Engine
-from .errors import UserError
-from .manifest import Manifest, Tunnel
-from .manifest.domain_checks import is_loopback
-from .mcp_protocol import mcp_path, mcp_url
-from .model import ALIVE_STATES, ContainerDetails
-from .parallel import map_parallel
 from .pinggy_output import RECENT_ENTRIES, read_session
-from .specs import HOST_NETWORK, forward_target, network_mode, secrets_in_command
 
 # A tunnel up at Pinggy; with its local server not listening yet it is still up (the normal state at login).
 UP, UP_LOCAL_DOWN = "up", "up, local server not listening"
@@ -64,7 +64,7 @@ class TunnelStatus:
 
 def gather_manifest(loaded: Manifest, engine_names: list[str]) -> tuple[list[TunnelStatus], list[str]]:
     """Every engine of the manifest (or those named): the statuses, and one line per engine that failed."""
-    from .fleet import open_engines
+    from ..plan.fleet import open_engines
 
     engines = open_engines(loaded.engines, engine_names)
     items, failures = [], []

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from ..errors import UserError
 
 _ENV_TEMPLATE = re.compile(r"""^\s*\{\{\s*env"""
                            r"""(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\])"""
@@ -67,8 +67,8 @@ def _variable(raw_list: Any) -> str:
 
 def _raw_tunnel(manifest_path: Path, tunnel_name: str) -> dict:
     """The tunnel's entry as written (templates not rendered), over the manifest's defaults."""
-    from .manifest import read_text
-    from .manifest.positions import YamlProblem, parse
+    from ..manifest import read_text
+    from ..manifest.positions import YamlProblem, parse
 
     try:
         data = parse(read_text(manifest_path))[0]

@@ -9,16 +9,16 @@ from dataclasses import dataclass
 from dataclasses import replace as with_changes
 from typing import Any
 
-from .constants import JSON_FORMAT_VERSION
-from .engine import Engine
-from .engine.config import ENVIRONMENT_ENGINE, EngineConfig
-from .engine.connection import import_docker
-from .engine.docker_engine import DockerEngine
-from .engine.platforms import PODMAN_IMAGE_NOTE, PODMAN_RESTART_NOTE, EngineKind
-from .errors import EngineError, UserError
-from .labels import digest
-from .model import ContainerSpec, Observation
-from .parallel import map_parallel
+from ..constants import JSON_FORMAT_VERSION
+from ..desired.labels import digest
+from ..desired.model import ContainerSpec, Observation
+from ..engine import Engine
+from ..engine.config import ENVIRONMENT_ENGINE, EngineConfig
+from ..engine.connection import import_docker
+from ..engine.docker_engine import DockerEngine
+from ..engine.platforms import PODMAN_IMAGE_NOTE, PODMAN_RESTART_NOTE, EngineKind
+from ..errors import EngineError, UserError
+from ..parallel import map_parallel
 from .planner import (
     CHANGE_KINDS,
     CONFLICT,

@@ -6,11 +6,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .engine.platforms import DESKTOP_HOST, DOCKER_DESKTOP, LINUX_DOCKER, EngineKind
+from ..engine.platforms import DESKTOP_HOST, DOCKER_DESKTOP, LINUX_DOCKER, EngineKind
+from ..manifest import Manifest, Tunnel
+from ..manifest.domain_checks import is_loopback
+from ..manifest.schema import field_defaults
 from .labels import digest
-from .manifest import Manifest, Tunnel
-from .manifest.domain_checks import is_loopback
-from .manifest.schema import field_defaults
 from .model import HARDENING, ContainerSpec
 
 HOST_NETWORK = "host"

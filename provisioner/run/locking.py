@@ -18,8 +18,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .constants import EXIT_LOCKED
-from .errors import UserError
+from ..constants import EXIT_LOCKED
+from ..errors import UserError
 
 DEFAULT_DIRECTORY = "/tmp/tunnelctl-locks"  # shared by every user who may drive the same engine
 MAX_HOLDER_BYTES = 4096  # a pid, a host name and a time; a planted file may hold gigabytes

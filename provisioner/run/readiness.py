@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from .engine import Engine
-from .pinggy_output import RECENT_ENTRIES, read_session
-from .planner import Action
-from .status import UP, UP_LOCAL_DOWN, local_down_note, local_side
+from ..engine import Engine
+from ..observe.pinggy_output import RECENT_ENTRIES, read_session
+from ..observe.status import UP, UP_LOCAL_DOWN, local_down_note, local_side
+from ..plan.planner import Action
 
 STARTING, FAILED = "starting", "failed"
 _GIVEN_UP = ("exited", "dead")  # Docker will not start these again by itself

@@ -7,8 +7,8 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .labels import SPEC_FORMAT
-from .model import ContainerSpec, Observation, ObservedContainer
+from ..desired.labels import SPEC_FORMAT
+from ..desired.model import ContainerSpec, Observation, ObservedContainer
 
 
 class ActionKind(StrEnum):

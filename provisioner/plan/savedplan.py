@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import files
-from .errors import UserError
+from .. import files
+from ..errors import UserError
 from .fleet import FleetPlan, UnreachableEngine, plan_document
 
 FORMAT = "tunnelctl-plan"

@@ -11,10 +11,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import manifest as manifest_front
-from . import probe
-from .constants import JSON_FORMAT_VERSION
-from .errors import EngineError, ManifestError, UserError
+from .. import manifest as manifest_front
+from ..constants import JSON_FORMAT_VERSION
+from ..errors import EngineError, ManifestError, UserError
+from ..observe import probe
 
 OK, FAIL, WARN, SKIP = "ok", "fail", "warn", "skip"  # only FAIL fails the run
 MANIFEST, ENGINES, IMAGES, SERVERS, PORTS = "Manifest", "Engines", "Images", "Pinggy servers", "Local ports"
@@ -92,7 +92,7 @@ def _check_manifest(path: Path, env_files: Sequence[Path], findings: list[Findin
 
 
 def _check_engines(loaded, selected: Iterable[str], findings: list[Finding]) -> dict:
-    from .fleet import open_engines
+    from ..plan.fleet import open_engines
 
     engines = {}
     for name, engine in open_engines(loaded.engines, list(selected)).items():
@@ -140,7 +140,7 @@ def _image_verdict(engine, image: str) -> tuple[str, str]:
 
 
 def _check_servers(loaded, engines: dict, findings: list[Finding]) -> None:
-    from .specs import server_name
+    from ..desired.specs import server_name
 
     servers: dict[tuple[str, int], list[str]] = {}
     for tunnel in loaded.tunnels:
@@ -180,8 +180,8 @@ def _server_verdict(host: str, port: int, elsewhere: str) -> tuple[str, str]:
 
 
 def _check_ports(loaded, engines: dict, findings: list[Finding]) -> None:
-    from .specs import HOST_NETWORK, network_mode
-    from .status import local_side
+    from ..desired.specs import HOST_NETWORK, network_mode
+    from ..observe.status import local_side
 
     for tunnel in loaded.tunnels:
         host, port = tunnel.settings["host"], tunnel.settings["port"]

@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import probe
+from ..manifest import Tunnel
+from ..manifest.domain_checks import host_rewrite_problem
+from ..observe import probe
+from ..observe.status import TunnelStatus
+from ..parallel import map_parallel
 from .client_config import Credential, credential
-from .manifest import Tunnel
-from .manifest.domain_checks import host_rewrite_problem
-from .mcp_protocol import Handshake, Unreachable, handshake, mcp_path, probe_http, public_base
-from .parallel import map_parallel
-from .status import TunnelStatus
+from .protocol import Handshake, Unreachable, handshake, mcp_path, probe_http, public_base
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 REFUSED = (401, 403)
@@ -222,7 +222,7 @@ def _ms(seconds: float) -> str:
 
 
 def check_json(project: str, checks: list[TunnelCheck]) -> str:
-    from .constants import JSON_FORMAT_VERSION
+    from ..constants import JSON_FORMAT_VERSION
 
     return json.dumps({
         "format_version": JSON_FORMAT_VERSION, "project": project,
