@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import textwrap
+import threading
+import time
 
 import pytest
 
@@ -15,6 +17,7 @@ from provisioner.engine.fake import FakeEngine
 from provisioner.plan.fleet import plan_fleet
 from provisioner.plan.planner import CONFLICT, CREATE, MOVE, RECREATE, REMOVE, plan
 from provisioner.run.executor import Outcome, execute, execute_fleet
+from provisioner.run.readiness import Deadline
 
 URLS = ("http://t-p4000.a.pinggy.link", "https://t-p4000.a.pinggy.link")
 
@@ -191,3 +194,36 @@ def test_a_move_comes_up_on_its_new_engine_before_it_leaves_the_old_one(tmp_path
         assert outcome.error == ("the laptop's engine refused creating container 'p-a'; "
                                  "the previous container was restored and runs again")
         assert names(server) == {"p-a": "running"} and names(laptop) == {}
+
+
+def test_every_engine_is_changed_at_once(tmp_path):
+    """Each engine's first creation waits until the other engine has begun too: one after the other, neither would."""
+    laptop, server = engine_with(name="laptop"), engine_with(name="server")
+    both_started = threading.Barrier(2, timeout=5)
+
+    def wait_for_the_other(container) -> None:
+        both_started.wait()
+
+    for engine in (laptop, server):
+        engine.on_create = wait_for_the_other
+    fleet = plan_fleet("p", {"laptop": laptop, "server": server},
+                       fleet_specs(tmp_path, {"a": "laptop", "b": "server"}))
+    outcomes = execute_fleet(fleet, lambda outcome: None, parallelism=1)
+    assert sorted((outcome.engine, outcome.error) for outcome in outcomes) == [("laptop", None), ("server", None)]
+
+
+def test_replacements_on_every_engine_share_the_applys_one_deadline(tmp_path):
+    """A deadline already passed: each engine's replacement is judged at once and restored, instead of each engine
+    getting a fresh timeout of its own."""
+    placement = {"a": "laptop", "b": "server"}
+    laptop, server = engine_with(name="laptop"), engine_with(name="server")
+    before = fleet_specs(tmp_path, placement)
+    laptop.run(before("laptop", lambda: laptop.kind)[0])
+    server.run(before("server", lambda: server.kind)[0])
+    fleet = plan_fleet("p", {"laptop": laptop, "server": server}, fleet_specs(tmp_path, placement),
+                       replace=["a", "b"], known_tunnels=["a", "b"])
+    spent = Deadline(timeout=60, at=time.monotonic())
+    outcomes = execute_fleet(fleet, lambda outcome: None, wait_timeout=spent)
+    restored = ("the new container did not come up: no public URL within 60s; last output: starting; the previous "
+                "container was restored and runs again")
+    assert {outcome.action.tunnel: outcome.error for outcome in outcomes} == dict.fromkeys(placement, restored)

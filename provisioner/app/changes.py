@@ -6,6 +6,7 @@ What is shown and how is the view's business (`ChangesView`); these functions de
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,10 +16,11 @@ from .. import manifest
 from ..constants import DEFAULT_PARALLELISM, EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from ..engine.config import EngineConfig
 from ..errors import EngineError
+from ..parallel import map_parallel
 from ..plan.fleet import FleetPlan, SpecsFor
 from ..plan.planner import CHANGE_KINDS, REMOVE, ActionKind
 from ..run.executor import Outcome
-from ..run.readiness import Readiness
+from ..run.readiness import Deadline, Readiness
 
 # Why a command cannot do without the secrets, said beside each one that is not set; read-only commands load without.
 PLAN_NEEDS_SECRETS = ("plan compares a hash of each secret with the running container's and cannot without its "
@@ -200,27 +202,41 @@ def carry_out(fleet: FleetPlan, options: ExecuteOptions, view: ChangesView, ques
         return EXIT_ERROR if fleet.conflicts or unreachable else EXIT_OK
     if not options.auto_approve and not view.confirm(question):
         return EXIT_ERROR
+    deadline = None if options.wait_timeout is None else Deadline.starting_now(options.wait_timeout)
     outcomes = execute_fleet(fleet, lambda outcome: view.outcome(outcome, not fleet.single), options.parallelism,
-                             wait_timeout=options.wait_timeout)
+                             wait_timeout=deadline)
     view.summary(verb, outcomes, kinds)
     failed = any(outcome.failed for outcome in outcomes)
-    if options.wait_timeout is None:
+    if deadline is None:
         return EXIT_ERROR if failed else EXIT_OK
-    down = False
-    for part in fleet.reachable:
-        started = [o for o in outcomes if not o.failed and o.container_id and o.engine == part.name]
-        down = _wait_until_up(part.engine, fleet.project, started, options.wait_timeout, view) or down
+    started = [outcome for outcome in outcomes if not outcome.failed and outcome.container_id]
+    down = _wait_until_up(fleet, started, deadline, view)
     return EXIT_ERROR if down or failed else EXIT_OK
 
 
-def _wait_until_up(engine, project: str, started: list[Outcome], timeout: float, view: ChangesView) -> bool:
-    """Wait for the started tunnels; return whether any failed to come up."""
+def _wait_until_up(fleet: FleetPlan, started: list[Outcome], deadline: Deadline, view: ChangesView) -> bool:
+    """Wait for the started tunnels on every engine at once, by the apply's deadline; return whether any failed to
+    come up. The view sees every engine's tunnels together, whichever engine's state changed."""
     from ..run.readiness import FAILED, Target, wait_until_up
 
-    if not started:
+    engines = {part.name: part.engine for part in fleet.reachable}
+    waiting = {name: [Target.started(outcome.action, outcome.container_id or "") for outcome in started
+                      if outcome.engine == name] for name in engines}
+    waiting = {name: targets for name, targets in waiting.items() if targets}
+    if not waiting:
         return False
-    targets = [Target.started(outcome.action, outcome.container_id or "") for outcome in started]
-    results = wait_until_up(engine, project, targets, timeout, view.readiness)
+    latest: dict[str, list[Readiness]] = {}
+    showing = threading.Lock()
+
+    def wait_on(name: str) -> list[Readiness]:
+        def changed(results: list[Readiness]) -> None:
+            with showing:
+                latest[name] = results
+                view.readiness([result for each in waiting if each in latest for result in latest[each]])
+
+        return wait_until_up(engines[name], fleet.project, waiting[name], deadline, changed)
+
+    results = [result for each in map_parallel(wait_on, waiting, limit=len(waiting)) for result in each]
     view.readiness_done(results)
     return any(result.state == FAILED for result in results)
 

@@ -63,21 +63,29 @@ class TunnelStatus:
 
 
 def gather_manifest(loaded: Manifest, engine_names: list[str]) -> tuple[list[TunnelStatus], list[str]]:
-    """Every engine of the manifest (or those named): the statuses, and one line per engine that failed."""
+    """Every engine of the manifest (or those named), all at once: the statuses, and one line per engine that
+    failed; an engine that fails never hides what the others hold."""
     from ..plan.fleet import open_engines
 
     engines = open_engines(loaded.engines, engine_names)
-    items, failures = [], []
-    for name, engine in engines.items():
+
+    def one(name: str) -> list[TunnelStatus] | str:
+        engine = engines[name]
         if isinstance(engine, str):
-            failures.append(f"error: engine '{name}': {engine}")
-            continue
+            return engine
         try:
-            items += gather(engine, loaded.project, [t for t in loaded.tunnels if t.engine == name])
+            return gather(engine, loaded.project, [t for t in loaded.tunnels if t.engine == name])
         except UserError as error:
             if len(engines) == 1:
                 raise
-            failures.append(f"error: engine '{name}': {error.message}")
+            return error.message
+
+    items, failures = [], []
+    for name, found in zip(engines, map_parallel(one, engines, limit=max(1, len(engines))), strict=True):
+        if isinstance(found, str):
+            failures.append(f"error: engine '{name}': {found}")
+        else:
+            items += found
     return items, failures
 
 

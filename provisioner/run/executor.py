@@ -10,17 +10,22 @@ containers that the next plan recognises (renamed, stopped, created-never-starte
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .. import pause_points
 from ..constants import DEFAULT_PARALLELISM
 from ..desired.model import ObservedContainer
 from ..engine import Engine
 from ..errors import EngineError, UserError
-from ..parallel import as_finished
+from ..parallel import as_finished, map_parallel
 from ..plan.fleet import FleetPlan, changed_engines
 from ..plan.planner import CONFLICT, CREATE, MOVE, RECREATE, REMOVE, Action, Move, Plan
+
+if TYPE_CHECKING:
+    from .readiness import Deadline
 
 
 @dataclass(frozen=True)
@@ -36,12 +41,12 @@ class Outcome:
 
 
 def execute(plan: Plan, engine: Engine, report: Callable[[Outcome], None],
-            parallelism: int = DEFAULT_PARALLELISM, wait_timeout: float | None = None) -> list[Outcome]:
+            parallelism: int = DEFAULT_PARALLELISM, wait_timeout: float | Deadline | None = None) -> list[Outcome]:
     """Run every change of the plan, calling `report` as each one ends; return all outcomes.
 
     Removals all finish before any creation starts, so a container name or a Pinggy token freed by one tunnel is
-    free when another needs it. `wait_timeout` (None: don't wait) bounds how long a replacement may take to come up
-    before the old container is restored.
+    free when another needs it. `wait_timeout` (seconds, or the apply's one deadline; None: don't wait) bounds how
+    long a replacement may take to come up before the old container is restored.
     """
     outcomes = [Outcome(action, error=action.reasons[0], engine=engine.name)
                 for action in plan.actions if action.kind == CONFLICT]
@@ -63,11 +68,23 @@ def execute(plan: Plan, engine: Engine, report: Callable[[Outcome], None],
 
 
 def execute_fleet(fleet: FleetPlan, report: Callable[[Outcome], None], parallelism: int = DEFAULT_PARALLELISM,
-                  wait_timeout: float | None = None) -> list[Outcome]:
-    """Each engine's changes, then the moves between engines (each needs both of its engines)."""
-    outcomes = []
-    for part in changed_engines(fleet):
-        outcomes += execute(part.plan, part.engine, report, parallelism, wait_timeout)
+                  wait_timeout: float | Deadline | None = None) -> list[Outcome]:
+    """Every engine's changes at once (an engine waits on itself, not on the others), then the moves between
+    engines (each needs both of its engines); all within one deadline."""
+    from .readiness import Deadline
+
+    if isinstance(wait_timeout, (int, float)):
+        wait_timeout = Deadline.starting_now(wait_timeout)
+    reporting = threading.Lock()
+
+    def report_one(outcome: Outcome) -> None:
+        with reporting:  # one outcome at a time, whichever engine's
+            report(outcome)
+
+    parts = changed_engines(fleet)
+    outcomes = [outcome for each in map_parallel(
+        lambda part: execute(part.plan, part.engine, report_one, parallelism, wait_timeout), parts,
+        limit=max(1, len(parts))) for outcome in each]
     engines = {part.name: part.engine for part in fleet.reachable}
     for moving in fleet.moves:
         action = Action(MOVE, moving.tunnel, moving.create.container_name,
@@ -89,14 +106,15 @@ def _remove_all(engine: Engine, containers: Iterable[ObservedContainer]) -> None
         pause_points.reached("removed-one")
 
 
-def _replace(engine: Engine, project: str, action: Action, wait_timeout: float | None) -> str:
+def _replace(engine: Engine, project: str, action: Action, wait_timeout: float | Deadline | None) -> str:
     previous = next((container for container in action.replaces if container.name == action.container_name
                      and container.alive), None)
     _remove_all(engine, (container for container in action.replaces if container is not previous))
     return _swap(project, engine, previous, engine, action, wait_timeout)
 
 
-def move(project: str, moving: Move, source: Engine, destination: Engine, wait_timeout: float | None) -> str:
+def move(project: str, moving: Move, source: Engine, destination: Engine,
+         wait_timeout: float | Deadline | None) -> str:
     """Bring the tunnel up on its new engine, then remove it from the old one; if it fails, the old one runs on."""
     previous = next((container for container in moving.remove.replaces
                      if container.alive), None)
@@ -105,7 +123,7 @@ def move(project: str, moving: Move, source: Engine, destination: Engine, wait_t
 
 
 def _swap(project: str, old_engine: Engine, previous: ObservedContainer | None, new_engine: Engine, action: Action,
-          wait_timeout: float | None) -> str:
+          wait_timeout: float | Deadline | None) -> str:
     """Stop the previous container (a token carries one live tunnel), start the new one, and keep it only if it
     comes up; on the same engine the previous one is first renamed aside, to free its name."""
     same_engine = old_engine is new_engine
@@ -132,7 +150,7 @@ def _swap(project: str, old_engine: Engine, previous: ObservedContainer | None, 
     return new_id
 
 
-def _wait_for(engine: Engine, project: str, action: Action, container_id: str, timeout: float) -> None:
+def _wait_for(engine: Engine, project: str, action: Action, container_id: str, timeout: float | Deadline) -> None:
     from .readiness import FAILED, Target, wait_until_up
 
     [result] = wait_until_up(engine, project, [Target.started(action, container_id)], timeout, lambda results: None)

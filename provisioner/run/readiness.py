@@ -23,6 +23,23 @@ _GIVEN_UP = ("exited", "dead")  # Docker will not start these again by itself
 
 
 @dataclass(frozen=True)
+class Deadline:
+    """When an apply's waiting ends (--timeout): one moment for every wait in it, on every engine, so that waiting
+    on several engines, or for a replacement and then for the creations, never adds up to more than the timeout."""
+
+    timeout: float  # the user's --timeout, which messages quote
+    at: float  # time.monotonic() when it runs out
+
+    @classmethod
+    def starting_now(cls, timeout: float) -> Deadline:
+        return cls(timeout, time.monotonic() + timeout)
+
+    @property
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
+
+
+@dataclass(frozen=True)
 class Target:
     tunnel: str
     container_id: str
@@ -45,11 +62,12 @@ class Readiness:
     problem: str = ""  # why it failed, or, while starting, what the newest attempt said
 
 
-def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: float,
+def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: float | Deadline,
                   on_change: Callable[[list[Readiness]], None], poll_interval: float = 0.2) -> list[Readiness]:
+    """Poll until every target is up or has failed, or until the deadline (a number: that many seconds from now)."""
+    deadline = timeout if isinstance(timeout, Deadline) else Deadline.starting_now(timeout)
     results = {target.tunnel: Readiness(target.tunnel) for target in targets}
     on_change(list(results.values()))
-    deadline = time.monotonic() + timeout
     while True:
         pending = [target for target in targets if results[target.tunnel].state == STARTING]
         if not pending:
@@ -62,10 +80,10 @@ def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: 
             results[target.tunnel] = judged
         if changed:
             on_change(list(results.values()))
-        if time.monotonic() >= deadline:
+        if deadline.passed:
             for target in targets:
                 if results[target.tunnel].state == STARTING:
-                    results[target.tunnel] = _timed_out(results[target.tunnel], timeout)
+                    results[target.tunnel] = _timed_out(results[target.tunnel], deadline.timeout)
             on_change(list(results.values()))
             break
         time.sleep(poll_interval)
