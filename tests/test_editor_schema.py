@@ -15,6 +15,8 @@ from conftest import REPO, run_tunnelctl
 ENV = {"PINGGY_TOKEN": "tok", "FIGMA_ACCESS_KEY": "0123456789abcdef" * 4, "MCP_ACCESS_KEY": "fedcba9876543210" * 4,
        "PORT": "3845", "FORCE": "yes"}
 
+pytestmark = pytest.mark.npm  # ajv
+
 
 @pytest.fixture(scope="session")
 def ajv() -> str:

@@ -131,7 +131,7 @@ def test_check_proves_an_mcp_server_answers_through_the_public_url_with_the_key_
         url = figma["mcp_url"]
         assert shlex.split(configurations["claude-code"].stdout) == [
             "claude", "mcp", "add", "--transport", "http", "figma", url,
-            "--header", "Authorization: Bearer ${FIGMA_KEY}"]
+            "--header", "Authorization: Bearer $FIGMA_KEY"]
         cursor = json.loads(configurations["cursor"].stdout)
         assert cursor == {"mcpServers": {"figma": {"url": url, "headers": {
             "Authorization": "Bearer ${env:FIGMA_KEY}"}}}}

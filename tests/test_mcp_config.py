@@ -116,7 +116,7 @@ def test_every_client_gets_its_own_shape_and_never_the_key_unless_revealed(clien
     assert KEY in revealed
     if client == "claude-code":
         assert shlex.split(text) == ["claude", "mcp", "add", "--transport", "http", "figma", URL, "--header",
-                                     "Authorization: Bearer ${FIGMA_ACCESS_KEY}"]
+                                     "Authorization: Bearer $FIGMA_ACCESS_KEY"]
         assert shlex.split(revealed)[-1] == f"Authorization: Bearer {KEY}"
     else:
         assert isinstance(json.loads(text), dict) and isinstance(json.loads(revealed), dict)

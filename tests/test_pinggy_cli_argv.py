@@ -14,6 +14,7 @@ import subprocess
 import textwrap
 
 import pytest
+from test_pinggy_options import CASES, load_case
 
 from conftest import REPO, manifest_text
 from provisioner import manifest
@@ -24,6 +25,8 @@ INSTALL = REPO / "scripts" / "install-pinggy-cli"
 PARSE_ONLY = REPO / "tests" / "support" / "pinggy-cli-parse-only.cjs"
 ACCEPTED = "PARSE-ONLY: arguments accepted"
 KEY = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4"  # a strong access key, so validate stays quiet
+
+pytestmark = pytest.mark.npm
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +66,18 @@ def tunnel_list(template: str, **values: object) -> str:
 def argv_of(write_manifest, tunnels: str) -> dict[str, tuple[str, ...]]:
     text = "version: 1\nproject: p\ntunnels:\n" + tunnels
     return {spec.tunnel: spec.command for spec in desired_specs(manifest.load(write_manifest(text), {}))}
+
+
+@pytest.mark.parametrize("path", CASES, ids=[path.stem for path in CASES])
+def test_each_options_case_means_to_the_cli_what_it_says(pinggy_cli, path):
+    """tests/pinggy_options/: the argv each case expects of tunnelctl, parsed by the CLI into what the case says."""
+    case = load_case(path)
+    if "cli_refuses" in case:
+        with pytest.raises(AssertionError, match=case["cli_refuses"]):
+            parse(pinggy_cli, tuple(case["argv"]))
+        return
+    config = parse(pinggy_cli, tuple(case["argv"]))
+    assert {key: config[key] for key in case["cli"]} == case["cli"]
 
 
 def test_every_http_option_is_accepted_and_understood(pinggy_cli, write_manifest):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,8 @@ def connect(options: ConnectOptions, view: McpView) -> int:
                         "tunnelctl status")
     credential = client_config.credential(options.manifest, tunnel.name, tunnel.settings)
     text, notes = client_config.render(options.client, tunnel.name, item.mcp_url, credential, options.reveal)
+    unexported = None if options.reveal else client_config.unexported_note(options.client, credential, os.environ)
+    notes += [unexported] if unexported else []
     for note in notes:
         view.error(f"note: {note}")
     if options.reveal:

@@ -9,6 +9,7 @@ from typing import Any
 from ..engine.platforms import DESKTOP_HOST, DOCKER_DESKTOP, LINUX_DOCKER, EngineKind
 from ..manifest import Manifest, Tunnel
 from ..manifest.domain_checks import is_loopback
+from ..manifest.options import remote_words
 from ..manifest.schema import field_defaults
 from .labels import digest
 from .model import HARDENING, ContainerSpec
@@ -132,7 +133,7 @@ def ssh_arguments(settings: Mapping[str, Any], forward_to: str | None = None, ho
     for name, value in sorted(settings.get("ssh_options", {}).items()):
         arguments += ["-o", f"{name}={_ssh_option_value(value)}"]
     arguments += ["-t", f"{user}@{server}" if user else server]
-    return arguments + [_remote_word(option) for option in pinggy_options(settings)]
+    return arguments + [_remote_word(word) for word in remote_words(settings)]
 
 
 def _ssh_option_value(value: Any) -> str:
@@ -173,42 +174,6 @@ def _unquoted(word: str) -> str:
     if len(word) >= 2 and word[0] == word[-1] == '"':
         return re.sub(r"\\(.)", r"\1", word[1:-1])
     return word
-
-
-def pinggy_options(settings: Mapping[str, Any]) -> list[str]:
-    """Pinggy's options, which travel as the ssh remote command."""
-    options = [f"k:{key}" for key in settings.get("access_keys", [])]
-    options += [f"b:{login['username']}:{login['password']}" for login in settings.get("basic_auth", [])]
-    if settings.get("allow_cidrs"):
-        options.append("w:" + ",".join(_with_prefix(cidr) for cidr in settings["allow_cidrs"]))
-    if settings.get("https_only"):
-        options.append("x:https")
-    forwarded_for = settings.get("forwarded_for")
-    if forwarded_for:
-        options.append("x:xff" if forwarded_for is True else f"x:xff:{forwarded_for}")
-    if settings.get("full_url"):
-        options.append("x:fullurl")
-    if settings.get("reverse_proxy") is False:
-        options.append("x:noreverseproxy")
-    if settings.get("pass_preflight"):
-        options.append("x:passpreflight")
-    local_tls = settings.get("local_tls")
-    if local_tls:
-        options.append("x:localServerTls" if local_tls is True else f"x:localServerTls:{local_tls}")
-    headers = settings.get("headers", {})
-    for name, values in headers.get("add", {}).items():
-        options += [f"a:{name}:{value}" for value in (values if isinstance(values, list) else [values])]
-    options += [f"u:{name}:{value}" for name, value in headers.get("update", {}).items()]
-    options += [f"r:{name}" for name in headers.get("remove", [])]
-    return options
-
-
-def _with_prefix(cidr: str) -> str:
-    """A lone address as a one-address network: Pinggy's CLI drops the whole allow-list, leaving the tunnel open to
-    everyone, when one entry has no prefix length."""
-    if "/" in cidr:
-        return cidr
-    return f"{cidr}/128" if ":" in cidr else f"{cidr}/32"
 
 
 def _remote_word(option: str) -> str:

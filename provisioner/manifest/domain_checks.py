@@ -13,14 +13,12 @@ from typing import Any
 
 from ..engine.config import ENVIRONMENT_ENGINE, EngineConfig
 from ..engine.platforms import DESKTOP_HOST
+from .options import HTTP_ONLY, OPENSSH_ONLY
 from .schema import Path
 
-HTTP_ONLY = ("access_keys", "basic_auth", "https_only", "forwarded_for", "full_url", "pass_preflight", "local_tls",
-             "headers", "mcp")
 MIN_KEY_BITS = 128
 # The default image runs Pinggy's own CLI, not OpenSSH: it accepts ssh's -o options and ignores them.
 PINGGY_CLI_IMAGES = ("pinggy/pinggy", "docker.io/pinggy/pinggy", "docker.io/library/pinggy/pinggy")
-OPENSSH_ONLY = ("keepalive", "ssh_options")
 
 ERROR, WARNING = "error", "warning"
 IN_CLEAR = "every request to it, each tunnel's token included, travels in clear over the network"
@@ -103,11 +101,9 @@ def _shared_values(tunnels, where) -> Iterator[tuple[str, Path, str]]:
 def _tunnel_problems(settings: Mapping[str, Any], where) -> Iterator[tuple[str, Path, str]]:
     kind = settings.get("type", "http")
     if kind != "http":
-        for field in HTTP_ONLY:
-            if settings.get(field):
-                yield ERROR, where(field), f"{field} only applies to http tunnels, and this one is {kind}"
-        if settings.get("reverse_proxy") is False:
-            yield ERROR, where("reverse_proxy"), f"reverse_proxy only applies to http tunnels, and this one is {kind}"
+        for option in HTTP_ONLY:
+            if option.asks(settings.get(option.field)):
+                yield ERROR, where(option.field), f"{option.field} only applies to http tunnels, and this one is {kind}"
     if settings.get("region") and settings.get("server"):
         yield ERROR, where("region"), "give a region or a server, not both (the region picks the server)"
     if settings.get("force") and not settings.get("token"):

@@ -3,6 +3,10 @@
 The key is referenced, not written: by the environment variable the manifest's template reads (Claude Code, Cursor,
 Windsurf and the JSON form), by a password prompt (VS Code), or by a placeholder where the client cannot expand
 anything (Claude Desktop). `reveal` writes the key itself.
+
+The Claude Code command is pasted into bash, zsh or fish: every word is quoted so that all three read the same
+word and run nothing inside it (a username `$(touch${IFS}$HOME/pwned)` stays text), and the key's reference is
+`$VAR` in double quotes, the one form all three expand.
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +53,25 @@ def credential(manifest_path: Path, tunnel_name: str, settings: Mapping[str, Any
         return Credential("Basic", variable or f"{fallback}_PASSWORD", bool(variable),
                           f"{pair['username']}:{password}" if password is not None else None, pair["username"])
     return Credential(None)
+
+
+def unexported_note(client: str, cred: Credential, environment: Mapping[str, str]) -> str | None:
+    """What to say when the client will look for the key's variable where it is not set: the caller's shell (Claude
+    Code's command) or the client's own environment (Cursor, Windsurf, the JSON form) does not have it, typically
+    because tunnelctl read it from a .env file. None when there is nothing to say."""
+    if (cred.scheme != "Bearer" or not cred.from_manifest or client in ("vscode", "claude-desktop")
+            or cred.variable in environment):
+        return None
+    where = ("a .env file tunnelctl read has it, this shell does not" if cred.value is not None else
+             "nor is it in a .env file tunnelctl read")
+    load = (f"export it in this shell first (bash/zsh: `set -a; . ./.env; set +a`; fish: `set -gx {cred.variable} "
+            "…`)")
+    if client == "claude-code":
+        effect = "pasted as it is, the command registers an empty key"
+    else:
+        effect = f"the client reads {cred.variable} from its own environment"
+        load = "start the client from a shell that exports it"
+    return f"{cred.variable} is not set in this environment ({where}): {effect}; {load}, or rerun with --reveal"
 
 
 def _known(value: str) -> str | None:
@@ -99,13 +121,13 @@ def render(client: str, name: str, url: str, cred: Credential, reveal: bool = Fa
         notes.append(f"the manifest does not read the key from a variable: export {cred.variable}=… (the key) "
                      "where the client runs, or use --reveal")
     if client == "claude-code":
-        words = ["claude", "mcp", "add", "--transport", "http", name, url]
-        text = " ".join(shlex.quote(word) for word in words)
+        words = [shell_word(word) for word in ("claude", "mcp", "add", "--transport", "http", name, url)]
         if cred.scheme and reveal:
-            text += " --header " + shlex.quote("Authorization: " + _header_value(cred, True, ""))
-        elif cred.scheme:  # in double quotes, so that the user's shell puts the key in
-            text += ' --header "Authorization: ' + _header_value(cred, False, f"${{{cred.variable}}}") + '"'
-        return text, notes
+            words += ["--header", shell_word("Authorization: " + _header_value(cred, True, ""))]
+        elif cred.scheme:  # the user's shell puts the key in
+            literal, _, after = ("Authorization: " + _header_value(cred, False, _MARK)).partition(_MARK)
+            words += ["--header", shell_word(literal, cred.variable, after)]
+        return " ".join(words), notes
     if client == "claude-desktop":
         return _json(_desktop(name, url, cred, reveal, notes)), notes
     reference = (f"${{input:{_input_id(name, cred)}}}" if client == "vscode" else
@@ -125,6 +147,38 @@ def render(client: str, name: str, url: str, cred: Credential, reveal: bool = Fa
         return _json(document), notes
     return _json({"name": name, "url": url, "transport": "http", **headers,
                   **({"key_variable": cred.variable} if cred.scheme and not reveal else {})}), notes
+
+
+_MARK = "\0"  # where the variable's reference goes in a header
+_BARE = re.compile(r"[A-Za-z0-9_./:@+,-]+")  # a word that means itself in bash, zsh and fish
+_IN_DOUBLE_QUOTES = re.compile(r"[A-Za-z0-9 _./:@+,<>=-]*")  # text that means itself between double quotes in all three
+
+
+def shell_word(literal: str, variable: str = "", after: str = "") -> str:
+    """One shell word for bash, zsh and fish: `literal`, then (if given) the value of `variable`, then `after`.
+
+    Plain text goes in double quotes with `$VAR` where that is safe (no `$`, backquote, backslash or `!` in it);
+    anything else in single quotes, with each quote and backslash double-quoted on its own (fish gives a backslash in
+    single quotes a meaning; bash and zsh do not). A control character cannot be pasted: refused.
+    """
+    text = literal + after
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in text):
+        raise UserError("a value connect would print holds a control character, which no shell pastes safely: "
+                        "remove it from the manifest")
+    if not variable:
+        return literal if _BARE.fullmatch(literal) else _single_quoted(literal)
+    if _IN_DOUBLE_QUOTES.fullmatch(text) and not re.match(r"[A-Za-z0-9_]", after):
+        return f'"{literal}${variable}{after}"'
+    return "".join(part for part in (literal and _single_quoted(literal), f'"${variable}"',
+                                     after and _single_quoted(after)) if part)
+
+
+def _single_quoted(text: str) -> str:
+    if not text:
+        return "''"
+    parts = re.split(r"(['\\])", text)
+    return "".join(('"\\\\"' if part == "\\" else "\"'\"") if part in ("'", "\\") else f"'{part}'"
+                   for part in parts if part)
 
 
 def _input_id(name: str, cred: Credential) -> str:
