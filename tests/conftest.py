@@ -12,8 +12,12 @@ import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from provisioner.manifest.settings import Settings
 
 SLEEPER_IMAGE = "tunnelctl-test/sleeper:latest"
 REPO = Path(__file__).resolve().parent.parent
@@ -48,6 +52,14 @@ def socket_of_another_user(path: Path):
         path.chmod(0o600)
         os.chown(path, 65534, 65534)
         yield path
+
+
+def settings_of(**given: Any) -> Settings:
+    """A tunnel's settings as the loader resolves them: the schema's defaults under `given`."""
+    from provisioner.manifest.schema import field_defaults
+    from provisioner.manifest.settings import Settings
+
+    return Settings.of({"container_name": "p-t", "port": 1, **field_defaults(), **given})
 
 
 def manifest_text(template: str, **values: object) -> str:

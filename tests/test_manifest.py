@@ -27,11 +27,11 @@ def test_defaults_fill_every_tunnel_and_a_tunnel_overrides_them(write_manifest):
     loaded = manifest.load(path, {})
     web, mcp = loaded.tunnels
     assert loaded.project == "team"
-    assert web.settings["keepalive"] == 60 and web.settings["https_only"] is True
+    assert web.settings.keepalive == 60 and web.settings.https_only is True
     assert server_name(web.settings) == "free.pinggy.io"  # no token: the free server
-    assert web.settings["container_name"] == "team-web"
-    assert web.settings["host"] == "127.0.0.1" and web.settings["server_port"] == 443
-    assert mcp.settings["keepalive"] == 10
+    assert web.settings.container_name == "team-web"
+    assert web.settings.host == "127.0.0.1" and web.settings.server_port == 443
+    assert mcp.settings.keepalive == 10
     assert server_name(mcp.settings) == "pro.pinggy.io"  # a token: the pro server
 
 
@@ -53,9 +53,9 @@ def test_templates_read_the_environment_and_take_the_schema_type(write_manifest)
             token: "{{ env.TOKEN }}"
     """)
     tunnel = manifest.load(path, {"MCP_PORT": "3845", "TOKEN": "t0ken"}).tunnels[0]
-    assert tunnel.settings["port"] == 3845
-    assert tunnel.settings["force"] is True
-    assert tunnel.settings["token"] == "t0ken"
+    assert tunnel.settings.port == 3845
+    assert tunnel.settings.force is True
+    assert tunnel.settings.token == "t0ken"
 
 
 def test_undefined_variable_names_variable_tunnel_and_position(write_manifest):
@@ -170,7 +170,7 @@ def test_merge_keys_let_tunnels_share_settings(write_manifest):
             name: b
     """)
     _a, b = manifest.load(path, {}).tunnels
-    assert (b.name, b.settings["port"], b.settings["keepalive"]) == ("b", 1, 5)
+    assert (b.name, b.settings.port, b.settings.keepalive) == ("b", 1, 5)
 
 
 def test_sandbox_refuses_python_internals(write_manifest):

@@ -250,9 +250,9 @@ def test_dotenv_beside_the_manifest_and_env_files_feed_templates(write_manifest,
             access_keys: ["{{ env.KEY }}"]
     """)
     settings = manifest.load(path, {}, env_files=[extra]).tunnels[0].settings
-    assert (settings["port"], settings["host"], settings["token"]) == (3845, "127.0.0.1", "fromfile")
+    assert (settings.port, settings.host, settings.token) == (3845, "127.0.0.1", "fromfile")
     settings = manifest.load(path, {"TOKEN": "fromprocess"}, env_files=[extra]).tunnels[0].settings
-    assert settings["token"] == "fromprocess"
+    assert settings.token == "fromprocess"
 
 
 def test_required_filter_speaks_the_authors_words(write_manifest):

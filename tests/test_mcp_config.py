@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from conftest import manifest_text
+from conftest import manifest_text, settings_of
 from provisioner import manifest
 from provisioner.constants import MCP_CLIENTS
 from provisioner.errors import UserError
@@ -60,8 +60,8 @@ def test_the_host_rule_is_for_mcp_tunnels_and_mcp_for_http_ones(tmp_path):
 
 
 def test_the_mcp_path_and_url():
-    assert mcp_path({"mcp": True}) == "/mcp" and mcp_path({"mcp": {"path": "/v1/mcp"}}) == "/v1/mcp"
-    assert mcp_path({"mcp": False}) is None and mcp_path({}) is None
+    assert mcp_path(settings_of(mcp=True)) == "/mcp" and mcp_path(settings_of(mcp={"path": "/v1/mcp"})) == "/v1/mcp"
+    assert mcp_path(settings_of(mcp=False)) is None and mcp_path(settings_of()) is None
     assert mcp_url(("http://h.a.pinggy.link", "https://h.a.pinggy.link"), "/mcp") == "https://h.a.pinggy.link/mcp"
     assert mcp_url(("http://h.a.pinggy.link",), "/mcp") == "http://h.a.pinggy.link/mcp"
     assert mcp_url((), "/mcp") is None
@@ -138,6 +138,6 @@ def test_a_tcp_tunnel_gets_the_local_part_only():
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        tunnel = Tunnel("db", {"type": "tcp", "host": "127.0.0.1", "port": port})
+        tunnel = Tunnel("db", settings_of(type="tcp", port=port))
         result = check_tunnel(tunnel, None, Credential(None), 2, {})
     assert [(part.name, part.result) for part in result.parts] == [("local", PASS)] and result.passed

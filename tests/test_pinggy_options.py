@@ -8,6 +8,7 @@ argv into (tests/test_pinggy_cli_argv.py runs the real CLI over every case), `cl
 from __future__ import annotations
 
 import re
+from dataclasses import MISSING, fields
 from importlib.machinery import SourceFileLoader
 from pathlib import Path
 from types import ModuleType
@@ -21,6 +22,7 @@ from provisioner.desired.specs import desired_specs
 from provisioner.errors import ManifestError
 from provisioner.manifest.options import BY_FIELD, OPTIONS, markdown_table
 from provisioner.manifest.schema import manifest_schema
+from provisioner.manifest.settings import Settings
 
 CASES = sorted((Path(__file__).parent / "pinggy_options").glob("*.yaml"))
 # The stand-in's edge routes and guards requests; these options change what the client or Pinggy's proxy does to
@@ -138,3 +140,13 @@ def test_the_standin_edge_acts_on_every_option_it_should():
     produced = {_option_of(word) for path in CASES for word in remote_words(load_case(path)["argv"])}
     enforced = {word for word in produced if f"  * {word}" in edge_doc or f"/{word}" in edge_doc}
     assert produced - enforced == EDGE_LEAVES
+
+
+def test_the_typed_settings_have_a_field_per_setting_required_where_the_schema_gives_a_default():
+    """The loader merges the schema's defaults, so a field with one is always set; a field without is None when the
+    manifest leaves it out (and then it is not in the setting digests, as before settings were typed)."""
+    schema = manifest_schema()["$defs"]
+    resolved = {**schema["settings"]["properties"], "port": {}, "container_name": {"default": "<project>-<name>"}}
+    resolved.pop("engine")  # placement: Tunnel.engine
+    typed = {field.name: field.default is MISSING for field in fields(Settings)}
+    assert typed == {name: "default" in node or name == "port" for name, node in resolved.items()}

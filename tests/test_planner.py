@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from conftest import settings_of
 from provisioner.desired.labels import encode_digests
 from provisioner.desired.model import ContainerSpec, Observation, ObservedContainer
 from provisioner.plan.planner import CONFLICT, CREATE, REMOVE, UNCHANGED, plan
@@ -15,7 +16,7 @@ def spec(tunnel: str, digest: str = "d1", **settings: str) -> ContainerSpec:
     return ContainerSpec(tunnel=tunnel, project="p", container_name=f"p-{tunnel}", image="img",
                          command=("-p", "443"), restart_policy="unless-stopped",
                          spec_hash="hash-" + "-".join(settings.values()), local_host="127.0.0.1", local_port=1,
-                         target="127.0.0.1:1 → free.pinggy.io:443", settings=settings)
+                         target="127.0.0.1:1 → free.pinggy.io:443", settings=settings_of(**settings))
 
 
 def running(desired: ContainerSpec, state: str = "running", status: str = "Up 3 minutes",

@@ -25,7 +25,7 @@ def test_a_read_only_load_leaves_unset_secrets_alone_and_names_them(tmp_path):
     path.write_text(TEMPLATED)
     loaded = manifest.load(path, {"FIGMA_PORT": "3845"}, need_secrets=False)
     assert loaded.unset_secrets == {"PINGGY_TOKEN", "FIGMA_KEY"}
-    assert loaded.tunnels[0].settings["port"] == 3845
+    assert loaded.tunnels[0].settings.port == 3845
 
 
 def test_a_read_only_load_still_needs_what_is_not_secret(tmp_path):

@@ -56,7 +56,7 @@ def test_the_environment_cannot_be_listed(write_manifest, template):
 def test_env_gives_variables_by_name_with_defaults(write_manifest):
     loaded = load(write_manifest, {"host": "{{ env.get('NOPE', 'localhost') }}",
                                    "token": "{{ env['T'] if 'T' in env else '' }}"}, {"T": "tok"})
-    assert loaded.tunnels[0].settings["host"] == "localhost" and loaded.tunnels[0].settings["token"] == "tok"
+    assert loaded.tunnels[0].settings.host == "localhost" and loaded.tunnels[0].settings.token == "tok"
 
 
 def test_user_pass_text_in_basic_auth_says_what_to_write_without_the_credentials(write_manifest):
@@ -70,13 +70,13 @@ def test_a_values_rendered_from_the_environment_are_masked_in_normal_output_too(
     console_out = io.StringIO()
     console = Console(out=console_out)
     console.hide(loaded.secrets)
-    console.print(f"target {loaded.tunnels[0].settings['host']}:1")
+    console.print(f"target {loaded.tunnels[0].settings.host}:1")
     assert console_out.getvalue() == "target (sensitive):1\n"
 
 
 def test_a_number_from_the_environment_is_shown_in_a_plan_but_never_in_an_error(write_manifest):
     loaded = load(write_manifest, {"port": "{{ env.PORT }}", "allow_cidrs": ["10.0.0.0/8"]}, {"PORT": "38450"})
-    assert loaded.tunnels[0].settings["port"] == 38450 and "38450" not in loaded.secrets  # JSON output stays JSON
+    assert loaded.tunnels[0].settings.port == 38450 and "38450" not in loaded.secrets  # JSON output stays JSON
     printed = errors(write_manifest, {"port": "{{ env.PORT }}"}, {"PORT": "384500"})
     assert "384500" not in printed and "tunnels[0].port (tunnel 'a'): (from env.PORT) must be at most 65535" in printed
 
@@ -144,7 +144,7 @@ def test_no_field_can_inject_an_ssh_argument(write_manifest, chosen):
     except ManifestError:
         return
     command = list(container_spec("p", loaded.tunnels[0]).command)
-    assert command[:2] == ["-p", str(loaded.tunnels[0].settings["server_port"])] and command[1].isdigit()
+    assert command[:2] == ["-p", str(loaded.tunnels[0].settings.server_port)] and command[1].isdigit()
     assert re.fullmatch(r"-R0:[A-Za-z0-9][A-Za-z0-9.:-]*:[0-9]+", command[2])
     index = 3
     if command[index].startswith("-L"):

@@ -113,7 +113,7 @@ def _check_engines(loaded, selected: Iterable[str], findings: list[Finding]) -> 
 
 
 def _check_images(loaded, engines: dict, findings: list[Finding]) -> None:
-    for name, image in sorted({(tunnel.engine, tunnel.settings["image"]) for tunnel in loaded.tunnels}):
+    for name, image in sorted({(tunnel.engine, tunnel.settings.image) for tunnel in loaded.tunnels}):
         subject, engine = f"{image} on {name}", engines.get(name)
         if engine is None:
             findings.append(Finding(IMAGES, subject, SKIP, f"engine '{name}' could not be checked"))
@@ -144,7 +144,7 @@ def _check_servers(loaded, engines: dict, findings: list[Finding]) -> None:
 
     servers: dict[tuple[str, int], list[str]] = {}
     for tunnel in loaded.tunnels:
-        host, port = server_name(tunnel.settings), tunnel.settings["server_port"]
+        host, port = server_name(tunnel.settings), tunnel.settings.server_port
         if _templated(host) or not isinstance(port, int):
             findings.append(Finding(SERVERS, tunnel.name, SKIP, "the server's variables are not set"))
             continue
@@ -184,7 +184,7 @@ def _check_ports(loaded, engines: dict, findings: list[Finding]) -> None:
     from ..observe.status import local_side
 
     for tunnel in loaded.tunnels:
-        host, port = tunnel.settings["host"], tunnel.settings["port"]
+        host, port = tunnel.settings.host, tunnel.settings.port
         subject = f"{tunnel.name} → {host}:{port}"
         engine = engines.get(tunnel.engine)
         if engine is None:
@@ -194,7 +194,7 @@ def _check_ports(loaded, engines: dict, findings: list[Finding]) -> None:
             findings.append(Finding(PORTS, subject, SKIP, "its variables are not set"))
             continue
         try:
-            network = network_mode(tunnel.settings, engine.kind) if tunnel.settings.get("network") else HOST_NETWORK
+            network = network_mode(tunnel.settings, engine.kind) if tunnel.settings.network else HOST_NETWORK
             listening, why = local_side(engine, network, host, port)
         except EngineError as error:
             findings.append(Finding(PORTS, subject, FAIL, error.message))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .labels import (
     MANAGED_BY,
@@ -20,6 +20,9 @@ from .labels import (
     digest,
     encode_digests,
 )
+
+if TYPE_CHECKING:
+    from ..manifest.settings import Settings
 
 # The tunnel client (OpenSSH, or Pinggy's CLI) needs no Linux capability, never gains privileges, runs a handful of
 # processes and threads, and writes only under $HOME (OpenSSH's ~/.ssh/known_hosts, the CLI's ~/.config/pinggy) and
@@ -37,7 +40,6 @@ HARDENING: dict[str, Any] = {
 # A restarting container is alive as far as tunnelctl is concerned: its restart policy is already bringing it back,
 # and its client may hold a token.
 ALIVE_STATES = frozenset({"running", "restarting"})
-_NOT_CONTAINER = ("engine",)  # placement, not part of the container
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class ContainerSpec:
     local_host: str
     local_port: int
     target: str  # "host:port → server", for people reading a plan
-    settings: Mapping[str, Any] = field(repr=False, compare=False)  # resolved; holds secrets, never printed
+    settings: Settings = field(repr=False, compare=False)  # resolved; holds secrets, never printed
     log_options: Mapping[str, str] = field(default_factory=dict)  # json-file driver options: rotation
     network: str = "host"  # Docker's network mode: host, bridge, or the name of a user-defined network
     published: tuple[tuple[str, int, int], ...] = ()  # (host address, host port, container port), e.g. the debugger
@@ -63,12 +65,12 @@ class ContainerSpec:
     @cached_property
     def setting_digests(self) -> dict[str, str]:
         """A short digest per setting, so that a plan can say which settings changed (never a secret in clear)."""
-        return {name: digest(value)[:12] for name, value in self.settings.items() if name not in _NOT_CONTAINER}
+        return {name: digest(value)[:12] for name, value in self.settings.given().items()}
 
     @cached_property
     def labels(self) -> dict[str, str]:
         return {
-            **self.settings.get("labels", {}),
+            **(self.settings.labels or {}),
             MANAGED_BY: MANAGER,
             PROJECT: self.project,
             TUNNEL: self.tunnel,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from ..engine.platforms import DESKTOP_HOST, DOCKER_DESKTOP, LINUX_DOCKER, EngineKind
@@ -11,6 +11,7 @@ from ..manifest import Manifest, Tunnel
 from ..manifest.domain_checks import is_loopback
 from ..manifest.options import remote_words
 from ..manifest.schema import field_defaults
+from ..manifest.settings import Settings
 from .labels import digest
 from .model import HARDENING, ContainerSpec
 
@@ -29,24 +30,24 @@ def engine_specs(manifest: Manifest) -> Callable[[str, Callable[[], EngineKind]]
     needs depends on what the engine is (Docker Desktop's host network is a VM's), which only the engine can say."""
     def for_engine(name: str, engine_kind: Callable[[], EngineKind]) -> list[ContainerSpec]:
         mine = [tunnel for tunnel in manifest.tunnels if tunnel.engine == name]
-        kind = engine_kind() if any(not tunnel.settings.get("network") for tunnel in mine) else LINUX_DOCKER
+        kind = engine_kind() if any(not tunnel.settings.network for tunnel in mine) else LINUX_DOCKER
         return [container_spec(manifest.project, tunnel, kind) for tunnel in mine]
     return for_engine
 
 
-def network_mode(settings: Mapping[str, Any], kind: EngineKind) -> str:
+def network_mode(settings: Settings, kind: EngineKind) -> str:
     """The tunnel's `network`, else host networking where that is the user's machine, else Docker's default bridge
     (Docker Desktop: its host network is the VM's; its bridge reaches the user's machine as host.docker.internal)."""
-    if settings.get("network"):
-        return settings["network"]
+    if settings.network:
+        return settings.network
     return HOST_NETWORK if kind.host_network_is_users_machine else "bridge"
 
 
-def forwarded_host(settings: Mapping[str, Any], kind: EngineKind) -> str:
+def forwarded_host(settings: Settings, kind: EngineKind) -> str:
     """The address the client forwards to, seen from inside the container: on Docker Desktop's bridge, the user's
     loopback is host.docker.internal (Pinggy's image maps localhost so too; the OpenSSH client does not)."""
-    host = settings["host"]
-    if not settings.get("network") and kind.kind == DOCKER_DESKTOP and is_loopback(host):
+    host = settings.host
+    if not settings.network and kind.kind == DOCKER_DESKTOP and is_loopback(host):
         return DESKTOP_HOST
     return host
 
@@ -58,35 +59,35 @@ def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER
     command = tuple(ssh_arguments(settings, forward_to, host_network=network == HOST_NETWORK))
     logging = log_options(settings)
     published: tuple[tuple[str, int, int], ...] = ()
-    if settings.get("debugger_port") and network != HOST_NETWORK:  # reachable on this machine's loopback only
-        published = (("127.0.0.1", settings["debugger_port"], settings["debugger_port"]),)
-    runtime = {
-        "name": settings["container_name"],
-        "image": settings["image"],
+    if settings.debugger_port and network != HOST_NETWORK:  # reachable on this machine's loopback only
+        published = (("127.0.0.1", settings.debugger_port, settings.debugger_port),)
+    runtime: dict[str, Any] = {
+        "name": settings.container_name,
+        "image": settings.image,
         "command": command,
-        "restart": settings["restart"],
+        "restart": settings.restart,
         "network_mode": network,
         "log_options": logging,
         "hardening": HARDENING,
     }
     if published:  # only when present, so that the hash of every existing host-network container stays the same
         runtime["published"] = [list(binding) for binding in published]
-    where = f"{settings['host']}:{settings['port']}"
-    if settings.get("network") and network != HOST_NETWORK:
+    where = f"{settings.host}:{settings.port}"
+    if settings.network and network != HOST_NETWORK:
         where += f" in network {network}"
-    elif forward_to != settings["host"]:
+    elif forward_to != settings.host:
         where += f" via {forward_to}"
     return ContainerSpec(
         tunnel=tunnel.name,
         project=project,
-        container_name=settings["container_name"],
-        image=settings["image"],
+        container_name=settings.container_name,
+        image=settings.image,
         command=command,
-        restart_policy=settings["restart"],
+        restart_policy=settings.restart,
         spec_hash=digest(runtime),
-        local_host=settings["host"],
-        local_port=settings["port"],
-        target=f"{where} → {server_name(settings)}:{settings['server_port']}",
+        local_host=settings.host,
+        local_port=settings.port,
+        target=f"{where} → {server_name(settings)}:{settings.server_port}",
         settings=settings,
         log_options=logging,
         network=network,
@@ -94,29 +95,29 @@ def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER
     )
 
 
-def log_options(settings: Mapping[str, Any]) -> dict[str, str]:
+def log_options(settings: Settings) -> dict[str, str]:
     """Docker's json-file options for the tunnel's log rotation; what the manifest leaves out keeps its default."""
-    rotation = {**field_defaults()["log_rotation"], **settings["log_rotation"]}
+    rotation = {**field_defaults()["log_rotation"], **settings.log_rotation}
     return {"max-size": rotation["max_size"], "max-file": str(rotation["max_files"])}
 
 
-def ssh_user(settings: Mapping[str, Any]) -> str | None:
+def ssh_user(settings: Settings) -> str | None:
     """Pinggy's `[TOKEN][+type][+force]`; None when there is nothing to say (an anonymous http tunnel)."""
-    kind = settings.get("type", "http")
-    parts = [settings.get("token") or ""] + ([kind] if kind != "http" else [])
-    if settings.get("token") and settings.get("force"):
+    kind = settings.type
+    parts = [settings.token or ""] + ([kind] if kind != "http" else [])
+    if settings.token and settings.force:
         parts.append("force")
     return "+".join(part for part in parts if part) or None
 
 
-def server_name(settings: Mapping[str, Any]) -> str:
-    if settings.get("server"):
-        return settings["server"]
-    server = "pro.pinggy.io" if settings.get("token") else "free.pinggy.io"
-    return f"{settings['region']}.{server}" if settings.get("region") else server
+def server_name(settings: Settings) -> str:
+    if settings.server:
+        return settings.server
+    server = "pro.pinggy.io" if settings.token else "free.pinggy.io"
+    return f"{settings.region}.{server}" if settings.region else server
 
 
-def ssh_arguments(settings: Mapping[str, Any], forward_to: str | None = None, host_network: bool = True) -> list[str]:
+def ssh_arguments(settings: Settings, forward_to: str | None = None, host_network: bool = True) -> list[str]:
     """The arguments after the image name, in the order of the `docker run … pinggy/pinggy …` people write by hand.
 
     Off the host network the debugger must listen on the container's every address for its published port to reach
@@ -125,12 +126,12 @@ def ssh_arguments(settings: Mapping[str, Any], forward_to: str | None = None, ho
     """
     user = ssh_user(settings)
     server = server_name(settings)
-    arguments = ["-p", str(settings["server_port"]), f"-R0:{forward_to or settings['host']}:{settings['port']}"]
-    if settings.get("debugger_port"):
+    arguments = ["-p", str(settings.server_port), f"-R0:{forward_to or settings.host}:{settings.port}"]
+    if settings.debugger_port:
         bind = "" if host_network else "0.0.0.0:"
-        arguments.append(f"-L{bind}{settings['debugger_port']}:localhost:{DEBUGGER_CONTAINER_PORT}")
-    arguments += ["-o", "StrictHostKeyChecking=no", "-o", f"ServerAliveInterval={settings['keepalive']}"]
-    for name, value in sorted(settings.get("ssh_options", {}).items()):
+        arguments.append(f"-L{bind}{settings.debugger_port}:localhost:{DEBUGGER_CONTAINER_PORT}")
+    arguments += ["-o", "StrictHostKeyChecking=no", "-o", f"ServerAliveInterval={settings.keepalive}"]
+    for name, value in sorted((settings.ssh_options or {}).items()):
         arguments += ["-o", f"{name}={_ssh_option_value(value)}"]
     arguments += ["-t", f"{user}@{server}" if user else server]
     return arguments + [_remote_word(word) for word in remote_words(settings)]

@@ -15,6 +15,7 @@ from ..engine.config import ENVIRONMENT_ENGINE, EngineConfig
 from ..engine.platforms import DESKTOP_HOST
 from .options import HTTP_ONLY, OPENSSH_ONLY
 from .schema import Path
+from .settings import Settings
 
 MIN_KEY_BITS = 128
 # The default image runs Pinggy's own CLI, not OpenSSH: it accepts ssh's -o options and ignores them.
@@ -24,7 +25,7 @@ ERROR, WARNING = "error", "warning"
 IN_CLEAR = "every request to it, each tunnel's token included, travels in clear over the network"
 
 
-def check(data: Mapping[str, Any], tunnels: list[tuple[str, Mapping[str, Any]]],
+def check(data: Mapping[str, Any], tunnels: list[tuple[str, Settings]],
           engines: Mapping[str, EngineConfig]) -> Iterator[tuple[str, Path, str]]:
     """Yield (severity, path, message) for each problem; `tunnels` pairs each name with its resolved settings."""
     entries = data["tunnels"]
@@ -75,9 +76,9 @@ def _shared_values(tunnels, where) -> Iterator[tuple[str, Path, str]]:
     by_token: dict[str, list[int]] = {}
     by_debugger: dict[int, int] = {}
     for index, (_name, settings) in enumerate(tunnels):
-        if settings.get("token"):
-            by_token.setdefault(settings["token"], []).append(index)
-        port = settings.get("debugger_port")
+        if settings.token:
+            by_token.setdefault(settings.token, []).append(index)
+        port = settings.debugger_port
         if port:
             if port in by_debugger:
                 yield ERROR, where(index, "debugger_port"), (
@@ -88,7 +89,7 @@ def _shared_values(tunnels, where) -> Iterator[tuple[str, Path, str]]:
             continue
         names = ", ".join(f"'{tunnels[index][0]}'" for index in indexes)
         others = indexes[1:]
-        if all(tunnels[index][1].get("force") for index in indexes):
+        if all(tunnels[index][1].force for index in indexes):
             yield WARNING, where(others[0], "token"), (
                 f"tunnels {names} share one token with force: each login takes the token from the other, in turn")
             continue
@@ -98,30 +99,30 @@ def _shared_values(tunnels, where) -> Iterator[tuple[str, Path, str]]:
                 "other off; give each its own token")
 
 
-def _tunnel_problems(settings: Mapping[str, Any], where) -> Iterator[tuple[str, Path, str]]:
-    kind = settings.get("type", "http")
+def _tunnel_problems(settings: Settings, where) -> Iterator[tuple[str, Path, str]]:
+    kind = settings.type
     if kind != "http":
         for option in HTTP_ONLY:
-            if option.asks(settings.get(option.field)):
+            if option.asks(settings.value(option.field)):
                 yield ERROR, where(option.field), f"{option.field} only applies to http tunnels, and this one is {kind}"
-    if settings.get("region") and settings.get("server"):
+    if settings.region and settings.server:
         yield ERROR, where("region"), "give a region or a server, not both (the region picks the server)"
-    if settings.get("force") and not settings.get("token"):
+    if settings.force and not settings.token:
         yield ERROR, where("force"), "force needs a token: it takes a token's tunnel over"
-    removed = [name for name in settings.get("headers", {}).get("remove", []) if name.lower() == "host"]
+    removed = [name for name in (settings.headers or {}).get("remove", []) if name.lower() == "host"]
     if removed:
         yield ERROR, where("headers"), "the Host header can be updated (headers.update), not removed"
-    for cidr in settings.get("allow_cidrs", []):
+    for cidr in (settings.allow_cidrs or []):
         try:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             yield ERROR, where("allow_cidrs"), f"{cidr!r} is not an IPv4 or IPv6 network (like 203.0.113.0/24)"
-    for key in settings.get("access_keys", []):
+    for key in (settings.access_keys or []):
         if key_bits(key) < MIN_KEY_BITS:
             yield WARNING, where("access_keys"), (
                 f"an access key has about {key_bits(key):.0f} bits of randomness, under {MIN_KEY_BITS}: "
                 "make a strong one with `tunnelctl gen-key`")
-    if kind == "http" and not any(settings.get(field) for field in ("access_keys", "basic_auth", "allow_cidrs")):
+    if kind == "http" and not (settings.access_keys or settings.basic_auth or settings.allow_cidrs):
         yield WARNING, where("access_keys"), (
             "no visitor authentication (access_keys, basic_auth or allow_cidrs): "
             "anyone with the URL reaches your server")
@@ -129,26 +130,26 @@ def _tunnel_problems(settings: Mapping[str, Any], where) -> Iterator[tuple[str, 
         problem = host_rewrite_problem(settings)
         if problem:
             yield WARNING, where("headers"), problem
-    network = settings.get("network")
+    network = settings.network
     if network == "none":
         yield ERROR, where("network"), "network 'none' has no network at all: the tunnel could not reach Pinggy"
     elif network and network != "host":
-        if is_loopback(settings["host"]):
+        if is_loopback(settings.host):
             yield ERROR, where("host"), (
-                f"host {settings['host']!r} on network '{network}' is the tunnel container itself: set host to the "
+                f"host {settings.host!r} on network '{network}' is the tunnel container itself: set host to the "
                 "name of the container or Compose service to expose (use network: host for a server on this machine)")
-        elif network == "bridge" and not _is_address(settings["host"]) and settings["host"] != DESKTOP_HOST:
+        elif network == "bridge" and not _is_address(settings.host) and settings.host != DESKTOP_HOST:
             yield WARNING, where("host"), (
-                f"Docker's default bridge network resolves no container names, so {settings['host']!r} will not be "
+                f"Docker's default bridge network resolves no container names, so {settings.host!r} will not be "
                 "found there: put the service and the tunnel on a user-defined network (docker network create)")
-    elif not is_local_address(settings["host"]):
+    elif not is_local_address(settings.host):
         yield WARNING, where("host"), (
-            f"host {settings['host']!r} is not a loopback or local address: the tunnel exposes whatever answers there")
+            f"host {settings.host!r} is not a loopback or local address: the tunnel exposes whatever answers there")
 
 
 def _openssh_only(tunnels, where) -> Iterator[tuple[str, Path, str]]:
     for index, (_name, settings) in enumerate(tunnels):
-        repository = settings["image"].partition("@")[0]
+        repository = settings.image.partition("@")[0]
         repository = repository.rpartition(":")[0] if ":" in repository.rpartition("/")[2] else repository
         if repository not in PINGGY_CLI_IMAGES:
             continue
@@ -158,17 +159,17 @@ def _openssh_only(tunnels, where) -> Iterator[tuple[str, Path, str]]:
                 yield WARNING, path, (
                     f"{field} has no effect with the pinggy/pinggy image: it runs Pinggy's own CLI, which ignores "
                     "ssh's -o options; set image to an OpenSSH-based one to use it, or remove it")
-        if isinstance(settings.get("forwarded_for"), str):
+        if isinstance(settings.forwarded_for, str):
             yield WARNING, where(index, "forwarded_for"), (
                 "forwarded_for with a header name has no effect with the pinggy/pinggy image: Pinggy's own CLI knows "
                 "x:xff only and sends no header for x:xff:Name; use true (X-Forwarded-For) or an OpenSSH-based image")
-        if settings.get("local_tls") is True:
+        if settings.local_tls is True:
             yield WARNING, where(index, "local_tls"), (
                 "local_tls: true has no effect with the pinggy/pinggy image: Pinggy's own CLI only turns TLS to the "
                 "local server on with a name (x:localServerTls:NAME); give the name your server's certificate has")
 
 
-def host_rewrite_problem(settings: Mapping[str, Any]) -> str | None:
+def host_rewrite_problem(settings: Settings) -> str | None:
     """The Host rule: why the local server will not take the Host header visitors arrive with, or None.
 
     Pinggy passes the public host on unless `u:Host:` (headers.update.Host) replaces it, and `a:Host:`
@@ -176,21 +177,21 @@ def host_rewrite_problem(settings: Mapping[str, Any]) -> str | None:
     also refuse any Host but their own address with its port (421), so `mcp` tunnels must rewrite it. Values are not
     quoted back: they may come from the environment.
     """
-    headers = settings.get("headers", {})
+    headers = (settings.headers or {})
     updated = next((value for name, value in headers.get("update", {}).items() if name.lower() == "host"), None)
     added = next((name for name in headers.get("add", {}) if name.lower() == "host"), None)
-    fix = f'headers.update: {{Host: "localhost:{settings["port"]}"}}'
+    fix = f'headers.update: {{Host: "localhost:{settings.port}"}}'
     if added and updated is None:
-        target = fix if settings.get("mcp") else f"headers.update: {{{added}: …}}"
+        target = fix if settings.mcp else f"headers.update: {{{added}: …}}"
         return (f"headers.add.{added} sends a second Host header (Pinggy's a: appends), which a server answers with "
                 f"400 and an MCP server refuses; to rewrite the Host, move it to {target}")
-    if not settings.get("mcp"):
+    if not settings.mcp:
         return None
     if updated is None:
         return (f"the public host reaches this MCP server as Host, and servers on the official MCP SDK answer 421 "
                 f"to it: set {fix}")
     name, _, port = updated.rpartition(":")
-    if port != str(settings["port"]) or not (name in ("localhost", "[::1]", settings["host"]) or
+    if port != str(settings.port) or not (name in ("localhost", "[::1]", settings.host) or
                                              (name != "0.0.0.0" and is_local_address(name))):
         return (f"headers.update.Host is not the local address with its port, and MCP servers on the official SDK "
                 f"answer 421 to any other Host: set {fix}")

@@ -17,6 +17,7 @@ from . import domain_checks as checks
 from . import dotenv, schema, templates
 from .positions import YamlProblem, parse
 from .schema import Path
+from .settings import Settings
 
 # Far above any real manifest (500 tunnels take about 100 KiB); refusing early bounds time and memory.
 MAX_BYTES = 1024 * 1024
@@ -27,7 +28,7 @@ MAX_TUNNELS = 1000
 @dataclass(frozen=True)
 class Tunnel:
     name: str
-    settings: Mapping[str, Any]  # every setting resolved: built-in defaults < manifest defaults < the tunnel's own
+    settings: Settings
     engine: str = ENVIRONMENT_ENGINE  # where it runs: a key of Manifest.engines
 
 
@@ -258,4 +259,5 @@ def _resolve_tunnel(project: str, defaults: Mapping[str, Any], entry: Mapping[st
     name = settings.pop("name")
     settings.setdefault("container_name", default_container_name(project, name))
     only = next(iter(engines)) if len(engines) == 1 else ""
-    return Tunnel(name=name, settings=settings, engine=settings.pop("engine", only))
+    engine = settings.pop("engine", only)
+    return Tunnel(name=name, settings=Settings.of(settings), engine=engine)

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 IGNORED = "ignored"  # the CLI column of an option Pinggy's CLI drops
 
@@ -131,10 +134,10 @@ HTTP_ONLY = tuple(option for option in OPTIONS if option.http_only)
 OPENSSH_ONLY = tuple(option.field for option in OPTIONS if option.cli == IGNORED)
 
 
-def remote_words(settings: Mapping[str, Any]) -> list[str]:
+def remote_words(settings: Settings) -> list[str]:
     """Pinggy's options, unquoted, in the rows' order: what travels as the ssh remote command."""
-    return [word for option in OPTIONS if option.words and settings.get(option.field) is not None
-            for word in option.words(settings[option.field])]
+    return [word for option in OPTIONS if option.words and (value := settings.value(option.field)) is not None
+            for word in option.words(value)]
 
 
 def markdown_table() -> str:

@@ -63,7 +63,7 @@ def check_all(manifest_path: Path, tunnels: list[Tunnel], statuses: list[TunnelS
 def check_tunnel(tunnel: Tunnel, item: TunnelStatus | None, cred: Credential, timeout: float,
                  edge: Mapping[str, tuple[str, int]]) -> TunnelCheck:
     settings = tunnel.settings
-    kind = settings.get("type", "http")
+    kind = settings.type
     path = mcp_path(settings)
     base = public_base(item.urls) if item else None
     url = base.rstrip("/") + (path or "/") if base else None
@@ -83,16 +83,16 @@ def check_tunnel(tunnel: Tunnel, item: TunnelStatus | None, cred: Credential, ti
 
 
 def _local(settings, item: TunnelStatus | None, path: str | None, timeout: float) -> Part:
-    host, port = settings["host"], settings["port"]
+    host, port = settings.host, settings.port
     where = f"{host}:{port}"
     if item is not None and item.listening is None:
         return Part("local", SKIP, f"{where} is on the tunnel's own engine, not this machine: not checked from here")
     started = time.monotonic()
     if not probe.listening(host, port, timeout=min(timeout, 2.0)):
         return Part("local", FAIL, f"nothing listens on {where}: start the local server", time.monotonic() - started)
-    if settings.get("type", "http") != "http":
+    if settings.type != "http":
         return Part("local", PASS, f"{where} is listening", time.monotonic() - started)
-    scheme = "https" if settings.get("local_tls") else "http"
+    scheme = "https" if settings.local_tls else "http"
     url = f"{scheme}://{'[' + host + ']' if ':' in host else host}:{port}{path or '/'}"
     if path:
         part = _mcp_part("local", url, {}, timeout, {}, started, hint=f"is {path} the MCP endpoint? (mcp.path)",
@@ -147,7 +147,7 @@ def _public(url: str, settings, path: str | None, cred: Credential, timeout: flo
         "(the tunnel asks for no key)"
     if path:
         part = _mcp_part("public", url, auth, timeout, edge, started)
-        if part.http_status == 403 and settings.get("allow_cidrs"):
+        if part.http_status == 403 and settings.allow_cidrs:
             return _outside_allowed(part)
         if part.result == PASS:
             part.detail = f"{with_what}: {part.detail}"
@@ -162,7 +162,7 @@ def _public(url: str, settings, path: str | None, cred: Credential, timeout: flo
     except Unreachable as error:
         return Part("public", FAIL, f"{url}: {error}", time.monotonic() - started)
     seconds = time.monotonic() - started
-    if answer.status == 403 and settings.get("allow_cidrs"):
+    if answer.status == 403 and settings.allow_cidrs:
         return _outside_allowed(Part("public", FAIL, f"{url}: HTTP 403 {with_what}", seconds, http_status=403))
     if answer.status in REFUSED and not cred.scheme:
         return Part("public", FAIL, f"{url}: HTTP {answer.status}, though the tunnel asks for no key", seconds,
@@ -191,7 +191,7 @@ def _stranger(url: str, settings, path: str | None, cred: Credential, timeout: f
     seconds = time.monotonic() - started
     if status in REFUSED:
         return Part("stranger", PASS, f"without credentials: refused (HTTP {status})", seconds, http_status=status)
-    if not cred.scheme and settings.get("allow_cidrs"):
+    if not cred.scheme and settings.allow_cidrs:
         return Part("stranger", SKIP, f"without credentials: HTTP {status}; this machine is inside allow_cidrs, so "
                                       "a stranger elsewhere cannot be played from here", seconds, http_status=status)
     fix = "set access_keys in the manifest and apply" if not cred.scheme else "the edge ignores the tunnel's key"

@@ -17,9 +17,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
+
+if TYPE_CHECKING:
+    from ..manifest.settings import Settings
 
 _ENV_TEMPLATE = re.compile(r"""^\s*\{\{\s*env"""
                            r"""(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\])"""
@@ -36,16 +39,16 @@ class Credential:
     username: str = ""
 
 
-def credential(manifest_path: Path, tunnel_name: str, settings: Mapping[str, Any]) -> Credential:
+def credential(manifest_path: Path, tunnel_name: str, settings: Settings) -> Credential:
     """The tunnel's first access key (else its first basic-auth pair), and which variable the manifest reads it from."""
     raw = _raw_tunnel(manifest_path, tunnel_name)
     fallback = re.sub(r"[^A-Z0-9]+", "_", tunnel_name.upper()).strip("_")
-    if settings.get("access_keys"):
+    if settings.access_keys:
         variable = _variable(raw.get("access_keys"))
-        key = settings["access_keys"][0]
+        key = settings.access_keys[0]
         return Credential("Bearer", variable or f"{fallback}_ACCESS_KEY", bool(variable), _known(key))
-    if settings.get("basic_auth"):
-        pair = settings["basic_auth"][0]
+    if settings.basic_auth:
+        pair = settings.basic_auth[0]
         raw_pairs = raw.get("basic_auth")
         variable = _variable([raw_pairs[0].get("password")] if isinstance(raw_pairs, list) and raw_pairs and
                              isinstance(raw_pairs[0], dict) else None)

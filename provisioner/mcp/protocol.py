@@ -15,9 +15,12 @@ import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+
+if TYPE_CHECKING:
+    from ..manifest.settings import Settings
 
 DEFAULT_PATH = "/mcp"
 HANDSHAKE_VERSION = "2025-11-25"  # the newest revision reached through `initialize`
@@ -28,10 +31,10 @@ CLIENT_INFO = {"name": "tunnelctl", "version": __version__}
 EDGE_VARIABLE = "TUNNELCTL_EDGE"
 
 
-def mcp_path(settings: Mapping[str, Any]) -> str | None:
+def mcp_path(settings: Settings) -> str | None:
     """The MCP endpoint's path for an MCP tunnel, None for any other."""
-    value = settings.get("mcp")
-    if isinstance(value, dict):
+    value = settings.mcp
+    if isinstance(value, Mapping):
         return value["path"]
     return DEFAULT_PATH if value else None
 

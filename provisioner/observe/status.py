@@ -99,9 +99,9 @@ def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel]) -> list[Tunn
     def one(name: str) -> TunnelStatus:
         tunnel = wanted.get(name)
         found = details.get(name)
-        host, port = ((tunnel.settings["host"], tunnel.settings["port"]) if tunnel
+        host, port = ((tunnel.settings.host, tunnel.settings.port) if tunnel
                       else forward_target(found.command) if found else (None, None))
-        network = (network_mode(tunnel.settings, engine.kind) if tunnel and tunnel.settings.get("network")
+        network = (network_mode(tunnel.settings, engine.kind) if tunnel and tunnel.settings.network
                    else found.network if found else HOST_NETWORK)
         listening, note = local_side(engine, network, host, port) if host and port else (None, "")
         base = TunnelStatus(engine=engine.name, tunnel=name, container=found.name if found else None,
@@ -111,7 +111,7 @@ def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel]) -> list[Tunn
                             network=None if network == HOST_NETWORK or is_loopback(host or "") else network)
         if found is None:
             return base
-        debugger_port = tunnel.settings.get("debugger_port") if tunnel else None
+        debugger_port = tunnel.settings.debugger_port if tunnel else None
         return _with_container(engine, base, found, debugger_port)
 
     return map_parallel(one, names)
