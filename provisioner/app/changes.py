@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .. import manifest
 from ..constants import DEFAULT_PARALLELISM, EXIT_CHANGES, EXIT_ERROR, EXIT_OK
@@ -20,7 +20,9 @@ from ..parallel import map_parallel
 from ..plan.fleet import FleetPlan, SpecsFor
 from ..plan.planner import CHANGE_KINDS, REMOVE, ActionKind
 from ..run.executor import Outcome
-from ..run.readiness import Deadline, Readiness
+
+if TYPE_CHECKING:  # waiting is apply's business: a plan does not import it
+    from ..run.readiness import Deadline, Readiness
 
 # Why a command cannot do without the secrets, said beside each one that is not set; read-only commands load without.
 PLAN_NEEDS_SECRETS = ("plan compares a hash of each secret with the running container's and cannot without its "
@@ -195,6 +197,7 @@ def carry_out(fleet: FleetPlan, options: ExecuteOptions, view: ChangesView, ques
               kinds: tuple[ActionKind, ...] = CHANGE_KINDS) -> int:
     """Show the plan, ask, execute it, and wait for what it started to come up."""
     from ..run.executor import execute_fleet
+    from ..run.readiness import Deadline
 
     view.plan(fleet)
     unreachable = _report_unreachable(fleet, view)

@@ -155,7 +155,8 @@ def load(path: FilePath, environ: Mapping[str, str] | None = None, *, env_files:
         return where not in unresolved_and_above and not any(where[:length] in rendering.unresolved
                                                              for length in range(len(where)))
 
-    for where, message in schema.validation_problems(data, rendering.sources):
+    for where, message in schema.validation_problems(data, rendering.sources,
+                                                     from_file_alone=not rendering.read and not rendering.unresolved):
         if resolved(where):
             problems.add(where, message)
     problems.raise_if_any(error_secrets)
