@@ -146,7 +146,8 @@ def test_allowed_variables_are_read_and_a_star_trusts_the_manifest(write_manifes
     assert loaded.tunnels[0].settings.token == "tok"
     loaded = load(write_manifest, {"host": "{{ env.H }}"}, {**process, "H": "devbox.lan", ALLOW: "*"})
     assert loaded.tunnels[0].settings.host == "devbox.lan"
-    assert load(write_manifest, {"host": "{{ env.H }}"}, {"H": "devbox.lan"}).tunnels[0].settings.host == "devbox.lan"
+    developer = load(write_manifest, {"host": "{{ env.H }}"}, {"H": "devbox.lan"})
+    assert developer.tunnels[0].settings.host == "devbox.lan"
 
 
 def test_a_variable_name_the_template_computes_is_not_printed(write_manifest):
