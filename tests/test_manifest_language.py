@@ -146,11 +146,11 @@ def test_domain_errors_point_at_the_offending_field(write_manifest, text, expect
 def test_warnings_are_reported_and_strict_makes_them_errors(write_manifest):
     text = """
         version: 1
-        defaults: {token: t1}
+        defaults: {token: token-one-1}
         tunnels:
           - {name: weak, port: 1, access_keys: [secret123]}
-          - {name: open, port: 2, token: t2, host: 203.0.113.9}
-          - {name: fine, port: 3, token: t3, access_keys: [STRONGKEY]}
+          - {name: open, port: 2, token: token-two-2, host: 203.0.113.9}
+          - {name: fine, port: 3, token: token-three, access_keys: [STRONGKEY]}
     """.replace("STRONGKEY", STRONG_KEY)
     loaded = manifest.load(write_manifest(text), {})
     assert len(loaded.warnings) == 3
@@ -229,7 +229,7 @@ def test_an_added_host_header_warns_with_the_fix_and_is_still_carried(write_mani
 def test_shared_token_with_force_only_warns(write_manifest):
     loaded = manifest.load(write_manifest(manifest_text("""
         version: 1
-        defaults: {token: shared, force: true, access_keys: [$key]}
+        defaults: {token: shared-token, force: true, access_keys: [$key]}
         tunnels: [{name: a, port: 1}, {name: b, port: 2}]
     """, key=STRONG_KEY)), {})
     assert len(loaded.warnings) == 1 and "each login takes the token from the other" in loaded.warnings[0]
@@ -313,7 +313,7 @@ def test_init_writes_a_valid_starter_and_never_overwrites(tmp_path):
     text = (tmp_path / "tunnels.yaml").read_text()
     assert text.splitlines()[0] == "# yaml-language-server: $schema=./tunnels.schema.json"  # the same on every clone
     assert json.loads((tmp_path / "tunnels.schema.json").read_text()) == schema.editor_schema()
-    env = {"PINGGY_TOKEN": "tok", "FIGMA_ACCESS_KEY": STRONG_KEY}
+    env = {"PINGGY_TOKEN": "tok-0123456789", "FIGMA_ACCESS_KEY": STRONG_KEY}
     assert run_tunnelctl("validate", "--strict", cwd=tmp_path, env=env).returncode == 0
     (tmp_path / "tunnels.yaml").write_text("mine\n")
     again = run_tunnelctl("init", cwd=tmp_path)
@@ -387,3 +387,21 @@ def test_engines_place_tunnels_and_mistakes_are_pointed_at(write_manifest, tmp_p
     assert ("tunnels[1].engine (tunnel 'b'): engine 'moon' is not declared under engines "
             "(declared: devbox, laptop)") in text
     assert f"engines.devbox.tls.ca: {tmp_path / 'ca.pem'}: no such file" in text
+
+
+def test_what_pinggys_cli_refuses_or_ignores_is_said_without_printing_the_token(write_manifest):
+    """The CLI refuses a token under 10 characters before connecting, and always dials port 443."""
+    text = manifest_text("""
+        version: 1
+        defaults: {access_keys: [$key]}
+        tunnels:
+          - {name: short, port: 1, token: "{{ env.SHORT }}"}
+          - {name: dialled, port: 2, token: long-enough-token, server_port: 2222}
+          - {name: ssh, port: 3, token: "{{ env.TINY }}", server_port: 2222, image: tunnelctl-test/pinggy-ssh:latest}
+    """, key=STRONG_KEY)
+    warnings = manifest.load(write_manifest(text), {"SHORT": "sEcr3t7", "TINY": "t1"}).warnings
+    assert len(warnings) == 2, warnings  # an OpenSSH image takes both
+    assert "tunnels[0].token (tunnel 'short'): token is shorter than 10 characters: Pinggy's CLI" in warnings[0]
+    assert "sEcr3t7" not in "".join(warnings)
+    assert "tunnels[1].server_port (tunnel 'dialled'): server_port has no effect with the pinggy/pinggy image: " \
+           "Pinggy's CLI always connects to port 443" in warnings[1]

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import http_server
 from provisioner.observe import probe
-from provisioner.observe.pinggy_output import collapse_frames, read_session
+from provisioner.observe.pinggy_output import client_problem, collapse_frames, read_session
 
 TTY_SESSION = (
     "\x1b[?1049h\x1b[H\x1b[2J\x1b]0;pinggy\x07\x1b[1;32mYou can access local server via following URL(s):\x1b[0m\r\n"
@@ -165,3 +165,57 @@ def test_web_debugger_urls_are_read_from_its_endpoint():
     with http_server(debugger) as port:
         assert probe.debugger_urls(port) == ("https://dbg.pinggy.link",)
     assert probe.debugger_urls(port) == ()  # nobody answers any more
+
+
+# What the real CLI (npm `pinggy` 0.5.3 on libpinggy 0.1.7) printed in each failure mode, run on this kind of machine
+# (../shared/third-party/README.md): its own verdicts are not Pinggy's words.
+WAITING = (spinner("Initializing...") + "\r\u2714 Initialized\n" + spinner("Submitting tunnel to daemon...")
+           + spinner("Tunnel 1c3e264e created \u2014 starting...", 2)
+           + spinner("Tunnel 1c3e264e \u2014 waiting for connection..."))
+
+
+def test_a_token_the_cli_refuses_before_connecting_names_the_rule_not_pinggy():
+    text = (WAITING + "\r\u2716 Failed to start\n\u2716 Error: Failed to start tunnel: Validation failed:\n"
+            "- Token must be at least 10 characters long\n")
+    session = read_session(text)
+    assert session.refusal is None and session.urls == ()
+    assert session.invalid_settings and session.client_error == "Token must be at least 10 characters long"
+    assert client_problem(session) == ("the tunnel client refuses its settings before connecting: Token must be at "
+                                       "least 10 characters long")
+
+
+def test_giving_up_is_the_clients_verdict_not_a_refusal_by_pinggy():
+    text = (WAITING + "\r\u2716 Failed to connect\n"
+            "\u2716 Error: Failed to start tunnel: Maximum reconnection attempts reached. Exiting.\n")
+    session = read_session(text)
+    assert session.refusal is None and not session.invalid_settings
+    assert session.client_error == "Maximum reconnection attempts reached. Exiting."
+    assert "Pinggy refused" not in client_problem(session)
+    assert client_problem(session).startswith("the tunnel client gave up reconnecting (its own words, not Pinggy's")
+
+
+def test_a_client_still_waiting_says_so_and_nothing_else():
+    session = read_session(WAITING)
+    assert session == read_session(WAITING)
+    assert session.urls == () and session.refusal is None and session.client_error is None
+    assert session.last_line == "\u2714 Initialized"  # frames are not reasons
+
+
+def test_a_spinner_frame_docker_cut_at_its_16_kib_split_is_still_a_frame():
+    """Docker stores each half of a split line as valid UTF-8: a 3-byte braille frame becomes three U+FFFD."""
+    cut = spinner("Tunnel 1c3e264e \u2014 waiting for connection...", 3) + "\r\ufffd\ufffd\ufffd Tunnel 1c3e264e " \
+        "\u2014 waiting for connection..." + spinner("Tunnel 1c3e264e \u2014 waiting for connection...", 3)
+    session = read_session("\u2714 Initialized\n" + cut)
+    assert session.last_line == "\u2714 Initialized"
+    shown = "".join(collapse_frames(["\u2714 Initialized\n", cut, "\n"]))
+    assert "\ufffd\ufffd" not in shown and shown.count("waiting for connection") == 1
+    assert read_session("\u2714 Initialized\nTunnel 1c3e264e \ufffd\ufffd\ufffd gone\n").last_line == \
+        "Tunnel 1c3e264e \ufffd gone"  # one unknown character, where one was cut
+
+
+def test_the_cli_losing_its_daemon_takes_its_urls_down():
+    """libpinggy 0.1.7's daemon dies (SIGSEGV) on a refused login; the CLI warns on a line of its own."""
+    text = CLI_SESSION + "\n\u26a0 Warning: \nDaemon connection dropped \u2014 reconnecting (1/5)...\n"
+    session = read_session(text)
+    assert session.urls == () and session.retrying
+    assert client_problem(session).startswith("the tunnel client lost its daemon")

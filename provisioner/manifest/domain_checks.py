@@ -20,6 +20,8 @@ from .settings import Settings
 MIN_KEY_BITS = 128
 # The default image runs Pinggy's own CLI, not OpenSSH: it accepts ssh's -o options and ignores them.
 PINGGY_CLI_IMAGES = ("pinggy/pinggy", "docker.io/pinggy/pinggy", "docker.io/library/pinggy/pinggy")
+# The CLI refuses a shorter token before it connects (`Validation failed: … Token must be at least 10 characters long`).
+CLI_MIN_TOKEN_LENGTH = 10
 
 ERROR, WARNING = "error", "warning"
 IN_CLEAR = "every request to it, each tunnel's token included, travels in clear over the network"
@@ -40,7 +42,7 @@ def check(data: Mapping[str, Any], tunnels: list[tuple[str, Settings]],
     yield from _shared_values(tunnels, where)
     for index, (_name, settings) in enumerate(tunnels):
         yield from _tunnel_problems(settings, functools.partial(where, index))
-    yield from dict.fromkeys(_openssh_only(tunnels, where))  # a field set in defaults is said once
+    yield from dict.fromkeys(_pinggy_cli_rules(tunnels, where))  # a field set in defaults is said once
 
 
 def _engine_problems(engines, declared, entries, defaults, where) -> Iterator[tuple[str, Path, str]]:
@@ -147,12 +149,28 @@ def _tunnel_problems(settings: Settings, where) -> Iterator[tuple[str, Path, str
             f"host {settings.host!r} is not a loopback or local address: the tunnel exposes whatever answers there")
 
 
-def _openssh_only(tunnels, where) -> Iterator[tuple[str, Path, str]]:
+def runs_pinggy_cli(image: str) -> bool:
+    """Whether the image is Pinggy's own, which runs Pinggy's CLI rather than OpenSSH."""
+    repository = image.partition("@")[0]
+    repository = repository.rpartition(":")[0] if ":" in repository.rpartition("/")[2] else repository
+    return repository in PINGGY_CLI_IMAGES
+
+
+def _pinggy_cli_rules(tunnels, where) -> Iterator[tuple[str, Path, str]]:
+    """What Pinggy's CLI refuses or ignores that OpenSSH would take."""
     for index, (_name, settings) in enumerate(tunnels):
-        repository = settings.image.partition("@")[0]
-        repository = repository.rpartition(":")[0] if ":" in repository.rpartition("/")[2] else repository
-        if repository not in PINGGY_CLI_IMAGES:
+        if not runs_pinggy_cli(settings.image):
             continue
+        token = settings.token or ""
+        if token and (len(token) < CLI_MIN_TOKEN_LENGTH or not token.strip()):  # the value may be the environment's
+            yield WARNING, where(index, "token"), (
+                f"token is shorter than {CLI_MIN_TOKEN_LENGTH} characters: Pinggy's CLI (the pinggy/pinggy image) "
+                "refuses it before connecting ('Token must be at least 10 characters long'); copy the whole token "
+                "from the Pinggy dashboard")
+        if where(index, "server_port")[-1] == "server_port":
+            yield WARNING, where(index, "server_port"), (
+                "server_port has no effect with the pinggy/pinggy image: Pinggy's CLI always connects to port 443; "
+                "remove it, or set image to an OpenSSH-based one to use another port")
         for field in OPENSSH_ONLY:
             path = where(index, field)
             if path[-1] == field:  # set in the manifest, not just the built-in default

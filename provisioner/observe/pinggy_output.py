@@ -4,7 +4,13 @@ Two clients run in tunnel containers. OpenSSH prints what Pinggy's server says: 
 `Login is not allowed…`; it exits when the session ends. Pinggy's own CLI (npm `pinggy`, the `pinggy/pinggy` image)
 prints a `Remote URLs:` block, ` ✔ Success: Reconnected: URL, URL` after a dropped session, `⚠ Warning:` and
 `✖ Error:` lines carrying the server's words, and redraws spinner frames (`⠋ Connecting…`) with `\\r` every 80 ms;
-it reconnects inside the process and exits after `Reconnection failed after N attempts`.
+it reconnects inside the process. Its own verdicts are not Pinggy's: `Validation failed:` with the broken rules on the
+next lines (`- Token must be at least 10 characters long`) before it connects at all, and `Maximum reconnection
+attempts reached` (libpinggy's words) when it gives up. A dropped session and a refused login print nothing: the
+CLI's daemon log (`daemon_log`) has what happened.
+
+Docker's json-file log splits a line at 16 KiB and stores each half as valid UTF-8, so a character cut there (a
+spinner frame's braille, the CLI's dash) becomes two to four U+FFFD: read as one unknown character.
 """
 
 from __future__ import annotations
@@ -18,7 +24,11 @@ BANNER = "You can access local server via following URL(s):"
 REFUSAL = "Login is not allowed"
 CLI_URLS = "Remote URLs:"
 CLI_RECONNECTED = "Reconnected:"
-CLI_GAVE_UP = "Reconnection failed"
+CLI_GAVE_UP = ("Reconnection failed", "Maximum reconnection attempts reached")
+CLI_INVALID = "Validation failed:"
+# The CLI lost its daemon child (libpinggy 0.1.7's daemon dies of SIGSEGV when the server refuses a login): whatever
+# URLs it printed are dead.
+CLI_DAEMON_LOST = "Daemon connection dropped"
 
 # CSI sequences (colours, cursor moves), OSC sequences (titles), and single-character escapes, which `ssh -t`
 # sessions and the CLI's picocolors print around their text.
@@ -29,7 +39,9 @@ _CURSOR_MOVES = re.compile(r"\x1b\[[0-9;]*[HfEF]")
 _SSH_CHATTER = ("Pseudo-terminal will not be allocated", "Warning: Permanently added", "Allocated port")
 _URL = re.compile(r"\b(?:https?|tcp|tls|udp|tlstcp)://[^\s\"'<>,]+")
 # The CLI's spinner ("dots": braille frames) and its in-place traffic counter, both redrawn after a bare `\r`.
-_SPINNER_FRAME = re.compile(r"^[\u2800-\u28ff] ")
+_SPINNER_FRAME = re.compile(r"^[\u2800-\u28ff\ufffd] ")
+# A character Docker cut in two at a 16 KiB split: each of its bytes became U+FFFD.
+_SPLIT_CHARACTER = re.compile("\ufffd{2,4}")
 _CLEAR_LINE = "\x1b[K"
 _TRAFFIC = re.compile(r"^Connections: \d+ \| Bytes: \d+$")
 # The CLI's message lines: `✖ Error: …`, `✖ Fatal Error: …`, `⚠ Warning: …`, ` ✔ Success: …`.
@@ -57,12 +69,31 @@ class SessionOutput:
     refusal: str | None = None  # Pinggy's own words for the newest refusal or dropped session, if that is the state
     retrying: bool = False  # the client said it tries again by itself (the CLI does; OpenSSH exits instead)
     last_line: str = ""  # the newest line that says something (no spinner frames, no ssh chatter)
+    client_error: str | None = None  # the client's own verdict, not Pinggy's: settings it refuses, or it gave up
+    invalid_settings: bool = False  # client_error is about the settings: no retry will change it
+
+
+def client_problem(session: SessionOutput) -> str:
+    """The client's own verdict in words that say whose it is; "" when it gave none."""
+    if not session.client_error:
+        return ""
+    if session.invalid_settings:
+        return f"the tunnel client refuses its settings before connecting: {session.client_error}"
+    if session.client_error.startswith(CLI_DAEMON_LOST):
+        return f"the tunnel client lost its daemon, which held the session ({session.client_error})"
+    return f"the tunnel client gave up reconnecting (its own words, not Pinggy's: {session.client_error})"
 
 
 def plain_lines(text: str) -> list[str]:
     """Every line and every `\\r`-redrawn frame, without escape codes; spinner frames and counters included."""
-    text = _ESCAPES.sub("", _CURSOR_MOVES.sub("\n", text)).replace("\r\n", "\n").replace("\r", "\n")
+    text = _ESCAPES.sub("", _CURSOR_MOVES.sub("\n", joined_characters(text)))
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     return [line.strip() for line in text.split("\n") if line.strip()]
+
+
+def joined_characters(text: str) -> str:
+    """A character Docker's 16 KiB log split cut in two (two to four U+FFFD) as one unknown character."""
+    return _SPLIT_CHARACTER.sub("\ufffd", text)
 
 
 def _is_frame(line: str) -> bool:
@@ -81,8 +112,13 @@ def read_session(text: str) -> SessionOutput:
             state = SessionOutput(urls=_urls_after(lines, index, CLI_URLS))
         elif message.startswith(CLI_RECONNECTED):
             state = SessionOutput(urls=tuple(dict.fromkeys(_URL.findall(message))))
-        elif message.startswith(CLI_GAVE_UP):
-            state = SessionOutput(refusal=state.refusal or message)
+        elif message.startswith(CLI_INVALID) or _reason(message).startswith(CLI_INVALID):
+            rules = [item[2:].strip() for item in _list_after(lines, index)]
+            state = SessionOutput(client_error="; ".join(rules) or _reason(message), invalid_settings=True)
+        elif any(words in message for words in CLI_GAVE_UP):
+            state = SessionOutput(refusal=state.refusal, client_error=_reason(message))
+        elif message.startswith(CLI_DAEMON_LOST):
+            state = SessionOutput(refusal=state.refusal, retrying=True, client_error=message)
         elif REFUSAL in line or (kind and message.startswith(_CLI_REASONS)):
             reason = line[line.index(REFUSAL):] if REFUSAL in line else _reason(message)
             # The CLI warns while it keeps trying; an error ends the attempt, and OpenSSH exits.
@@ -92,7 +128,8 @@ def read_session(text: str) -> SessionOutput:
         elif _SESSION_ENDED.match(line):  # a refusal stays the reason: ssh says the connection closed after it too
             state = SessionOutput(refusal=state.refusal, retrying=state.retrying)
     telling = [line for line in lines if not line.startswith(_SSH_CHATTER) and not _is_frame(line)]
-    return SessionOutput(state.urls, state.refusal, state.retrying, telling[-1] if telling else "")
+    return SessionOutput(state.urls, state.refusal, state.retrying, telling[-1] if telling else "",
+                         state.client_error, state.invalid_settings)
 
 
 def _message(line: str) -> tuple[str, str]:
@@ -109,6 +146,16 @@ def _reason(message: str) -> str:
         if message.startswith(prefix):
             return message[len(prefix):].strip() or message
     return message
+
+
+def _list_after(lines: list[str], heading_at: int) -> list[str]:
+    """The `- item` lines that continue a message (the CLI's `Validation failed:` lists each broken rule)."""
+    items = []
+    for line in lines[heading_at + 1:]:
+        if not line.startswith("- "):
+            break
+        items.append(line)
+    return items
 
 
 def _urls_after(lines: list[str], heading_at: int, heading: str) -> tuple[str, ...]:
@@ -141,7 +188,7 @@ def collapse_frames(chunks: Iterable[str]) -> Iterator[str]:
 
 def _collapsed(line: str, previous: str | None) -> tuple[str | None, str | None]:
     """(what to show of `line`, or None; the spinner it is a frame of, for the next line)."""
-    visible = _last_frame(line)
+    visible = joined_characters(_last_frame(line))
     if line and not visible:
         return None, previous  # the client cleared its spinner away
     plain = _ESCAPES.sub("", visible).strip()

@@ -15,7 +15,7 @@ from ..manifest.domain_checks import is_loopback
 from ..mcp.protocol import mcp_path, mcp_url
 from ..parallel import map_parallel
 from . import probe
-from .pinggy_output import RECENT_ENTRIES, read_session
+from .pinggy_output import RECENT_ENTRIES, client_problem, read_session
 
 # A tunnel up at Pinggy; with its local server not listening yet it is still up (the normal state at login).
 UP, UP_LOCAL_DOWN = "up", "up, local server not listening"
@@ -152,6 +152,8 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
     problem = session.refusal if session and session.refusal else ""
     if session and problem and session.retrying and running:
         problem += " (the client keeps retrying)"
+    if session and session.client_error and not urls and not problem:  # a refusal stays the reason
+        problem = client_problem(session)
     local_note = base.problem  # why the local side could not be checked, or where its service went
     if urls and base.listening is False and base.local_host and base.local_port:
         problem = local_down_note(base.local_host, base.local_port) + (f" ({local_note})" if local_note else "")

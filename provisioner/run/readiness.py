@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..engine import Engine
-from ..observe.pinggy_output import RECENT_ENTRIES, read_session
+from ..observe.pinggy_output import RECENT_ENTRIES, client_problem, read_session
 from ..observe.status import UP, UP_LOCAL_DOWN, local_down_note, local_side
 from ..plan.planner import Action
 
@@ -100,13 +100,18 @@ def _judge(engine: Engine, target: Target, state: str | None) -> Readiness:
             return Readiness(target.tunnel, UP_LOCAL_DOWN, session.urls,
                              local_down_note(target.host, target.port) + (f" ({note})" if note else ""))
         return Readiness(target.tunnel, UP, session.urls)
+    if session.invalid_settings:  # no retry changes settings
+        return Readiness(target.tunnel, FAILED, problem=client_problem(session))
     if state in _GIVEN_UP:
         if session.refusal:
             return Readiness(target.tunnel, FAILED, problem=refusal_problem(session.refusal))
+        if session.client_error:
+            return Readiness(target.tunnel, FAILED, problem=client_problem(session))
         detail = f": {session.last_line}" if session.last_line else ""
         return Readiness(target.tunnel, FAILED, problem=f"the tunnel client exited{detail}")
     # Connecting, or refused/disconnected and about to be restarted by Docker: the next attempt may well succeed.
-    newest = f"Pinggy refused the login: {session.refusal}" if session.refusal else session.last_line
+    newest = (f"Pinggy refused the login: {session.refusal}" if session.refusal
+              else client_problem(session) or session.last_line)
     return Readiness(target.tunnel, STARTING, problem=newest)
 
 
