@@ -50,25 +50,38 @@ def _kind(mode: int) -> str:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` with mode 0600, atomically: a temporary file in the same folder renamed over it.
+    """Write `text` to a file only this user can read (a saved plan): see write_replacing."""
+    write_replacing(path, text, 0o600)
 
-    rename() replaces a symlink at `path` instead of following it, so a link planted there never redirects the
-    write; the old file's mode and owner are never inherited; a reader sees the old content or the new, never half.
+
+def write_replacing(path: Path, text: str, mode: int) -> None:
+    """Write `text` to `path` with `mode`, atomically: a temporary file in the same folder renamed over it.
+
+    Only a regular file is replaced: a symlink (`tunnels.schema.json` → `~/.bashrc`, committed to a repo), a device
+    (`/dev/null`, which root would replace with a plain file) or a FIFO at `path` is refused, never followed or
+    swapped. The old file's mode and owner are never inherited; a reader sees the old content or the new, never half.
     """
     path = Path(path)
-    folder = path.parent
     try:
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        existing = os.lstat(path).st_mode
+    except FileNotFoundError:
+        existing = None
+    except OSError as error:
+        raise UserError(f"{path}: cannot write it: {error.strerror}") from None
+    if existing is not None and not stat.S_ISREG(existing):
+        kind = "a symbolic link" if stat.S_ISLNK(existing) else _kind(existing)
+        raise UserError(f"{path}: not writing it: it is {kind}, and tunnelctl writes only regular files; "
+                        "name another file")
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as error:
         raise UserError(f"{path}: cannot write it: {error.strerror}") from None
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), 0o600)  # mkstemp already makes 0600; say so rather than rely on it
+            os.fchmod(handle.fileno(), mode)
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        if os.path.isdir(path) and not os.path.islink(path):
-            raise IsADirectoryError(21, "Is a directory")
         os.replace(temporary, path)
     except OSError as error:
         os.unlink(temporary)

@@ -24,6 +24,10 @@ REPO = Path(__file__).resolve().parent.parent
 SUPPORT = REPO / "tests" / "support"
 MACHINE_ENGINE_PIDFILE = Path("/var/run/docker.pid")
 sys.path.insert(0, str(REPO))  # for the Pinggy stand-in's test helpers in standin/
+# The tests run as a developer does, whose manifest is trusted: CI sets CI=true, which would make every manifest
+# untrusted (manifest/trust.py); the tests of untrusted manifests set CI or TUNNELCTL_ENV_ALLOW themselves.
+for _decides_trust in ("CI", "TUNNELCTL_ENV_ALLOW"):
+    os.environ.pop(_decides_trust, None)
 
 
 def run_tunnelctl(*args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None,

@@ -192,4 +192,4 @@ def test_destroy_needs_only_the_project_not_the_secrets(write_manifest):
         tunnels:
           - {name: a, port: 1, token: "{{ env.UNSET_TOKEN }}"}
     """)
-    assert manifest.load_scope(path, {})[0] == "team"
+    assert manifest.load_scope(path, {}).project == "team"

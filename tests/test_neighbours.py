@@ -18,22 +18,39 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
 
 
-def test_a_saved_plan_replaces_a_planted_symlink_and_never_writes_through_it(docker_api, project, tmp_path):
+def test_a_saved_plan_replaces_a_regular_file_and_refuses_a_symlink_or_a_device(docker_api, project, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     victim.chmod(0o644)
     (tmp_path / "tunnels.yaml").write_text(f"version: 1\nproject: {project}\ntunnels: []\n")
     (tmp_path / "changes.plan").symlink_to(victim)
+    (tmp_path / "stdout.plan").symlink_to("/dev/stdout")
     (tmp_path / "old.plan").write_text("{}")
     (tmp_path / "old.plan").chmod(0o644)
 
-    for name in ("changes.plan", "old.plan"):
-        saved = run_tunnelctl("plan", "--out", name, cwd=tmp_path)
-        assert saved.returncode == 0, saved.stderr
-        assert stat.S_ISREG(os.lstat(tmp_path / name).st_mode) and mode(tmp_path / name) == 0o600
-        assert '"format": "tunnelctl-plan"' in (tmp_path / name).read_text()
+    saved = run_tunnelctl("plan", "--out", "old.plan", cwd=tmp_path)
+    assert saved.returncode == 0, saved.stderr
+    assert stat.S_ISREG(os.lstat(tmp_path / "old.plan").st_mode) and mode(tmp_path / "old.plan") == 0o600
+    assert '"format": "tunnelctl-plan"' in (tmp_path / "old.plan").read_text()
+    for name, kind in (("changes.plan", "a symbolic link"), ("stdout.plan", "a symbolic link"),
+                       ("/dev/null", "a device")):
+        refused = run_tunnelctl("plan", "--out", name, cwd=tmp_path)
+        assert refused.returncode == 1 and f"it is {kind}, and tunnelctl writes only regular files" in refused.stderr
+    assert os.path.islink(tmp_path / "changes.plan") and stat.S_ISCHR(os.lstat("/dev/null").st_mode)
     assert victim.read_text() == "precious" and mode(victim) == 0o644
     assert not [left for left in tmp_path.iterdir() if left.name.endswith(".tmp")]
+
+
+def test_schema_write_refuses_a_committed_symlink(tmp_path):
+    victim = tmp_path / "bashrc"
+    victim.write_text("precious")
+    (tmp_path / "tunnels.schema.json").symlink_to(victim)
+    refused = run_tunnelctl("schema", "--write", cwd=tmp_path)
+    assert refused.returncode == 1 and "it is a symbolic link" in refused.stderr
+    assert victim.read_text() == "precious"
+    (tmp_path / "tunnels.schema.json").unlink()
+    assert run_tunnelctl("schema", "--write", cwd=tmp_path).returncode == 0
+    assert mode(tmp_path / "tunnels.schema.json") == 0o644
 
 
 def test_a_private_write_into_a_missing_folder_is_one_clear_error(tmp_path):
@@ -87,14 +104,18 @@ def test_a_folder_everyone_may_write_without_the_sticky_bit_is_refused(lock_dir)
     (lambda path: os.mkfifo(path), "is not a regular file"),
     (lambda path: path.symlink_to("/etc/passwd"), "it is a symbolic link"),
     (lambda path: path.mkdir(), "cannot open the lock file"),
+    (lambda path: os.link(path.parent.parent / "victim", path), "has 2 links"),
 ])
 def test_something_else_at_the_lock_path_is_one_clear_error(lock_dir, plant, message):
     take_lock()  # makes the folder
     path = locking.lock_path("unix:///var/run/docker.sock", "p")
     path.unlink()
+    victim = path.parent.parent / "victim"
+    victim.write_text("precious")
     plant(path)
     with pytest.raises(UserError, match=message):
         take_lock()
+    assert victim.read_text() == "precious"
 
 
 def test_a_huge_planted_lock_file_is_read_only_in_part(lock_dir):

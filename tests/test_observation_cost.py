@@ -8,20 +8,28 @@ from conftest import SLEEPER_IMAGE, manifest_text, run_tunnelctl
 
 
 def count_plan_requests(monkeypatch, path) -> int:
-    """Run `plan` in this process and count every HTTP request docker-py sends to the engine."""
+    """Run `plan` in this process and count every HTTP request sent to the engine (a plan reads without docker-py:
+    it must not send any request through it either)."""
     import docker
 
     from provisioner import cli
+    from provisioner.engine.raw_api import RawReads
 
-    sent = []
-    original = docker.APIClient.send
+    sent, through_docker_py = [], []
+    original_get, original_send = RawReads._get, docker.APIClient.send
+
+    def counting_get(self, path, query=None):
+        sent.append(path)
+        return original_get(self, path, query)
 
     def counting_send(self, request, **kwargs):
-        sent.append(request.path_url)
-        return original(self, request, **kwargs)
+        through_docker_py.append(request.path_url)
+        return original_send(self, request, **kwargs)
 
+    monkeypatch.setattr(RawReads, "_get", counting_get)
     monkeypatch.setattr(docker.APIClient, "send", counting_send)
     assert cli.main(["plan", "-f", str(path)]) == 0
+    assert through_docker_py == []
     return len(sent)
 
 

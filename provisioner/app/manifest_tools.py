@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .. import manifest
+from .. import files, manifest
 from ..constants import EXIT_ERROR, EXIT_OK
 from ..errors import UserError
 
@@ -88,10 +88,7 @@ def schema(write_to: Path | None, view: ManifestToolsView) -> int:
     if write_to is None:
         view.say(schema_text().rstrip("\n"))
         return EXIT_OK
-    try:
-        write_to.write_text(schema_text(), encoding="utf-8")
-    except OSError as error:
-        raise UserError(f"{write_to}: cannot write it: {error.strerror}") from None
+    files.write_replacing(write_to, schema_text(), 0o644)  # committed beside the manifest, read by editors
     view.say(f"Wrote {write_to}. Manifests beside it start with: {MODELINE}")
     return EXIT_OK
 

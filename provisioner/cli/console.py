@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from ..redaction import MIN_REDACTED_LENGTH, SENSITIVE, printed_forms
+from ..redaction import Redactor
 
 
 class Console:
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None):
         self._out = out or sys.stdout
         self._err = err or sys.stderr
-        self._secrets: list[str] = []
+        self._redactor = Redactor()
 
     def hide(self, secrets: Iterable[str]) -> None:
-        known = set(self._secrets) | {form for secret in secrets if len(secret) >= MIN_REDACTED_LENGTH
-                                      for form in printed_forms(secret)}
-        self._secrets = sorted(known, key=len, reverse=True)  # longest first, so a secret's prefix never wins
+        self._redactor.hide(secrets)
 
     def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, SENSITIVE)
-        return text
+        return self._redactor.text(text)
 
     def print(self, text: str = "") -> None:
         self._write(self._out, text)
+
+    def print_json(self, document) -> None:
+        """A JSON document, its strings redacted one by one: a hidden number or yes/no blanked in the text would
+        make it something that is not JSON."""
+        self._out.write(json.dumps(self._redactor.document(document), indent=2) + "\n")
+        self._out.flush()
 
     def error(self, text: str) -> None:
         self._write(self._err, text)

@@ -4,6 +4,7 @@ goes through the redacting Console, except a secret the user asked to see."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -133,21 +134,24 @@ class HumanView:
 class JsonView(HumanView):
     """One JSON document on stdout (format_version 1) instead of text; notes go to stderr, so stdout stays JSON."""
 
+    def document(self, text: str) -> None:
+        self.console.print_json(json.loads(text))
+
     def plan(self, fleet: FleetPlan) -> None:
-        self.say(render.plan_json(fleet))
+        self.document(render.plan_json(fleet))
 
     def saved_plan(self, path: Path) -> None:
         self.error(f"Saved the plan to {path}; carry it out with: tunnelctl apply {path}")
 
     def status(self, project: str, items: list[TunnelStatus], grouped: bool) -> None:
-        self.say(render.status_json(project, items))
+        self.document(render.status_json(project, items))
 
     def diagnosis(self, diagnosis: Diagnosis) -> None:
         from ..app.doctor import as_json
 
-        self.say(as_json(diagnosis))
+        self.document(as_json(diagnosis))
 
     def check(self, project: str, results: list[TunnelCheck]) -> None:
         from ..mcp.check import check_json
 
-        self.say(check_json(project, results))
+        self.document(check_json(project, results))

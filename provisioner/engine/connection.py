@@ -1,5 +1,6 @@
-"""How to reach an engine: docker-py imported for the run's engines, its client's arguments (a URL and TLS, a Docker
-CLI context, or the environment's), and where the address came from, to say what to fix when it does not answer."""
+"""How to reach an engine: its client's arguments (a URL and TLS, a Docker CLI context, or the environment's; read
+without docker-py when nothing but a URL is involved), docker-py kept from paramiko when no engine needs ssh, and
+where the address came from, to say what to fix when it does not answer."""
 
 from __future__ import annotations
 
@@ -12,17 +13,14 @@ from typing import Any
 from .config import EngineConfig
 
 
-def import_docker(configs: Iterable[EngineConfig], environ: Mapping[str, str] | None = None) -> None:
-    """Import docker-py for this run's engines.
-
-    docker-py imports paramiko for its ssh transport whether or not an engine is reached over ssh, which costs about
-    0.1 s, a third of a no-op plan. When no engine of the run can be an ssh:// one, paramiko is hidden from it.
-    """
+def without_unneeded_ssh(configs: Iterable[EngineConfig], environ: Mapping[str, str] | None = None) -> None:
+    """Before docker-py is first imported (if it is: reads do without it): hide paramiko from it unless an engine of
+    this run can be an ssh:// one. docker-py imports paramiko for its ssh transport whether or not an engine is
+    reached over ssh, which costs about 0.1 s."""
     environ = os.environ if environ is None else environ
     if "docker" not in sys.modules and not any(_may_use_ssh(config, environ) for config in configs):
         # None in sys.modules makes `import paramiko` fail, and docker-py then skips its ssh transport.
         sys.modules.setdefault("paramiko", None)  # type: ignore[arg-type]
-    import docker  # noqa: F401
 
 
 def _may_use_ssh(config: EngineConfig, environ: Mapping[str, str]) -> bool:
@@ -32,13 +30,31 @@ def _may_use_ssh(config: EngineConfig, environ: Mapping[str, str]) -> bool:
         return True  # a context may point anywhere; reading it needs docker-py itself
     if environ.get("DOCKER_HOST"):
         return environ["DOCKER_HOST"].startswith("ssh://")
+    return _current_context(environ) is not None
+
+
+def _current_context(environ: Mapping[str, str]) -> str | None:
+    """The Docker CLI's current context (`docker context use`), unless it is the default one."""
     config_dir = environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
     try:
         with open(os.path.join(config_dir, "config.json"), encoding="utf-8") as handle:
             current = json.load(handle).get("currentContext")
     except (OSError, ValueError, AttributeError):
-        return False
-    return bool(current) and current != "default"
+        return None
+    return current if isinstance(current, str) and current and current != "default" else None
+
+
+def plain_settings(config: EngineConfig, environ: Mapping[str, str]) -> dict[str, Any] | None:
+    """The client's arguments when no context, TLS or environment TLS is involved, read without docker-py: a URL (or
+    none: the local sockets); None when only docker-py can tell (see client_settings)."""
+    if config.docker:
+        return None if config.tls else {"base_url": config.docker}
+    if config.context or environ.get("DOCKER_CONTEXT") or environ.get("DOCKER_TLS_VERIFY") or \
+            environ.get("DOCKER_CERT_PATH"):
+        return None
+    if environ.get("DOCKER_HOST"):
+        return {"base_url": environ["DOCKER_HOST"]}
+    return None if _current_context(environ) else {}
 
 
 def origin(config: EngineConfig, environ: Mapping[str, str]) -> tuple[str, str, str]:

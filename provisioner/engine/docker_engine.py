@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import http.client
 import os
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from .. import pause_points
 from ..desired import labels
@@ -19,7 +21,8 @@ from ..parallel import map_parallel
 from . import LogTail, platforms
 from . import errors as engine_errors
 from .config import BUILT_IN_NETWORKS, DOCKER_SOCKET, ENVIRONMENT_ENGINE, EngineConfig, discover, local_sockets
-from .connection import client_settings, origin
+from .connection import client_settings, origin, plain_settings
+from .raw_api import ApiRefusal, DockerPyReads, EngineReads, raw_reads_for
 
 # Pinned so that docker-py does not spend a round-trip asking the engine for its version on every run; the docker
 # CLI's DOCKER_API_VERSION overrides it for an engine that speaks another range (Docker 29 needs at least 1.44).
@@ -38,11 +41,10 @@ class EngineVersion:
 
 
 class DockerEngine:
-    """The Engine protocol over the Docker API (docker-py), for one engine of the manifest."""
+    """The Engine protocol over the Docker API, for one engine of the manifest: reads with the standard library where
+    it can reach the engine (raw_api.py), everything else with docker-py."""
 
     def __init__(self, config: EngineConfig | None = None, environ: Mapping[str, str] | None = None):
-        import docker
-
         self.config = config or EngineConfig(ENVIRONMENT_ENGINE)
         self.name = self.config.name
         environ = os.environ if environ is None else environ
@@ -50,36 +52,74 @@ class DockerEngine:
         self.endpoint = self.config.docker or environ.get("DOCKER_HOST") or DEFAULT_ENDPOINT
         self.api_version = environ.get("DOCKER_API_VERSION") or API_VERSION
         self._version_pinned_by_user = "DOCKER_API_VERSION" in environ
-        try:
-            settings = client_settings(self.config, environ)
+        with self._opening():
+            settings = plain_settings(self.config, environ)
+            if settings is None:  # a context, TLS or ssh://: only docker-py knows how
+                settings = client_settings(self.config, environ)
             if not settings.get("base_url"):  # nothing names an engine: the first local socket that answers
                 settings["base_url"] = discover(local_sockets(environ))
+            self._settings = settings
             self.endpoint = settings["base_url"]
-            self.api = docker.APIClient(version=self.api_version, **settings)
-        except (docker.errors.DockerException, OSError) + _ssh_errors() as error:  # ssh:// connects right here
-            raise EngineError(f"cannot use the Docker engine {self.where}: {error}; {self.hint}") from None
-        self._errors = docker.errors
+            raw = None if settings.get("tls") else raw_reads_for(self.endpoint, self.api_version)
+            # docker-py's client (an ssh:// one connects right here) is made only when reads need it, else on the
+            # first write: a plan or status that changes nothing never imports docker-py.
+            self.reads: EngineReads = raw or DockerPyReads(self.api, self._errors)
         self._pull_locks: dict[str, threading.Lock] = {}
         self._pull_locks_guard = threading.Lock()
+
+    @functools.cached_property
+    def api(self) -> Any:
+        """docker-py's client, made on first use."""
+        import docker
+
+        with self._opening():
+            return docker.APIClient(version=self.api_version, **self._settings)
+
+    @functools.cached_property
+    def _errors(self) -> Any:
+        import docker.errors
+
+        return docker.errors
+
+    @contextlib.contextmanager
+    def _opening(self) -> Iterator[None]:
+        """Making the client: what fails here (a bad URL, a refused ssh login) is the engine's one-line error."""
+        try:
+            yield
+        except Exception as error:
+            docker = sys.modules.get("docker")
+            known = (OSError,) + ((docker.errors.DockerException,) if docker else ()) + _ssh_errors()
+            if not isinstance(error, known):
+                raise
+            raise EngineError(f"cannot use the Docker engine {self.where}: {error}; {self.hint}") from None
 
     @property
     def where(self) -> str:
         return f"{self.endpoint} ({self.origin})"
 
     @contextlib.contextmanager
-    def _call(self, what: str):
-        import requests
-
+    def _call(self, what: str) -> Iterator[None]:
         try:
             yield
-        except self._errors.APIError as error:  # first: docker-py's refusals are requests' HTTPErrors too
-            raise EngineError(engine_errors.refused(str(error.explanation or error), self.endpoint, what,
-                                                    self.api_version, self._version_pinned_by_user)) from None
-        except (requests.exceptions.RequestException, OSError) as error:
-            raise EngineError(engine_errors.unreachable(error, self.where, what, self.hint, self.setting)) from None
-        except (self._errors.DockerException,) + _ssh_errors() as error:  # e.g. an ssh:// engine whose login fails
-            raise EngineError(f"cannot reach the Docker engine at {self.where} while {what}: {error}; "
-                              f"{self.hint}") from None
+        except Exception as error:
+            message = self._failure(error, what)
+            if message is None:
+                raise
+            raise EngineError(message) from None
+
+    def _failure(self, error: Exception, what: str) -> str | None:
+        """One line for what went wrong talking to the engine, whichever client talked; None for anything else."""
+        docker = sys.modules.get("docker")
+        if isinstance(error, ApiRefusal) or (docker and isinstance(error, docker.errors.APIError)):
+            # first: docker-py's refusals are requests' HTTPErrors, and so OSErrors, too
+            explanation = error.explanation if isinstance(error, ApiRefusal) else str(error.explanation or error)
+            return engine_errors.refused(explanation, self.endpoint, what, self.api_version,
+                                         self._version_pinned_by_user)
+        if isinstance(error, (OSError, http.client.HTTPException)):  # requests' failures are OSErrors
+            return engine_errors.unreachable(error, self.where, what, self.hint, self.setting)
+        if (docker and isinstance(error, docker.errors.DockerException)) or isinstance(error, _ssh_errors()):
+            return f"cannot reach the Docker engine at {self.where} while {what}: {error}; {self.hint}"
+        return None
 
     @property
     def is_local(self) -> bool:
@@ -91,7 +131,7 @@ class DockerEngine:
     def kind(self) -> platforms.EngineKind:
         """Docker, rootless Docker, Podman or Docker Desktop, from the engine's own description (one request)."""
         with self._call("reading the engine's description"):
-            return platforms.describe(self.api.info())
+            return platforms.describe(self.reads.info())
 
     def observe(self, project: str, wanted_names: Iterable[str] = (), images: Iterable[str] = (),
                 networks: Iterable[str] = ()) -> Observation:
@@ -99,15 +139,14 @@ class DockerEngine:
         names are not the project's, one image lookup per distinct image (to see a tag move), and one list of
         networks when tunnels join user-defined ones."""
         with self._call("listing containers"):
-            rows = self.api.containers(all=True, filters={"label": labels.ownership_filter(project)})
+            rows = self.reads.containers({"label": labels.ownership_filter(project)})
         owned = tuple(_observed(row) for row in rows)
         held = {container.name for container in owned}
         missing = sorted(set(wanted_names) - held)
         foreign = {}
         if missing:
             with self._call("listing containers"):
-                rows = self.api.containers(all=True, filters={
-                    "name": [f"^/{name.replace('.', '[.]')}$" for name in missing]})
+                rows = self.reads.containers({"name": [f"^/{name.replace('.', '[.]')}$" for name in missing]})
             foreign = {_name(row): _describe_holder(row) for row in rows if _name(row) in missing}
         return Observation(owned, foreign, self._image_ids(set(images)), self._missing_networks(set(networks)))
 
@@ -173,10 +212,9 @@ class DockerEngine:
         found = {}
         for image in sorted(images):
             with self._call(f"inspecting image {image}"):
-                try:
-                    found[image] = self.api.inspect_image(image)["Id"]
-                except self._errors.ImageNotFound:
-                    pass  # not pulled yet: creating a container will pull it
+                details = self.reads.inspect_image(image)
+            if details is not None:  # else not pulled yet: creating a container will pull it
+                found[image] = details["Id"]
         return found
 
     def create(self, spec: ContainerSpec) -> str:
@@ -272,21 +310,15 @@ class DockerEngine:
         """`docker inspect` of each container, concurrently; containers gone meanwhile are left out."""
         def one(container_id: str) -> ContainerDetails | None:
             with self._call(f"inspecting container {container_id[:12]}"):
-                try:
-                    return _details(self.api.inspect_container(container_id))
-                except self._errors.NotFound:
-                    return None
+                info = self.reads.inspect_container(container_id)
+            return None if info is None else _details(info)
 
         return [details for details in map_parallel(one, container_ids) if details is not None]
 
     def logs(self, container_id: str, tail: LogTail, since: float | None = None) -> str:
         """The newest `tail` log entries (stdout and stderr), since `since` if given: always a bounded read."""
         with self._call(f"reading the logs of container {container_id[:12]}"):
-            try:
-                raw = self.api.logs(container_id, stdout=True, stderr=True, tail=tail,
-                                    since=int(since) if since else None)
-            except self._errors.NotFound:
-                return ""
+            raw = self.reads.logs(container_id, tail, int(since) if since else None)
         return raw.decode("utf-8", errors="replace")
 
     def follow_logs(self, container_id: str, tail: LogTail) -> Iterator[str]:

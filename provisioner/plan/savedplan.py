@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .. import files
 from ..errors import UserError
+from ..redaction import Redactor
 from .fleet import FleetPlan, UnreachableEngine, plan_document
 
 FORMAT = "tunnelctl-plan"
@@ -24,7 +25,10 @@ class SavedPlan:
     engines: dict[str, dict[str, str]]  # name → endpoint, desired_digest, observed_digest
 
 
-def save(path: Path, fleet: FleetPlan, manifest: Path, targets: Iterable[str], replace: Iterable[str]) -> None:
+def save(path: Path, fleet: FleetPlan, manifest: Path, targets: Iterable[str], replace: Iterable[str],
+         hidden: Iterable[str] = ()) -> None:
+    """`hidden`: what the manifest's templates read from the environment and made of it, blanked as on the screen
+    (CI keeps plan files as artifacts that whoever opened the pull request can download)."""
     if fleet.unreachable:
         raise UserError(f"not saving {path}: engine '{fleet.unreachable[0].name}' could not be reached, so the plan "
                         "is incomplete; pass --engine to plan without it")
@@ -35,7 +39,13 @@ def save(path: Path, fleet: FleetPlan, manifest: Path, targets: Iterable[str], r
                                 "observed_digest": part.observed_digest} for part in fleet.reachable},
         "plan": plan_document(fleet),
     }
-    files.write_private(path, json.dumps(document, indent=2) + "\n")
+    files.write_private(path, json.dumps(_redactor(hidden).document(document), indent=2) + "\n")
+
+
+def _redactor(hidden: Iterable[str]) -> Redactor:
+    redactor = Redactor()
+    redactor.hide(hidden)
+    return redactor
 
 
 def read(path: Path) -> SavedPlan:
@@ -51,8 +61,10 @@ def read(path: Path) -> SavedPlan:
         raise UserError(f"{path}: not a usable tunnelctl plan ({error}); make one with tunnelctl plan --out") from None
 
 
-def check_fresh(saved: SavedPlan, fleet: FleetPlan, path: Path) -> None:
-    """Refuse a plan whose inputs changed: it would no longer do what was reviewed."""
+def check_fresh(saved: SavedPlan, fleet: FleetPlan, path: Path, hidden: Iterable[str] = ()) -> None:
+    """Refuse a plan whose inputs changed: it would no longer do what was reviewed. An endpoint was saved blanked
+    if it is `hidden`, so it is compared blanked."""
+    redactor = _redactor(hidden)
     again = f"run tunnelctl plan --out {path} again, review it, then apply it"
     now = {part.name: part for part in fleet.engines}
     if set(now) != set(saved.engines):
@@ -62,7 +74,7 @@ def check_fresh(saved: SavedPlan, fleet: FleetPlan, path: Path) -> None:
         part = now[name]
         if isinstance(part, UnreachableEngine):
             raise UserError(f"cannot apply {path}: engine '{name}': {part.error}")
-        if part.endpoint != then["endpoint"]:
+        if redactor.text(part.endpoint) != then["endpoint"]:
             raise UserError(f"{path} is stale: engine '{name}' is now {part.endpoint}, not {then['endpoint']}; {again}")
         if part.desired_digest != then["desired_digest"]:
             raise UserError(f"{path} is stale: the manifest {saved.manifest} (or its variables) changed since; {again}")

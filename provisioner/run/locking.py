@@ -30,16 +30,16 @@ class LockHeld(UserError):
 
 
 def lock_path(endpoint: str, project: str) -> Path:
+    """Named by a digest only: the folder is shared, and a project's name may come from the environment."""
     directory = Path(os.environ.get("TUNNELCTL_LOCK_DIR", DEFAULT_DIRECTORY))
-    digest = hashlib.sha256(endpoint.encode()).hexdigest()[:12]
-    return directory / f"{project}-{digest}.lock"
+    return directory / (hashlib.sha256(f"{endpoint} {project}".encode()).hexdigest()[:24] + ".lock")
 
 
 @contextlib.contextmanager
 def project_lock(endpoint: str, project: str, timeout: float = 0.0, on_takeover=lambda holder: None):
     """Hold the lock for the block; wait up to `timeout` seconds for it, then raise LockHeld naming the holder."""
     path = lock_path(endpoint, project)
-    handle = _open(path)
+    handle, ours = _open(path)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -54,6 +54,9 @@ def project_lock(endpoint: str, project: str, timeout: float = 0.0, on_takeover=
         left_behind = _holder(handle)
         if left_behind:  # its holder ended without releasing it cleanly (killed): the kernel freed the lock
             on_takeover(_describe(left_behind))
+        if not ours:  # another user's file: locked, never written (it may be anything of theirs they named so)
+            yield
+            return
         _write_holder(handle)
         try:
             yield
@@ -66,7 +69,9 @@ def project_lock(endpoint: str, project: str, timeout: float = 0.0, on_takeover=
 
 
 def _open(path: Path):
-    """Open (or create) the lock file in a folder no other user can have planted, refusing anything but a file."""
+    """Open (or create) the lock file in a folder no other user can have planted, refusing anything but a regular
+    file with one link (a hard link planted there would have tunnelctl truncate its target). Returns the file and
+    whether it is ours (this user's or root's) to write the holder into; another user's is only locked."""
     _verified_folder(path.parent)
     flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
@@ -79,12 +84,15 @@ def _open(path: Path):
         reason = "it is a symbolic link" if error.errno == errno.ELOOP else error.strerror
         raise UserError(f"cannot open the lock file {path}: {reason}; remove it, or set TUNNELCTL_LOCK_DIR to a "
                         "folder of your own") from None
-    if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # a FIFO would block the read of its holder forever
+    info = os.fstat(descriptor)
+    problem = ("is not a regular file" if not stat.S_ISREG(info.st_mode)  # a FIFO would block the read forever
+               else f"has {info.st_nlink} links (a hard link to another file)" if info.st_nlink != 1 else "")
+    if problem:
         os.close(descriptor)
-        raise UserError(f"the lock file {path} is not a regular file; remove it, or set TUNNELCTL_LOCK_DIR to a "
+        raise UserError(f"the lock file {path} {problem}; remove it, or set TUNNELCTL_LOCK_DIR to a "
                         "folder of your own")
     os.set_blocking(descriptor, True)
-    return os.fdopen(descriptor, "r+")
+    return os.fdopen(descriptor, "r+"), info.st_uid in (os.getuid(), 0)
 
 
 def _verified_folder(folder: Path) -> None:

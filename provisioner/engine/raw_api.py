@@ -1,0 +1,158 @@
+"""The reads every plan and status makes (list, inspect, logs, the engine's description), spoken to Docker's HTTP
+API with the standard library: importing docker-py and requests costs more than a no-op plan's whole work, and these
+few GETs need neither. Writes, ssh:// and TLS engines stay docker-py's (see docker_engine.py).
+
+`DockerPyReads` gives docker-py's client the same five methods, so the adapter reads one way whatever the engine.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import struct
+from typing import Any, Protocol
+from urllib.parse import quote, urlencode, urlsplit
+
+# A read that hangs this long is an engine in trouble, not a slow one (docker-py's own default is 60 s).
+READ_TIMEOUT_SECONDS = 60
+
+
+class ApiRefusal(Exception):
+    """The engine answered with an error status; `explanation` is its own words."""
+
+    def __init__(self, status: int, explanation: str):
+        super().__init__(explanation)
+        self.status, self.explanation = status, explanation
+
+
+class EngineReads(Protocol):
+    """What the adapter reads; None where Docker says the object does not exist."""
+
+    def containers(self, filters: dict[str, list[str]]) -> list[dict[str, Any]]: ...
+
+    def inspect_container(self, container_id: str) -> dict[str, Any] | None: ...
+
+    def inspect_image(self, image: str) -> dict[str, Any] | None: ...
+
+    def info(self) -> dict[str, Any]: ...
+
+    def logs(self, container_id: str, tail: int | str, since: int | None) -> bytes: ...
+
+
+def raw_reads_for(base_url: str, api_version: str) -> RawReads | None:
+    """Standard-library reads for a unix socket or a plain tcp:// engine; None for any other (ssh://, TLS)."""
+    parts = urlsplit(base_url)
+    if parts.scheme in ("unix", "http+unix"):
+        return RawReads(api_version, socket_path=parts.path)
+    if parts.scheme in ("tcp", "http") and parts.hostname:
+        return RawReads(api_version, host=parts.hostname, port=parts.port or 2375)
+    return None
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+class RawReads:
+    """GETs to one engine, one connection per request (they run from several threads at once)."""
+
+    def __init__(self, api_version: str, *, socket_path: str | None = None, host: str | None = None,
+                 port: int = 2375):
+        self.api_version, self.socket_path, self.host, self.port = api_version, socket_path, host, port
+
+    def _get(self, path: str, query: dict[str, Any] | None = None) -> bytes | None:
+        connection: http.client.HTTPConnection = (
+            _UnixConnection(self.socket_path, READ_TIMEOUT_SECONDS) if self.socket_path
+            else http.client.HTTPConnection(self.host or "localhost", self.port, timeout=READ_TIMEOUT_SECONDS))
+        target = f"/v{self.api_version}{path}" + (f"?{urlencode(query)}" if query else "")
+        try:
+            connection.request("GET", target)
+            response = connection.getresponse()
+            body = response.read()
+        finally:
+            connection.close()
+        if response.status == 404:
+            return None
+        if response.status >= 400:
+            try:
+                explanation = json.loads(body).get("message") or ""
+            except (ValueError, AttributeError):
+                explanation = body.decode("utf-8", errors="replace").strip()
+            raise ApiRefusal(response.status, explanation or f"{response.status} {response.reason}")
+        return body
+
+    def _json(self, path: str, query: dict[str, Any] | None = None) -> Any:
+        body = self._get(path, query)
+        return None if body is None else json.loads(body)
+
+    def containers(self, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+        return self._json("/containers/json", {"all": 1, "filters": json.dumps(filters)}) or []
+
+    def inspect_container(self, container_id: str) -> dict[str, Any] | None:
+        return self._json(f"/containers/{quote(container_id, safe='')}/json")
+
+    def inspect_image(self, image: str) -> dict[str, Any] | None:
+        return self._json(f"/images/{quote(image, safe='/:@')}/json")
+
+    def info(self) -> dict[str, Any]:
+        return self._json("/info") or {}
+
+    def logs(self, container_id: str, tail: int | str, since: int | None) -> bytes:
+        query: dict[str, Any] = {"stdout": 1, "stderr": 1, "tail": tail}
+        if since:
+            query["since"] = since
+        body = self._get(f"/containers/{quote(container_id, safe='')}/logs", query)
+        return b"" if body is None else demultiplexed(body)
+
+
+def demultiplexed(body: bytes) -> bytes:
+    """The output of a container without a terminal comes in frames (8-byte header: stream, 0, 0, 0, length); a
+    terminal's is raw. Frames are joined in order, as docker-py does; anything that is not frames is kept whole."""
+    chunks, offset = [], 0
+    while offset < len(body):
+        header = body[offset:offset + 8]
+        if len(header) < 8 or header[0] not in (0, 1, 2) or header[1:4] != b"\0\0\0":
+            return body
+        (length,) = struct.unpack(">I", header[4:])
+        chunks.append(body[offset + 8:offset + 8 + length])
+        offset += 8 + length
+    return b"".join(chunks)
+
+
+class DockerPyReads:
+    """The same reads through docker-py's client, for the engines only it can reach (ssh://, TLS)."""
+
+    def __init__(self, api: Any, errors: Any):
+        self.api, self.errors = api, errors
+
+    def containers(self, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+        return self.api.containers(all=True, filters=filters)
+
+    def inspect_container(self, container_id: str) -> dict[str, Any] | None:
+        try:
+            return self.api.inspect_container(container_id)
+        except self.errors.NotFound:
+            return None
+
+    def inspect_image(self, image: str) -> dict[str, Any] | None:
+        try:
+            return self.api.inspect_image(image)
+        except self.errors.ImageNotFound:
+            return None
+
+    def info(self) -> dict[str, Any]:
+        return self.api.info()
+
+    def logs(self, container_id: str, tail: int | str, since: int | None) -> bytes:
+        try:
+            return self.api.logs(container_id, stdout=True, stderr=True, tail=tail, since=since)
+        except self.errors.NotFound:
+            return b""
