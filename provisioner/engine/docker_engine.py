@@ -52,6 +52,7 @@ class DockerEngine:
         self.endpoint = self.config.docker or environ.get("DOCKER_HOST") or DEFAULT_ENDPOINT
         self.api_version = environ.get("DOCKER_API_VERSION") or API_VERSION
         self._version_pinned_by_user = "DOCKER_API_VERSION" in environ
+        self._api: Any = None
         with self._opening():
             settings = plain_settings(self.config, environ)
             if settings is None:  # a context, TLS or ssh://: only docker-py knows how
@@ -67,19 +68,23 @@ class DockerEngine:
         self._pull_locks: dict[str, threading.Lock] = {}
         self._pull_locks_guard = threading.Lock()
 
-    @functools.cached_property
+    @property
     def api(self) -> Any:
-        """docker-py's client, made on first use."""
-        import docker
+        """docker-py's client, made on first use: by one thread, the others waiting (importing docker-py from several
+        threads at once fails on its partly initialised modules)."""
+        with _DOCKER_PY:
+            if self._api is None:
+                _import_docker_py()
+                import docker
 
-        with self._opening():
-            return docker.APIClient(version=self.api_version, **self._settings)
+                with self._opening():
+                    self._api = docker.APIClient(version=self.api_version, **self._settings)
+            return self._api
 
-    @functools.cached_property
+    @property
     def _errors(self) -> Any:
-        import docker.errors
-
-        return docker.errors
+        with _DOCKER_PY:
+            return _import_docker_py().errors
 
     @contextlib.contextmanager
     def _opening(self) -> Iterator[None]:
@@ -219,11 +224,12 @@ class DockerEngine:
 
     def create(self, spec: ContainerSpec) -> str:
         """Create and start the container; return its id. Pulls the image when the engine lacks it."""
-        from docker.types import LogConfig
-
         what = f"creating container '{spec.container_name}'"
         with self._call(what):
-            host_config = self.api.create_host_config(
+            api = self.api
+            from docker.types import LogConfig
+
+            host_config = api.create_host_config(
                 network_mode=spec.network, restart_policy={"Name": spec.restart_policy},
                 port_bindings={f"{inside}/tcp": (address, port) for address, port, inside in spec.published},
                 # Bounded logs: a CLI that reconnects for days redraws its spinner every 80 ms.
@@ -256,6 +262,7 @@ class DockerEngine:
             raise
 
     def pull(self, image: str) -> None:
+        api = self.api
         from docker.utils import parse_repository_tag
 
         with self._pull_locks_guard:
@@ -263,7 +270,7 @@ class DockerEngine:
         with lock, self._registry_call(image, f"pulling image {image}"):
             repository, tag = parse_repository_tag(image)
             # The engine reports a registry's trouble as a refusal, or as an event once the pull has begun.
-            for event in self.api.pull(repository, tag=tag or "latest", stream=True, decode=True):
+            for event in api.pull(repository, tag=tag or "latest", stream=True, decode=True):
                 if "error" in event:
                     raise EngineError(engine_errors.pull_failed(image, str(event["error"]), self.endpoint))
 
@@ -376,6 +383,19 @@ def _describe_holder(row: Mapping) -> str:
     owner = (f"tunnelctl project '{tags.get(labels.PROJECT)}'"
              if tags.get(labels.MANAGED_BY) == labels.MANAGER else "not managed by tunnelctl")
     return f"container {row['Id'][:12]} ({owner})"
+
+
+_DOCKER_PY = threading.RLock()
+
+
+def _import_docker_py() -> Any:
+    """docker-py and the parts of it the writes use, imported whole before any thread uses them."""
+    import docker
+    import docker.errors
+    import docker.types
+    import docker.utils
+
+    return docker
 
 
 def _ssh_errors() -> tuple[type[Exception], ...]:
