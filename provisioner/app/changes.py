@@ -175,13 +175,15 @@ def planned_fleet(scope: Scope, project: str, engine_configs: Mapping[str, Engin
                   known_tunnels: Collection[str] = ()) -> Iterator[FleetPlan]:
     """Open the engines, lock them when changing (in one order, so that two runs cannot deadlock), and plan each;
     the plan is used inside the locks. With the environment's single engine, an unreachable engine is an error."""
-    from ..plan.fleet import open_engines, plan_fleet
+    from ..engine import Unreachable
+    from ..engine.registry import open_engines
+    from ..plan.fleet import plan_fleet
     from ..run.locking import project_lock
 
     engines = open_engines(engine_configs, scope.engines)
     with contextlib.ExitStack() as locks:
         if lock is not None:
-            reachable = [engine for engine in engines.values() if not isinstance(engine, str)]
+            reachable = [engine for engine in engines.values() if not isinstance(engine, Unreachable)]
             for engine in sorted(reachable, key=lambda each: each.endpoint):
                 locks.enter_context(project_lock(
                     engine.endpoint, project, lock.lock_timeout,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .. import manifest as manifest_front
 from ..constants import JSON_FORMAT_VERSION
+from ..engine import Engine
 from ..errors import EngineError, ManifestError, UserError
 from ..observe import probe
 
@@ -91,13 +92,14 @@ def _check_manifest(path: Path, env_files: Sequence[Path], findings: list[Findin
     return loaded
 
 
-def _check_engines(loaded, selected: Iterable[str], findings: list[Finding]) -> dict:
-    from ..plan.fleet import open_engines
+def _check_engines(loaded, selected: Iterable[str], findings: list[Finding]) -> dict[str, Engine]:
+    from ..engine import Unreachable
+    from ..engine.registry import open_engines
 
-    engines = {}
+    engines: dict[str, Engine] = {}
     for name, engine in open_engines(loaded.engines, list(selected)).items():
-        if isinstance(engine, str):
-            findings.append(Finding(ENGINES, name, FAIL, engine))
+        if isinstance(engine, Unreachable):
+            findings.append(Finding(ENGINES, name, FAIL, engine.error))
             continue
         try:
             version, kind = engine.version(), engine.kind
@@ -106,13 +108,13 @@ def _check_engines(loaded, selected: Iterable[str], findings: list[Finding]) -> 
             continue
         findings.append(Finding(ENGINES, name, OK, f"{kind.label} at {engine.where}; it speaks API "
                                                    f"{version.min_api} to {version.api}, tunnelctl uses "
-                                                   f"{engine.api_version}"))
+                                                   f"{version.used}"))
         findings += [Finding(ENGINES, name, WARN, note) for note in kind.notes]
         engines[name] = engine
     return engines
 
 
-def _check_images(loaded, engines: dict, findings: list[Finding]) -> None:
+def _check_images(loaded, engines: dict[str, Engine], findings: list[Finding]) -> None:
     for name, image in sorted({(tunnel.engine, tunnel.settings.image) for tunnel in loaded.tunnels}):
         subject, engine = f"{image} on {name}", engines.get(name)
         if engine is None:
@@ -123,7 +125,7 @@ def _check_images(loaded, engines: dict, findings: list[Finding]) -> None:
             findings.append(Finding(IMAGES, subject, *_image_verdict(engine, image)))
 
 
-def _image_verdict(engine, image: str) -> tuple[str, str]:
+def _image_verdict(engine: Engine, image: str) -> tuple[str, str]:
     try:
         if engine.has_image(image):
             return OK, "present"
@@ -139,7 +141,7 @@ def _image_verdict(engine, image: str) -> tuple[str, str]:
     return OK, "not present; its registry has it (apply pulls it)"
 
 
-def _check_servers(loaded, engines: dict, findings: list[Finding]) -> None:
+def _check_servers(loaded, engines: dict[str, Engine], findings: list[Finding]) -> None:
     from ..desired.specs import server_name
 
     servers: dict[tuple[str, int], list[str]] = {}
@@ -179,7 +181,7 @@ def _server_verdict(host: str, port: int, elsewhere: str) -> tuple[str, str]:
     return OK, f"an SSH server answers ({shown}){elsewhere}"
 
 
-def _check_ports(loaded, engines: dict, findings: list[Finding]) -> None:
+def _check_ports(loaded, engines: dict[str, Engine], findings: list[Finding]) -> None:
     from ..desired.specs import HOST_NETWORK, network_mode
     from ..observe.status import local_side
 

@@ -85,16 +85,17 @@ def doctor(options: DoctorOptions, view: DoctorView) -> int:
 
 def logs(options: LogsOptions, view: LogsView) -> int:
     from ..desired.specs import secrets_in_command
+    from ..engine import Unreachable
+    from ..engine.registry import open_engines
     from ..observe.pinggy_output import collapse_frames
-    from ..plan.fleet import open_engines
 
     loaded = manifest.load(options.manifest, env_files=options.env_files, need_secrets=False)
     view.hide(loaded.secrets)
     found = None
     unreachable: list[str] = []
     for name, engine in open_engines(loaded.engines, options.engines).items():
-        if isinstance(engine, str):
-            unreachable.append(f"engine '{name}': {engine}")  # it may hold the container: say so below
+        if isinstance(engine, Unreachable):
+            unreachable.append(f"engine '{name}': {engine.error}")  # it may hold the container: say so below
             continue
         mine = [container for container in engine.observe(loaded.project).owned if container.tunnel == options.tunnel]
         inspected = engine.inspect([mine[0].id]) if mine else []

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from ..constants import JSON_FORMAT_VERSION
-from ..plan.fleet import FleetPlan, UnreachableEngine, plan_document
+from ..engine import Unreachable
+from ..plan.fleet import FleetPlan, plan_document
 from ..plan.planner import CHANGE_KINDS, CONFLICT, CREATE, MOVE, RECREATE, REMOVE, UNCHANGED, ActionKind
 from ..run.executor import Outcome
 
@@ -28,7 +29,7 @@ def plan_text(fleet: FleetPlan) -> str:
     for part in fleet.engines:
         if not fleet.single:
             lines += ["", f"Engine '{part.name}' ({part.endpoint or 'unreachable'}):"]
-        if isinstance(part, UnreachableEngine):
+        if isinstance(part, Unreachable):
             lines.append("  could not be reached (see below)")
             continue
         changes = [action for action in part.plan.actions if action.kind != UNCHANGED]

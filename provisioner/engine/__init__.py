@@ -1,13 +1,17 @@
 """The engine interface: everything tunnelctl asks of a container engine, and nothing more.
 
-`DockerEngine` (docker_engine.py) speaks the Docker API through docker-py; `FakeEngine` (fake.py) keeps containers
-in memory, for tests that check the executor, readiness and status in milliseconds. Everything above this package
-depends on the `Engine` protocol only. `config` says where engines are; `errors` words what goes wrong with them.
+`DockerEngine` (docker_engine.py) speaks the Docker API through docker-py (Podman's compatible API too); `FakeEngine`
+(fake.py) keeps containers in memory, for tests that check the executor, readiness and status in milliseconds.
+Everything above this package depends on the `Engine` protocol and `registry.open_engines` only, which opens each
+engine of the manifest as the kind of engine its entry names, or says in one line why it cannot (`Unreachable`).
+`config` says where engines are; `errors` words what goes wrong with them. tests/test_engine_contract.py holds every
+engine kind to the same behaviour.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from ..desired.model import ContainerDetails, ContainerSpec, Observation
@@ -16,9 +20,29 @@ from .platforms import EngineKind
 LogTail = int | Literal["all"]  # how many of the newest log entries: a number, or all that the engine kept
 
 
+@dataclass(frozen=True)
+class Unreachable:
+    """An engine of the manifest that could not be opened or used, and why, in one line."""
+
+    name: str
+    endpoint: str
+    error: str
+
+
+@dataclass(frozen=True)
+class EngineVersion:
+    api: str  # the newest API version the engine speaks
+    min_api: str  # the oldest
+    used: str  # the one tunnelctl speaks to it
+
+
 class Engine(Protocol):
     name: str  # the manifest's name for it (engines:), or "default"
     endpoint: str  # where it answers, e.g. unix:///var/run/docker.sock
+
+    @property
+    def where(self) -> str:
+        """The endpoint and where it came from (the manifest, DOCKER_HOST, a context…), for messages."""
 
     @property
     def is_local(self) -> bool:
@@ -57,3 +81,13 @@ class Engine(Protocol):
     def logs(self, container_id: str, tail: LogTail, since: float | None = None) -> str: ...
 
     def follow_logs(self, container_id: str, tail: LogTail) -> Iterator[str]: ...
+
+    # What `doctor` asks besides: it creates, pulls and changes nothing.
+    def version(self) -> EngineVersion:
+        """The API versions the engine speaks, after one request (an engine that does not answer raises)."""
+
+    def has_image(self, image: str) -> bool: ...
+
+    def check_pullable(self, image: str) -> bool:
+        """Ask the image's registry for it without pulling; raise EngineError saying why not. False when the engine
+        cannot ask without pulling."""

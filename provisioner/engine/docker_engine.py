@@ -9,7 +9,6 @@ import os
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +17,7 @@ from ..desired import labels
 from ..desired.model import HARDENING, ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from ..errors import EngineError
 from ..parallel import map_parallel
-from . import LogTail, platforms
+from . import EngineVersion, LogTail, platforms
 from . import errors as engine_errors
 from .config import BUILT_IN_NETWORKS, DOCKER_SOCKET, ENVIRONMENT_ENGINE, EngineConfig, discover, local_sockets
 from .connection import client_settings, origin, plain_settings
@@ -32,12 +31,6 @@ DEFAULT_ENDPOINT = "unix://" + DOCKER_SOCKET
 # says goodbye lets the server free its token at once, instead of the next login being refused meanwhile. Also set
 # on every container, so that a user's own `docker stop` behaves the same.
 STOP_GRACE_SECONDS = 3
-
-
-@dataclass(frozen=True)
-class EngineVersion:
-    api: str  # the newest Docker API version the engine speaks
-    min_api: str  # the oldest
 
 
 class DockerEngine:
@@ -190,7 +183,8 @@ class DockerEngine:
         with self._call("asking for its version"):
             self.api.ping()
             document = self.api.version(api_version=False)
-        return EngineVersion(str(document.get("ApiVersion") or "?"), str(document.get("MinAPIVersion") or "?"))
+        return EngineVersion(str(document.get("ApiVersion") or "?"), str(document.get("MinAPIVersion") or "?"),
+                             self.api_version)
 
     def has_image(self, image: str) -> bool:
         with self._call(f"inspecting image {image}"):

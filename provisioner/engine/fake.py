@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ..desired import labels
 from ..desired.model import ALIVE_STATES, ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from ..errors import EngineError
-from . import LogTail
+from . import EngineVersion, LogTail
 from .config import BUILT_IN_NETWORKS
 from .platforms import LINUX_DOCKER, EngineKind
 
@@ -75,6 +75,10 @@ class FakeEngine:
         return next(container for container in self.containers.values() if container.name == name)
 
     # the Engine protocol
+    @property
+    def where(self) -> str:
+        return self.endpoint
+
     @property
     def is_local(self) -> bool:
         return self._is_local
@@ -155,6 +159,17 @@ class FakeEngine:
 
     def address_in_network(self, network: str, name: str) -> str | None:
         return self.addresses.get((network, name))
+
+    def version(self) -> EngineVersion:
+        return EngineVersion("1.47", "1.24", "1.41")
+
+    def has_image(self, image: str) -> bool:
+        return image in self.images
+
+    def check_pullable(self, image: str) -> bool:
+        if image not in self.registry:
+            raise EngineError(f"the fake registry does not have image '{image}'")
+        return True
 
     def _new(self, spec: ContainerSpec) -> FakeContainer:
         container = FakeContainer(next(self._ids), spec.container_name, spec.image, tuple(spec.command),

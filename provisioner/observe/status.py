@@ -65,14 +65,15 @@ class TunnelStatus:
 def gather_manifest(loaded: Manifest, engine_names: list[str]) -> tuple[list[TunnelStatus], list[str]]:
     """Every engine of the manifest (or those named), all at once: the statuses, and one line per engine that
     failed; an engine that fails never hides what the others hold."""
-    from ..plan.fleet import open_engines
+    from ..engine import Unreachable
+    from ..engine.registry import open_engines
 
     engines = open_engines(loaded.engines, engine_names)
 
     def one(name: str) -> list[TunnelStatus] | str:
         engine = engines[name]
-        if isinstance(engine, str):
-            return engine
+        if isinstance(engine, Unreachable):
+            return engine.error
         try:
             return gather(engine, loaded.project, [t for t in loaded.tunnels if t.engine == name])
         except UserError as error:

@@ -12,10 +12,8 @@ from typing import Any
 from ..constants import JSON_FORMAT_VERSION
 from ..desired.labels import digest
 from ..desired.model import ContainerSpec, Observation
-from ..engine import Engine
-from ..engine.config import ENVIRONMENT_ENGINE, EngineConfig
-from ..engine.connection import without_unneeded_ssh
-from ..engine.docker_engine import DockerEngine
+from ..engine import Engine, Unreachable
+from ..engine.config import ENVIRONMENT_ENGINE
 from ..engine.platforms import PODMAN_IMAGE_NOTE, PODMAN_RESTART_NOTE, EngineKind
 from ..errors import EngineError, UserError
 from ..parallel import map_parallel
@@ -55,18 +53,9 @@ class EnginePlan:
 
 
 @dataclass(frozen=True)
-class UnreachableEngine:
-    """An engine that could not be used, and why, in one line."""
-
-    name: str
-    endpoint: str
-    error: str
-
-
-@dataclass(frozen=True)
 class FleetPlan:
     project: str
-    engines: tuple[EnginePlan | UnreachableEngine, ...]
+    engines: tuple[EnginePlan | Unreachable, ...]
     moves: tuple[Move, ...] = ()
 
     @property
@@ -74,8 +63,8 @@ class FleetPlan:
         return tuple(part for part in self.engines if isinstance(part, EnginePlan))
 
     @property
-    def unreachable(self) -> tuple[UnreachableEngine, ...]:
-        return tuple(part for part in self.engines if isinstance(part, UnreachableEngine))
+    def unreachable(self) -> tuple[Unreachable, ...]:
+        return tuple(part for part in self.engines if isinstance(part, Unreachable))
 
     @property
     def has_changes(self) -> bool:
@@ -98,25 +87,7 @@ class FleetPlan:
         return sum(part.plan.count(kind) for part in self.reachable)
 
 
-def open_engines(configs: Mapping[str, EngineConfig],
-                 selected: Collection[str] = ()) -> dict[str, DockerEngine | str]:
-    """Each engine's client, or the one-line reason it cannot be used; `selected` (--engine) limits them."""
-    unknown = sorted(set(selected) - set(configs))
-    if unknown:
-        raise UserError(f"--engine names no engine of the manifest: {', '.join(unknown)} "
-                        f"(engines: {', '.join(sorted(configs))})")
-    chosen = {name: config for name, config in configs.items() if not selected or name in selected}
-    without_unneeded_ssh(chosen.values())
-    opened: dict[str, DockerEngine | str] = {}
-    for name, config in chosen.items():
-        try:
-            opened[name] = DockerEngine(config)
-        except EngineError as error:
-            opened[name] = error.message
-    return opened
-
-
-def plan_fleet(project: str, engines: Mapping[str, Engine | str], specs_for: SpecsFor, *,
+def plan_fleet(project: str, engines: Mapping[str, Engine | Unreachable], specs_for: SpecsFor, *,
                targets: Collection[str] = (), replace: Collection[str] = (), pull: bool = False,
                removal_reason: str = "not in the manifest", known_tunnels: Collection[str] = ()) -> FleetPlan:
     """Plan every engine concurrently; an engine that cannot be reached is reported, and the others proceed."""
@@ -124,15 +95,15 @@ def plan_fleet(project: str, engines: Mapping[str, Engine | str], specs_for: Spe
     if unknown_replace:
         raise UserError(f"--replace names no tunnel of the manifest: {', '.join(unknown_replace)}")
 
-    def one(name: str) -> EnginePlan | UnreachableEngine:
+    def one(name: str) -> EnginePlan | Unreachable:
         engine = engines[name]
-        if isinstance(engine, str):
-            return UnreachableEngine(name, "", engine)
+        if isinstance(engine, Unreachable):
+            return engine
         try:
             return _prepare_engine(engine, project, specs_for(name, lambda: engine.kind), targets, replace, pull,
                                    removal_reason)
         except EngineError as error:
-            return UnreachableEngine(name, engine.endpoint, error.message)
+            return Unreachable(name, engine.endpoint, error.message)
 
     parts = map_parallel(one, engines, limit=len(engines))  # every engine at once: each is one list call
     reachable = [part for part in parts if isinstance(part, EnginePlan)]

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import files
+from ..engine import Unreachable
 from ..errors import UserError
 from ..redaction import Redactor
-from .fleet import FleetPlan, UnreachableEngine, plan_document
+from .fleet import FleetPlan, plan_document
 
 FORMAT = "tunnelctl-plan"
 FORMAT_VERSION = 1
@@ -72,7 +73,7 @@ def check_fresh(saved: SavedPlan, fleet: FleetPlan, path: Path, hidden: Iterable
                         f"{', '.join(sorted(now))}; {again}")
     for name, then in saved.engines.items():
         part = now[name]
-        if isinstance(part, UnreachableEngine):
+        if isinstance(part, Unreachable):
             raise UserError(f"cannot apply {path}: engine '{name}': {part.error}")
         if redactor.text(part.endpoint) != then["endpoint"]:
             raise UserError(f"{path} is stale: engine '{name}' is now {part.endpoint}, not {then['endpoint']}; {again}")
