@@ -121,6 +121,13 @@ class StandIn:
         the instance's, so tests running at the same time with other tokens are not affected."""
         _cli("configure-token", token, *self._args(), *_roughness_args(roughness))
 
+    def configure_domains(self, token, subdomain=None, domains=None):
+        """A Pro token's persistent subdomain (every login gets SUBDOMAIN.a.pinggy.link; "" for random again) and the
+        custom domains it may forward with `-R<domain>:0:host:port` (a list; [] for none)."""
+        args = ([f"--subdomain={subdomain}"] if subdomain is not None else []) + (
+            [f"--domains={','.join(domains)}"] if domains is not None else [])
+        _cli("configure-token", token, *self._args(), *args)
+
     def drop(self, token):
         """End the token's live session from the server's side; its client reconnects and gets a new URL."""
         _cli("drop", token, *self._args())

@@ -160,6 +160,7 @@ def status_json(project: str, items) -> str:
             "restarts": item.restarts,
             "local": {"host": item.local_host, "port": item.local_port, "network": item.network,
                       "listening": item.listening},
-            "urls": list(item.urls), "mcp_url": item.mcp_url, "healthy": item.healthy, "problem": item.problem or None,
+            "urls": list(item.urls), "mcp_url": item.mcp_url, "domains": list(item.domains),
+            "healthy": item.healthy, "problem": item.problem or None,
         } for item in items],
     }, indent=2)

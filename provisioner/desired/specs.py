@@ -87,7 +87,8 @@ def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER
         spec_hash=digest(runtime),
         local_host=settings.host,
         local_port=settings.port,
-        target=f"{where} → {server_name(settings)}:{settings.server_port}",
+        target=f"{where} → {server_name(settings)}:{settings.server_port}" + "".join(
+            f" as {domain}" for domain in settings.domains or ()),
         settings=settings,
         log_options=logging,
         network=network,
@@ -120,13 +121,18 @@ def server_name(settings: Settings) -> str:
 def ssh_arguments(settings: Settings, forward_to: str | None = None, host_network: bool = True) -> list[str]:
     """The arguments after the image name, in the order of the `docker run … pinggy/pinggy …` people write by hand.
 
+    Each of `domains` is a domain forwarding beside the default one: `-R<domain>:0:HOST:PORT`, which OpenSSH sends as
+    the remote address it asks Pinggy for, and Pinggy's CLI (0.5.3) reads as an additional http forwarding.
+
     Off the host network the debugger must listen on the container's every address for its published port to reach
     it: `-L0.0.0.0:PORT:localhost:4300`, which OpenSSH takes as a bind address and Pinggy's CLI (0.5.3) as a
     debugger host.
     """
     user = ssh_user(settings)
     server = server_name(settings)
-    arguments = ["-p", str(settings.server_port), f"-R0:{forward_to or settings.host}:{settings.port}"]
+    local = f"{forward_to or settings.host}:{settings.port}"
+    arguments = ["-p", str(settings.server_port), f"-R0:{local}"]
+    arguments += [f"-R{domain}:0:{local}" for domain in settings.domains or ()]  # Pinggy's domain forwarding
     if settings.debugger_port:
         bind = "" if host_network else "0.0.0.0:"
         arguments.append(f"-L{bind}{settings.debugger_port}:localhost:{DEBUGGER_CONTAINER_PORT}")

@@ -89,6 +89,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("server", "string", "Pinggy server (not with `region`)", "`@SERVER`", "`serverAddress`",
            "`pro.pinggy.io` with a token, else `free.pinggy.io`"),
     Option("server_port", "integer", "server's ssh port", "`-p N`", "not in its configuration", "`443`"),
+    Option("domains", "list of strings", "domains the tunnel also answers on, whose URLs stay the same on every "
+           "login: a Pro token's persistent subdomain (`NAME.a.pinggy.link`) or custom domains associated with the "
+           "token (lowercase names, not URLs; see [Keeping clients pointed at the tunnel]"
+           "(#keeping-clients-pointed-at-the-tunnel))", "`-R<domain>:0:HOST:PORT` each, beside `-R0:HOST:PORT`",
+           "`forwarding[]` with `listenAddress` `<domain>:0`", http_only=True),
     Option("force", "boolean", "take the token over from another live session (needs a token)", "`+force`", "`force`",
            "`false`"),
     Option("keepalive", "integer", "seconds between keep-alives (OpenSSH-based images only)",

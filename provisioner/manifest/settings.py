@@ -35,6 +35,7 @@ class Settings:
     token: str | None = None
     server: str | None = None
     region: str | None = None
+    domains: Sequence[str] | None = None  # Pinggy's domain forwardings
     access_keys: Sequence[str] | None = None
     basic_auth: Sequence[Mapping[str, str]] | None = None
     allow_cidrs: Sequence[str] | None = None

@@ -39,6 +39,7 @@ class TunnelStatus:
     problem: str = ""
     command_secrets: frozenset[str] = frozenset()  # what to mask in `problem` when the manifest's secrets are unset
     mcp_path: str | None = None  # the MCP endpoint of an MCP tunnel
+    domains: tuple[str, ...] = ()  # the manifest's domain forwardings: their URLs come first, as they stay put
 
     @property
     def mcp_url(self) -> str | None:
@@ -108,7 +109,7 @@ def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel]) -> list[Tunn
         base = TunnelStatus(engine=engine.name, tunnel=name, container=found.name if found else None,
                             in_manifest=tunnel is not None, state="missing", local_host=host, local_port=port,
                             listening=listening, mcp_path=mcp_path(tunnel.settings) if tunnel else None,
-                            problem=note,
+                            problem=note, domains=tuple(tunnel.settings.domains or ()) if tunnel else (),
                             network=None if network == HOST_NETWORK or is_loopback(host or "") else network)
         if found is None:
             return base
@@ -150,6 +151,7 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
     urls = session.urls if session and running else ()
     if running and not urls and debugger_port and engine.is_local:
         urls = probe.debugger_urls(debugger_port)
+    urls = tuple(sorted(urls, key=lambda url: url.split("://", 1)[-1].split("/", 1)[0] not in base.domains))
     problem = session.refusal if session and session.refusal else ""
     if session and problem and session.retrying and running:
         problem += " (the client keeps retrying)"
@@ -167,5 +169,5 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
         uptime_seconds=time.time() - found.started_at if running and found.started_at else None,
         restarts=found.restart_count, local_host=base.local_host, local_port=base.local_port,
         listening=base.listening, network=base.network, urls=urls,
-        problem="; ".join(part for part in (problem, local_note) if part), mcp_path=base.mcp_path,
+        problem="; ".join(part for part in (problem, local_note) if part), mcp_path=base.mcp_path, domains=base.domains,
         command_secrets=frozenset(secrets_in_command(found.command)))
