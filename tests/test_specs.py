@@ -57,8 +57,17 @@ def test_labels_own_the_container_and_never_hold_a_secret(write_manifest):
     assert spec.labels[labels.MANAGED_BY] == "tunnelctl"
     assert spec.labels[labels.PROJECT] == "figma"
     assert spec.labels[labels.TUNNEL] == "figma"
-    text = json.dumps(dict(spec.labels))
+    text = json.dumps({**spec.labels, **spec.annotations})
     assert "TOKEN" not in text and "ACCESSKEY" not in text
+
+
+def test_tunnelctls_labels_fit_kubernetes_label_limit_and_the_long_digests_are_annotations(write_manifest):
+    """Label values are at most 63 characters on Kubernetes; the project and tunnel names are DNS labels (≤ 63), and
+    what may be longer (the spec hash, a digest per setting) is kept apart, for an engine to store as annotations."""
+    [spec] = spec_for(write_manifest, FIGMA_MANIFEST, FIGMA_ENV)
+    assert max(len(value) for value in spec.labels.values()) <= 63
+    assert set(spec.annotations) == {labels.SPEC_HASH, labels.SETTING_DIGESTS}
+    assert len(spec.annotations[labels.SETTING_DIGESTS]) > 63
 
 
 def test_spec_hash_is_stable_and_follows_every_setting(write_manifest):

@@ -69,15 +69,20 @@ class ContainerSpec:
 
     @cached_property
     def labels(self) -> dict[str, str]:
+        """What selects and names the container: tunnelctl's values fit Kubernetes' 63-character label limit."""
         return {
             **(self.settings.labels or {}),
             MANAGED_BY: MANAGER,
             PROJECT: self.project,
             TUNNEL: self.tunnel,
             SPEC_VERSION: SPEC_FORMAT,
-            SPEC_HASH: self.spec_hash,
-            SETTING_DIGESTS: encode_digests(self.setting_digests),
         }
+
+    @cached_property
+    def annotations(self) -> dict[str, str]:
+        """What the container was made from, as digests: values too long for a label anywhere labels are bounded.
+        Docker keeps them as labels too; an engine with annotations (Kubernetes) keeps them there."""
+        return {SPEC_HASH: self.spec_hash, SETTING_DIGESTS: encode_digests(self.setting_digests)}
 
 
 @dataclass(frozen=True)

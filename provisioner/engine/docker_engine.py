@@ -246,7 +246,8 @@ class DockerEngine:
     def _create(self, spec: ContainerSpec, host_config: dict) -> dict:
         try:
             return self.api.create_container(image=spec.image, command=list(spec.command), name=spec.container_name,
-                                             labels=dict(spec.labels), host_config=host_config, detach=True,
+                                             labels={**spec.labels, **spec.annotations}, host_config=host_config,
+                                             detach=True,
                                              ports=[inside for _, _, inside in spec.published] or None,
                                              stop_signal="SIGTERM", stop_timeout=STOP_GRACE_SECONDS)
         except self._errors.APIError as error:

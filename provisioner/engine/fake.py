@@ -173,7 +173,7 @@ class FakeEngine:
 
     def _new(self, spec: ContainerSpec) -> FakeContainer:
         container = FakeContainer(next(self._ids), spec.container_name, spec.image, tuple(spec.command),
-                                  dict(spec.labels), network=spec.network)
+                                  {**spec.labels, **spec.annotations}, network=spec.network)
         self.containers[container.id] = container
         return container
 
