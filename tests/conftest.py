@@ -154,6 +154,25 @@ def remove_project(api, project: str) -> None:
 
 
 @pytest.fixture(scope="session")
+def podman(docker_api):
+    """A Podman API service of the session's own (tests/support/podman-service), with the test images loaded: its
+    unix:// URL. Removed afterwards."""
+    import uuid
+
+    state = Path(f"/tmp/tunnelctl-podman-{uuid.uuid4().hex[:6]}")
+    env = {**os.environ, "TUNNELCTL_PODMAN_DIR": str(state)}
+    service = REPO / "tests" / "support" / "podman-service"
+    started = subprocess.run([str(service), "start"], capture_output=True, text=True, timeout=300, env=env)
+    if started.returncode != 0:
+        pytest.fail(f"the Podman service did not start: {started.stderr}")
+    try:
+        yield started.stdout.strip()
+    finally:
+        subprocess.run([str(service), "stop"], capture_output=True, text=True, timeout=300, env=env)
+        subprocess.run(["rm", "-rf", str(state)], timeout=120)
+
+
+@pytest.fixture(scope="session")
 def pinggy(docker_api):
     """The local Pinggy stand-in (a real sshd on 127.0.0.1:2222) and its tunnel-client image."""
     from standin import fixture
@@ -262,7 +281,7 @@ LAST_TEST = "test_machine_engine.py::test_the_machines_engine_is_left_as_the_sui
 
 
 # A test that uses one of these needs a Docker engine: it is marked `docker` (`scripts/test --fast` leaves it out).
-ENGINE_FIXTURES = frozenset({"docker_api", "project", "pinggy", "second_engine", "fault_engine"})
+ENGINE_FIXTURES = frozenset({"docker_api", "project", "pinggy", "second_engine", "fault_engine", "podman"})
 
 
 def pytest_collection_modifyitems(config, items):

@@ -4,37 +4,17 @@ configuration when no Docker engine answers."""
 
 from __future__ import annotations
 
-import os
 import re
 import socket
-import subprocess
 import urllib.request
 import uuid
 from pathlib import Path
 
-import pytest
-
-from conftest import REPO, manifest_text, project_rows, run_tunnelctl
+from conftest import manifest_text, project_rows, run_tunnelctl
 from provisioner.engine.config import EngineConfig, discover, local_sockets
 from standin import fixture
 
 PINGGY_IMAGE = "tunnelctl-test/pinggy-ssh:latest"
-SERVICE = REPO / "tests" / "support" / "podman-service"
-
-
-@pytest.fixture(scope="module")
-def podman(pinggy):
-    """A Podman API service of this module's own, with the test images loaded; removed afterwards."""
-    state = Path(f"/tmp/tunnelctl-podman-{uuid.uuid4().hex[:6]}")
-    env = {**os.environ, "TUNNELCTL_PODMAN_DIR": str(state)}
-    started = subprocess.run([str(SERVICE), "start"], capture_output=True, text=True, timeout=300, env=env)
-    if started.returncode != 0:
-        pytest.fail(f"the Podman service did not start: {started.stderr}")
-    try:
-        yield started.stdout.strip()
-    finally:
-        subprocess.run([str(SERVICE), "stop"], capture_output=True, text=True, timeout=300, env=env)
-        subprocess.run(["rm", "-rf", str(state)], timeout=120)
 
 
 def podman_containers(url: str, project: str) -> list[dict]:

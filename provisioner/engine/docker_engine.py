@@ -144,7 +144,8 @@ class DockerEngine:
         foreign = {}
         if missing:
             with self._call("listing containers"):
-                rows = self.reads.containers({"name": [f"^/{name.replace('.', '[.]')}$" for name in missing]})
+                # Docker matches the filter against "/NAME", Podman against "NAME" (tests/test_engine_contract.py)
+                rows = self.reads.containers({"name": [f"^/?{name.replace('.', '[.]')}$" for name in missing]})
             foreign = {_name(row): _describe_holder(row) for row in rows if _name(row) in missing}
         return Observation(owned, foreign, self._image_ids(set(images)), self._missing_networks(set(networks)))
 
@@ -251,7 +252,8 @@ class DockerEngine:
                                              ports=[inside for _, _, inside in spec.published] or None,
                                              stop_signal="SIGTERM", stop_timeout=STOP_GRACE_SECONDS)
         except self._errors.APIError as error:
-            if error.status_code == 409:
+            # Docker answers 409; Podman 500, saying the name "is already in use" (tests/test_engine_contract.py)
+            if error.status_code == 409 or "already in use" in str(error.explanation or ""):
                 raise EngineError(f"the name '{spec.container_name}' is taken by a container tunnelctl does not "
                                   "manage; remove or rename it, or set a different container_name") from None
             raise

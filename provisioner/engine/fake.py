@@ -105,6 +105,9 @@ class FakeEngine:
         if any(container.name == spec.container_name for container in self.containers.values()):
             raise EngineError(f"the name '{spec.container_name}' is taken by a container tunnelctl does not "
                               "manage; remove or rename it, or set a different container_name")
+        if spec.network not in BUILT_IN_NETWORKS | self.networks:
+            raise EngineError(f"the Docker engine at {self.endpoint} refused creating container "
+                              f"'{spec.container_name}': network {spec.network} not found")
         if spec.image not in self.images:
             self.pull(spec.image)
         container = self._new(spec)

@@ -1,0 +1,122 @@
+"""The Engine protocol's contract, held to every kind of engine: the in-memory FakeEngine, Docker (the machine's
+engine) and Podman (a service of the session's own). The executor, the planner's observation and doctor rely on
+exactly these behaviours; a new kind of engine (engine/registry.py) proves itself by passing this file.
+
+Each case gets an engine and a project of its own; whatever it creates is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from conftest import SLEEPER_IMAGE
+from provisioner import manifest
+from provisioner.desired.labels import SPEC_FORMAT
+from provisioner.desired.model import ContainerSpec
+from provisioner.desired.specs import desired_specs
+from provisioner.engine import Engine
+from provisioner.engine.config import EngineConfig
+from provisioner.engine.fake import FakeEngine
+from provisioner.errors import EngineError
+
+MISSING_IMAGE = "tunnelctl-test/no-such-image:latest"
+
+
+@pytest.fixture(params=["fake", "docker", "podman"])
+def engine(request) -> Iterator[Engine]:
+    if request.param == "fake":
+        yield FakeEngine(images={SLEEPER_IMAGE: "sha256:" + "1" * 64})
+        return
+    from provisioner.engine.docker_engine import DockerEngine
+
+    if request.param == "docker":
+        request.getfixturevalue("docker_api")  # the machine's engine, found as tunnelctl finds it
+        yield DockerEngine(EngineConfig("default"))
+    else:
+        yield DockerEngine(EngineConfig("podman", docker=request.getfixturevalue("podman")))
+
+
+@pytest.fixture
+def project(engine) -> Iterator[str]:
+    """A project of the case's own on its engine, emptied afterwards."""
+    name = f"contract-{uuid.uuid4().hex[:8]}"
+    yield name
+    for container in engine.observe(name).owned:
+        engine.remove(container.id)
+
+
+def specs(tmp_path, project: str, *tunnels: str, network: str | None = None) -> dict[str, ContainerSpec]:
+    entries = "".join(f"  - {{name: {tunnel}, port: {1000 + index}, image: {SLEEPER_IMAGE}"
+                      + (f", network: {network}, host: web" if network else "") + "}\n"
+                      for index, tunnel in enumerate(tunnels))
+    path = tmp_path / "tunnels.yaml"
+    path.write_text(f"version: 1\nproject: {project}\ntunnels:\n{entries}")
+    return {spec.tunnel: spec for spec in desired_specs(manifest.load(path, {}))}
+
+
+def test_a_created_container_is_listed_as_the_projects_with_what_it_was_made_from(engine, project, tmp_path):
+    spec = specs(tmp_path, project, "a")["a"]
+    container_id = engine.create(spec)
+    [seen] = engine.observe(project).owned
+    assert (seen.id, seen.name, seen.tunnel, seen.alive) == (container_id, spec.container_name, "a", True)
+    assert (seen.spec_hash, seen.spec_version) == (spec.spec_hash, SPEC_FORMAT)
+    assert seen.setting_digests == spec.setting_digests
+    assert engine.observe(f"other-{project}").owned == ()  # labels select the project's containers only
+
+
+def test_a_name_is_held_once_and_a_holder_outside_the_project_is_named(engine, project, tmp_path):
+    spec = specs(tmp_path, project, "a")["a"]
+    engine.create(spec)
+    with pytest.raises(EngineError, match="is taken"):
+        engine.create(spec)
+    stranger = specs(tmp_path, f"x{project}", "a")["a"]
+    seen = engine.observe(stranger.project, wanted_names=[spec.container_name])
+    assert seen.owned == () and spec.container_name in seen.foreign_names
+    assert len(engine.observe(project).owned) == 1
+
+
+def test_stop_start_and_rename_are_what_the_next_observation_sees(engine, project, tmp_path):
+    spec = specs(tmp_path, project, "a")["a"]
+    container_id = engine.create(spec)
+    engine.stop(container_id)
+    [stopped] = engine.observe(project).owned
+    assert stopped.state == "exited" and not stopped.alive
+    engine.rename(container_id, spec.container_name + "-aside")
+    engine.start(container_id)
+    [started] = engine.observe(project).owned
+    assert (started.name, started.alive) == (spec.container_name + "-aside", True)
+
+
+def test_removing_is_idempotent_and_gone_containers_are_left_out_of_inspect(engine, project, tmp_path):
+    a, b = specs(tmp_path, project, "a", "b").values()
+    first, second = engine.create(a), engine.create(b)
+    engine.remove(first, stop_first=True)
+    engine.remove(first)  # already gone: not an error
+    [details] = engine.inspect([first, second])
+    assert (details.id, details.tunnel, details.command, details.network) == (second, "b", b.command, "host")
+    assert details.state == "running" and details.exit_code is None and details.started_at
+    assert [container.tunnel for container in engine.observe(project).owned] == ["b"]
+
+
+def test_logs_are_text_and_bounded_by_the_tail_even_for_a_gone_container(engine, project, tmp_path):
+    container_id = engine.create(specs(tmp_path, project, "a")["a"])
+    assert isinstance(engine.logs(container_id, 5), str)
+    engine.remove(container_id)
+    assert engine.logs(container_id, "all") == ""
+
+
+def test_images_and_networks_the_specs_need_are_looked_up(engine, project, tmp_path):
+    seen = engine.observe(project, images=[SLEEPER_IMAGE], networks=["host", "bridge", f"net-{project}"])
+    assert set(seen.image_ids) == {SLEEPER_IMAGE}
+    assert seen.missing_networks == {f"net-{project}"}  # the built-in networks are never missing
+    assert engine.has_image(SLEEPER_IMAGE) and not engine.has_image(MISSING_IMAGE)
+
+
+def test_a_container_on_a_missing_network_is_refused_and_leaves_nothing(engine, project, tmp_path):
+    spec = specs(tmp_path, project, "a", network=f"net-{project}")["a"]
+    with pytest.raises(EngineError):
+        engine.create(spec)
+    assert engine.observe(project).owned == ()
