@@ -260,3 +260,90 @@ def ensure_running(port=DEFAULT_PORT, state_dir=None, release_lag=DEFAULT_RELEAS
     (banner_delay, session_limit, max_startups) is the instance's: give a test
     that needs its own an instance of its own (another port)."""
     return StandIn(port, state_dir, release_lag=release_lag, **roughness).start()
+
+
+# -- Pinggy's real CLI and the Pinggy-protocol stand-in ------------------------------------------------------------
+PROTOCOL_CLI = os.path.join(HERE, "pinggy-protocol-standin")
+BUILD_PINGGY = os.path.join(HERE, "build-pinggy")
+# npm pinggy 0.5.3 on Debian's node with libpinggy built from the pinned sources (standin/build-pinggy).
+REAL_IMAGE = os.environ.get("PINGGY_REAL_IMAGE", "tunnelctl-test/pinggy-real:latest")
+REAL_CLI_PORT = 443  # the only port Pinggy's CLI dials, whatever -p says
+
+
+def ensure_real_image():
+    """Build tunnelctl-test/pinggy-real:latest unless it is up to date; None (and why) when it cannot be built here
+    (no pinned sources)."""
+    built = subprocess.run([BUILD_PINGGY, "--quiet"], capture_output=True, text=True)
+    if built.returncode != 0:
+        raise RuntimeError("standin/build-pinggy failed: %s" % built.stderr.strip()[-2000:])
+    found = subprocess.run(["docker", "image", "inspect", REAL_IMAGE], capture_output=True)
+    return (REAL_IMAGE, None) if found.returncode == 0 else (None, built.stderr.strip() or "no image")
+
+
+def _protocol_port():
+    if os.environ.get("PINGGY_PROTOCOL_STANDIN_PORT"):
+        return int(os.environ["PINGGY_PROTOCOL_STANDIN_PORT"])
+    return DEFAULT_PORT + 1000
+
+
+class ProtocolStandIn(StandIn):
+    """The Pinggy-protocol stand-in (standin/pinggy-protocol-standin): Pinggy's real CLI logs in to it over TLS.
+
+    Same state layout, records, waits and edge as StandIn; tokens are names in STATE/tokens (no system users). It
+    listens on 127.0.0.1:port of this machine; the CLI dials 443, so a test relays 443 of a namespace of its own
+    there (tests/support/netns-relay PID PORT SOCKET 443)."""
+
+    def __init__(self, port=None, state_dir=None, **roughness):
+        port = port or _protocol_port()
+        super().__init__(port, state_dir or "/tmp/pinggy-protocol-standin-%d" % port, **roughness)
+
+    def _run(self, command, *args, check=True):
+        return subprocess.run([PROTOCOL_CLI, command, *self._args(), *args], check=check, capture_output=True,
+                              text=True)
+
+    def start(self):
+        self._run("start", *_roughness_args(self.roughness))
+        return self
+
+    def stop(self):
+        self._run("stop")
+
+    def is_running(self):
+        return self._run("status", check=False).returncode == 0
+
+    def add_token(self, *tokens):
+        self._run("add-token", *tokens)
+
+    def remove_token(self, *tokens):
+        self._run("remove-token", *tokens)
+
+    @staticmethod
+    def add_anonymous():
+        """Logins without a token are always accepted (host anon<N>)."""
+
+    def configure_token(self, token, **roughness):
+        """This token's own roughness (release_lag, banner_delay, session_limit); it also makes the token known."""
+        self._run("configure-token", token, *_roughness_args(roughness))
+
+    def drop(self, token):
+        """End the token's live session from the server's side; the CLI reconnects and gets a new URL."""
+        self._run("drop", token)
+
+    def cli_args(self, token, local="localhost:8000", force=False, options=()):
+        """Arguments for the real CLI's image, as tunnelctl writes them (the server is 127.0.0.1, port 443)."""
+        user = token + ("+force" if force else "")
+        return ["-p", str(REAL_CLI_PORT), "-R0:" + local, "-o", "StrictHostKeyChecking=no", "-t",
+                "%s@127.0.0.1" % user] + list(options)
+
+    def active_sessions(self, token=None):
+        """Live tunnels: the records whose status is active, while the server runs."""
+        return [r for r in self.records(token) if r.get("status") == "active" and _alive(r.get("pid"))]
+
+    def __repr__(self):
+        return "ProtocolStandIn(port=%d, dir=%r)" % (self.port, self.dir)
+
+
+def ensure_protocol_running(port=None, state_dir=None, release_lag=DEFAULT_RELEASE_LAG, **roughness):
+    """Start the Pinggy-protocol stand-in unless it runs (idempotent); return a ProtocolStandIn. Like
+    ensure_running(), with the suite's default release lag."""
+    return ProtocolStandIn(port, state_dir, release_lag=release_lag, **roughness).start()

@@ -209,8 +209,11 @@ public:
         forward.bindHost = listeningHost;
         forward.to = forwardingHost + ":" + std::to_string(forwardingPort);
         tPort port = listener->GetListeningPort();
-        std::string host = (token.empty() ? "anon" + std::to_string(number) : lower(token)) + "-p" +
-                           std::to_string(port) + DOMAIN;
+        // A name of the session's own, as Pinggy's are, never the token (tunnelctl hides the token wherever it
+        // appears); the port in it tells tests and the edge's log which visitor port serves it.
+        char label[16];
+        snprintf(label, sizeof label, "%08x", (unsigned)random());
+        std::string host = std::string(label) + "-p" + std::to_string(port) + DOMAIN;
         if (mode == TunnelMode::HTTP || mode == TunnelMode::None)
             forward.urls = {"http://" + host, "https://" + host};
         else
@@ -466,6 +469,7 @@ int main(int argc, char **argv) {
     if (stateDir.empty() || colon == std::string::npos)
         return usage();
     signal(SIGPIPE, SIG_IGN);
+    srandom((unsigned)(getpid() ^ time(nullptr)));
     SetGlobalLogEnable(false);
     for (auto sub : {"/records", "/tokens", "/control"})
         mkdir((stateDir + sub).c_str(), 0755);

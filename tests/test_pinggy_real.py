@@ -1,0 +1,232 @@
+"""Pinggy's real CLI, end to end: tunnelctl drives tunnelctl-test/pinggy-real:latest (npm pinggy 0.5.3 on libpinggy
+built from the pinned sources) against the Pinggy-protocol stand-in (standin/pinggy-protocol-standin).
+
+The CLI dials port 443 and nothing else, so it runs on a private engine (tests/support/second-engine) whose
+host-network containers share that engine's network namespace: there 127.0.0.1:443 is relayed to the stand-in, and
+each test's local server is relayed from this machine's loopback (tests/support/netns-relay). The machine's own port
+443 is never used. Visitors reach the tunnels through pinggy-edge in front of the stand-in's sessions, so `check`
+works as it does on the OpenSSH stand-in.
+
+What the real client printed in each case is written down in standin/README.md (Pinggy's real CLI, what it says);
+issue 19's tunnelctl side extends these tests with what apply, status and logs must make of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import textwrap
+import time
+import uuid
+
+import pytest
+from test_mcp import SERVER_NAME, mcp_server
+
+from conftest import SUPPORT, manifest_text, remove_project, run_tunnelctl, wait_until
+
+REAL_ENGINE = "real"
+
+
+@pytest.fixture(scope="session")
+def real_image(docker_api):
+    """Pinggy's real CLI as a local image (standin/build-pinggy); skipped, saying why, where the pinned sources that
+    build it are absent."""
+    from standin import fixture
+
+    image, why = fixture.ensure_real_image()
+    if image is None:
+        pytest.skip(f"Pinggy's real CLI could not be built here: {why}")
+    return image
+
+
+@pytest.fixture(scope="session")
+def pinggy_protocol(real_image):
+    """The Pinggy-protocol stand-in on this machine's loopback, with the suite's release lag, and its edge."""
+    from standin import fixture
+
+    server = fixture.ensure_protocol_running()
+    server.edge = server.start_edge()
+    return server
+
+
+class RealClientEngine:
+    """The private engine the real CLI runs on, with the stand-in at 127.0.0.1:443 of its network namespace."""
+
+    def __init__(self, engine, sockets):
+        self.engine, self.url, self.api, self.sockets = engine, engine.url, engine.api, sockets
+
+    def relay(self, port: int, far_port: int | None = None) -> subprocess.Popen:
+        """127.0.0.1:far_port (default port) in the engine's namespace → 127.0.0.1:port here; kill it to cut it."""
+        path = self.sockets / f"relay-{uuid.uuid4().hex[:8]}.sock"
+        command = [str(SUPPORT / "netns-relay"), str(self.engine.pid), str(port), str(path)]
+        process = subprocess.Popen(command + ([str(far_port)] if far_port else []), stdout=subprocess.PIPE,
+                                   text=True, start_new_session=True)
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        return process
+
+    @contextlib.contextmanager
+    def reaching(self, port: int):
+        """The local server on this machine's port, reachable at the same port from the engine's containers."""
+        relay = self.relay(port)
+        try:
+            yield port
+        finally:
+            stop_relay(relay)
+
+
+def stop_relay(relay: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(relay.pid, signal.SIGKILL)
+    relay.wait()
+
+
+@pytest.fixture(scope="session")
+def real_engine(second_engine, real_image, pinggy_protocol, tmp_path_factory):
+    """The second engine with the real CLI's image loaded and the stand-in relayed to its 127.0.0.1:443."""
+    from standin.fixture import REAL_CLI_PORT
+
+    wanted = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", real_image],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    with contextlib.suppress(Exception):
+        if second_engine.api.inspect_image(real_image)["Id"] == wanted:
+            wanted = ""
+    if wanted:
+        save = subprocess.Popen(["docker", "save", real_image], stdout=subprocess.PIPE)
+        subprocess.run(["docker", "-H", second_engine.url, "load", "-q"], stdin=save.stdout, check=True,
+                       capture_output=True, timeout=300)
+        assert save.wait() == 0
+    engine = RealClientEngine(second_engine, tmp_path_factory.mktemp("relays"))
+    relay = engine.relay(pinggy_protocol.port, REAL_CLI_PORT)
+    try:
+        yield engine
+    finally:
+        stop_relay(relay)
+
+
+def new_token(pinggy_protocol, **roughness) -> str:
+    token = "real" + uuid.uuid4().hex[:12]  # the CLI refuses tokens under 10 characters before it connects
+    pinggy_protocol.add_token(token)
+    if roughness:
+        pinggy_protocol.configure_token(token, **roughness)
+    return token
+
+
+def manifest(project: str, engine: RealClientEngine, tunnels: str, image: str, **values: object) -> str:
+    """Tunnels on the real client's engine, logging in to the stand-in; `tunnels` is the list under `tunnels:`."""
+    return manifest_text("""
+        version: 1
+        project: $project
+        engines:
+          $name: {docker: "$url"}
+        defaults: {image: $image, server: 127.0.0.1, engine: $name}
+        tunnels:
+    """, project=project, name=REAL_ENGINE, url=engine.url, image=image) + textwrap.indent(
+        manifest_text(tunnels, **values).lstrip("\n"), "  ")
+
+
+def up_in(result, name: str) -> list[str]:
+    found = re.search(rf"^(?:\S+/)?{name}\s+up\s+(\S+ \S+)$", result.stdout, re.MULTILINE)
+    assert found, result.stdout + result.stderr
+    return found.group(1).split()
+
+
+def status(tmp_path) -> dict:
+    result = run_tunnelctl("status", "--json", cwd=tmp_path)
+    return {item["tunnel"]: item for item in json.loads(result.stdout)["tunnels"]}
+
+
+@pytest.fixture
+def real_project(real_engine, request):
+    """A project name of this test's own; its containers on the real client's engine go afterwards."""
+    name = f"r-{request.node.name[:20].lower().replace('_', '-').strip('-')}-{uuid.uuid4().hex[:6]}"
+    yield name
+    remove_project(real_engine.api, name)
+
+
+def test_the_real_client_comes_up_serves_visitors_through_the_edge_and_stops(real_engine, real_image,
+                                                                              pinggy_protocol, real_project,
+                                                                              tmp_path):
+    token, key = new_token(pinggy_protocol), uuid.uuid4().hex + uuid.uuid4().hex
+    env = {"REAL_TOKEN": token, "REAL_KEY": key, "TUNNELCTL_EDGE": pinggy_protocol.edge}
+    with mcp_server() as port, real_engine.reaching(port):
+        (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
+            - {name: web, port: $port, token: "{{ env.REAL_TOKEN }}", mcp: true, https_only: true,
+               access_keys: ["{{ env.REAL_KEY }}"], headers: {update: {Host: "localhost:$port"}}}
+        """, real_image, port=port))
+        applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        session = pinggy_protocol.wait_for_record(token, status="active")
+        assert up_in(applied, "web") == session["urls"]  # what Pinggy's CLI printed is what the server granted
+        # the CLI re-sends the options in its own order: keys, header changes, then x: flags
+        assert session["options"] == [f"k:{key}", f"u:Host:localhost:{port}", "x:https"]
+
+        checked = run_tunnelctl("check", "--json", cwd=tmp_path, env=env)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        parts = {part["part"]: part for part in json.loads(checked.stdout)["tunnels"][0]["parts"]}
+        assert parts["public"]["result"] == "pass" and parts["public"]["server"]["name"] == SERVER_NAME
+        assert parts["stranger"]["result"] == "pass" and parts["stranger"]["http_status"] == 401
+
+        [container] = real_engine.api.containers(filters={"label": f"io.tunnelctl.project={real_project}"})
+        real_engine.api.stop(container["Id"], timeout=10)
+        assert real_engine.api.inspect_container(container["Id"])["State"]["ExitCode"] == 0  # it handled SIGTERM
+        assert pinggy_protocol.wait_for_status(session, "closed")["end_reason"] == "client-disconnected"
+
+
+def test_a_session_the_server_drops_comes_back_with_a_new_url(real_engine, real_image, pinggy_protocol,
+                                                              real_project, local_server, tmp_path):
+    port, _ = local_server
+    token = new_token(pinggy_protocol)
+    with real_engine.reaching(port):
+        (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
+            - {name: web, port: $port, token: "$token"}
+        """, real_image, port=port, token=token))
+        applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        first = pinggy_protocol.wait_for_record(token, status="active")
+        pinggy_protocol.drop(token)
+        assert pinggy_protocol.wait_for_status(first, "dropped")["end_reason"] == "dropped"
+        again = pinggy_protocol.wait_for_record(token, newer_than=first, status="active", timeout=30)
+        assert again["urls"] != first["urls"]  # the CLI logged in again by itself (about 6 s later)
+        logs = run_tunnelctl("logs", "web", cwd=tmp_path)
+        assert f"Reconnected: {', '.join(again['urls'])}" in logs.stdout, logs.stdout + logs.stderr
+        wait_until(lambda: status(tmp_path)["web"]["urls"] == again["urls"], 15, "status showed the new URLs")
+
+
+def test_a_login_the_server_refuses_never_comes_up(real_engine, real_image, pinggy_protocol, real_project,
+                                                   local_server, tmp_path):
+    port, _ = local_server
+    token = new_token(pinggy_protocol, release_lag=0)
+    holder = real_engine.api.create_container(real_image, pinggy_protocol.cli_args(token, f"localhost:{port}"),
+                                              host_config=real_engine.api.create_host_config(network_mode="host"),
+                                              labels={"io.tunnelctl.test": "holder"})
+    real_engine.api.start(holder)
+    try:
+        pinggy_protocol.wait_for_record(token, status="active")
+        with real_engine.reaching(port):
+            (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
+                - {name: web, port: $port, token: "$token"}
+            """, real_image, port=port, token=token))
+            applied = run_tunnelctl("apply", "--auto-approve", "--timeout", "15", cwd=tmp_path)
+        assert applied.returncode == 1, applied.stdout + applied.stderr
+        assert re.search(r"^(?:\S+/)?web\s+failed", applied.stdout, re.MULTILINE), applied.stdout
+        refused = pinggy_protocol.wait_for_record(token, status="refused")
+        assert refused["refusal"] == f"Login is not allowed: A tunnel with the same token {token} is already active."
+    finally:
+        real_engine.api.remove_container(holder, force=True)
+
+
+def test_a_server_nobody_answers_for_never_comes_up(real_engine, real_image, real_project, local_server, tmp_path):
+    port, _ = local_server
+    with real_engine.reaching(port):
+        (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
+            - {name: web, port: $port, token: "$token", server: 127.0.0.2}
+        """, real_image, port=port, token="real" + uuid.uuid4().hex[:12]))
+        started = time.monotonic()
+        applied = run_tunnelctl("apply", "--auto-approve", "--timeout", "10", cwd=tmp_path)
+    assert applied.returncode == 1, applied.stdout + applied.stderr
+    assert re.search(r"^(?:\S+/)?web\s+failed", applied.stdout, re.MULTILINE), applied.stdout
+    assert time.monotonic() - started < 60
