@@ -14,8 +14,10 @@
  *     session, printing `⚠ Warning: Disconnected: …` or Pinggy's refusal as a warning, `Reconnecting (attempt #N)...`
  *     and ` ✔ Success: Reconnected: URL, URL`; after PINGGY_DOUBLE_MAX_ATTEMPTS (default 5) attempts in a row it
  *     prints `✖ Error: Reconnection failed after N attempts` and exits 1;
- *   - on SIGINT, SIGTERM or SIGHUP prints `Stopping tunnel...`, closes its session (ssh leaves the server cleanly)
- *     and exits 0.
+ *   - once its tunnel is established, on SIGINT, SIGTERM or SIGHUP prints `Stopping tunnel...`, closes its session
+ *     (ssh leaves the server cleanly) and exits 0; before that it has no handler (the CLI installs its shutdown
+ *     handlers after connecting), so as PID 1 without an init process it ignores SIGTERM and `docker stop` waits out
+ *     the grace.
  * Colours (picocolors' codes) only when stdout is a terminal, as the CLI does.
  */
 #define _GNU_SOURCE
@@ -81,6 +83,14 @@ static void error(const char *kind, const char *message) { say(2, "%s%s\xe2\x9c\
 static void success(const char *message) { say(1, "%s%s \xe2\x9c\x94 Success:%s %s%s%s\n", GREEN, BOLD, RESET, GREEN, message, RESET); }
 
 static void on_signal(int signal_number) { stop_signal = signal_number; }
+
+static void handle_stop_signals(void) {
+    struct sigaction action = {0};
+    action.sa_handler = on_signal;
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+    sigaction(SIGHUP, &action, NULL);
+}
 
 static int is_url(const char *line) {
     static const char *schemes[] = {"http://", "https://", "tcp://", "tls://", "udp://", "tlstcp://"};
@@ -271,6 +281,7 @@ static int run_session(struct options *options, const char *spinner_text, int fi
             if (banner && url_count && !announced) {
                 announced = 1;
                 if (first_success) {
+                    handle_stop_signals();
                     say(1, "\r%s\xe2\x9c\x94%s  Connected to Pinggy\n", GREEN, RESET);
                     success("Tunnel established!");
                     say(1, "%s%s%s\n%sRemote URLs:%s\n", GRAY, RULE, RESET, CYAN, RESET);
@@ -331,11 +342,6 @@ int main(int argc, char **argv) {
     struct options options = {0};
     char problem[1200], reason[1024], message[1200], tunnel_id[9];
     colour = isatty(1) && (!getenv("TERM") || strcmp(getenv("TERM"), "dumb") != 0);
-    struct sigaction action = {0};
-    action.sa_handler = on_signal;
-    sigaction(SIGINT, &action, NULL);
-    sigaction(SIGTERM, &action, NULL);
-    sigaction(SIGHUP, &action, NULL);
     if (parse_arguments(argc, argv, &options) != 0) return 1;
     int retry_seconds = getenv("PINGGY_DOUBLE_RETRY_SECONDS") ? atoi(getenv("PINGGY_DOUBLE_RETRY_SECONDS")) : 2;
     int max_attempts = getenv("PINGGY_DOUBLE_MAX_ATTEMPTS") ? atoi(getenv("PINGGY_DOUBLE_MAX_ATTEMPTS")) : 5;

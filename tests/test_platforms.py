@@ -14,7 +14,7 @@ import pytest
 from conftest import SLEEPER_IMAGE, create_network, remove_project
 from provisioner import manifest
 from provisioner.desired.labels import digest
-from provisioner.desired.model import HARDENING
+from provisioner.desired.model import CLIENT_ENVIRONMENT, HARDENING
 from provisioner.desired.specs import container_spec
 from provisioner.engine.platforms import (
     DOCKER,
@@ -74,10 +74,11 @@ def test_where_the_host_network_is_the_users_machine_the_tunnel_uses_it_as_befor
     assert spec.command[:4] == ("-p", "443", "-R0:127.0.0.1:3845", "-L4300:localhost:4300")
     assert spec.target == "127.0.0.1:3845 → pro.pinggy.io:443"
     # the same hash as before engine kinds existed: knowing the engine's kind recreates nothing (the hardened
-    # container, layout 2, is what changed it once)
+    # container, layouts 2 and 3, is what changed it)
     assert spec.spec_hash == digest({"name": "figma-figma", "image": "pinggy/pinggy:latest", "command": spec.command,
                                      "restart": "unless-stopped", "network_mode": "host",
-                                     "log_options": spec.log_options, "hardening": HARDENING})
+                                     "log_options": spec.log_options, "hardening": HARDENING,
+                                     "environment": CLIENT_ENVIRONMENT})
 
 
 @pytest.mark.parametrize("recorded", ["docker-desktop-macos", "docker-desktop-windows"])

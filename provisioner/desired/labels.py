@@ -19,8 +19,9 @@ SETTING_DIGESTS = LABEL_PREFIX + "setting-digests"
 MANAGER = "tunnelctl"
 
 # Bump only when the container layout itself changes (not when tunnelctl's code is refactored): every
-# container whose spec hash differs is recreated. 2: the hardened container (model.HARDENING).
-SPEC_FORMAT = "2"
+# container whose spec hash differs is recreated. 2: the hardened container (model.HARDENING). 3: an init process,
+# and HOME and the XDG folders on the tmpfs whatever the image's user (model.CLIENT_ENVIRONMENT).
+SPEC_FORMAT = "3"
 
 
 def ownership_filter(project: str) -> list[str]:

@@ -25,16 +25,32 @@ if TYPE_CHECKING:
     from ..manifest.settings import Settings
 
 # The tunnel client (OpenSSH, or Pinggy's CLI) needs no Linux capability, never gains privileges, runs a handful of
-# processes and threads, and writes only under $HOME (OpenSSH's ~/.ssh/known_hosts, the CLI's ~/.config/pinggy) and
-# /tmp: both images run as root with HOME=/root. Everything else is read-only, so a compromised client cannot
-# plant anything that outlives the container.
-HOME = "/root"
+# processes and threads, and writes only to tmpfs: OpenSSH its ~/.ssh/known_hosts in /root (the passwd entry's home,
+# whatever HOME says), Pinggy's CLI its ~/.config/pinggy and its daemon log under ~/.local/state in a HOME under /tmp.
+# Everything else is read-only, so a compromised client cannot plant anything that outlives the container. HOME and
+# the XDG folders are set, so whatever user the image runs as writes to /tmp (mode 1777): as a non-root user with
+# HOME=/root the CLI failed with EACCES (Docker gives the /root tmpfs the image's 0700), with a home on the read-only
+# root with ENOENT.
+# An init process (Docker's docker-init, Podman's catatonit) is PID 1 and passes `docker stop`'s SIGTERM on: the CLI
+# sets no SIGTERM handler until it has connected, and the kernel ignores an unhandled SIGTERM sent to PID 1, so
+# without it every stop before a connection waited out the grace and killed the client.
+SSH_HOME = "/root"
+CLIENT_HOME = "/tmp/home"
+CLIENT_ENVIRONMENT: dict[str, str] = {
+    "HOME": CLIENT_HOME,
+    "XDG_CONFIG_HOME": f"{CLIENT_HOME}/.config",
+    "XDG_STATE_HOME": f"{CLIENT_HOME}/.local/state",
+    "XDG_CACHE_HOME": f"{CLIENT_HOME}/.cache",
+    "XDG_DATA_HOME": f"{CLIENT_HOME}/.local/share",
+}
 HARDENING: dict[str, Any] = {
     "cap_drop": ["ALL"],
     "security_opt": ["no-new-privileges:true"],
     "pids_limit": 64,
     "read_only": True,
-    "tmpfs": {HOME: "rw,nosuid,nodev,noexec,size=8m,mode=0700", "/tmp": "rw,nosuid,nodev,noexec,size=16m,mode=1777"},
+    "tmpfs": {SSH_HOME: "rw,nosuid,nodev,noexec,size=8m,mode=0700",
+              "/tmp": "rw,nosuid,nodev,noexec,size=16m,mode=1777"},
+    "init": True,
 }
 
 # A restarting container is alive as far as tunnelctl is concerned: its restart policy is already bringing it back,

@@ -13,7 +13,7 @@ from ..manifest.options import remote_words
 from ..manifest.schema import field_defaults
 from ..manifest.settings import Settings
 from .labels import digest
-from .model import HARDENING, ContainerSpec
+from .model import CLIENT_ENVIRONMENT, HARDENING, ContainerSpec
 
 HOST_NETWORK = "host"
 DEBUGGER_CONTAINER_PORT = 4300  # where the client serves its web debugger, inside the tunnel's session
@@ -69,6 +69,7 @@ def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER
         "network_mode": network,
         "log_options": logging,
         "hardening": HARDENING,
+        "environment": CLIENT_ENVIRONMENT,
     }
     if published:  # only when present, so that the hash of every existing host-network container stays the same
         runtime["published"] = [list(binding) for binding in published]

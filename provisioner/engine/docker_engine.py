@@ -14,7 +14,14 @@ from typing import Any
 
 from .. import pause_points
 from ..desired import labels
-from ..desired.model import HARDENING, ContainerDetails, ContainerSpec, Observation, ObservedContainer
+from ..desired.model import (
+    CLIENT_ENVIRONMENT,
+    HARDENING,
+    ContainerDetails,
+    ContainerSpec,
+    Observation,
+    ObservedContainer,
+)
 from ..errors import EngineError
 from ..parallel import map_parallel
 from . import EngineVersion, LogTail, platforms
@@ -248,7 +255,7 @@ class DockerEngine:
         try:
             return self.api.create_container(image=spec.image, command=list(spec.command), name=spec.container_name,
                                              labels={**spec.labels, **spec.annotations}, host_config=host_config,
-                                             detach=True,
+                                             detach=True, environment=dict(CLIENT_ENVIRONMENT),
                                              ports=[inside for _, _, inside in spec.published] or None,
                                              stop_signal="SIGTERM", stop_timeout=STOP_GRACE_SECONDS)
         except self._errors.APIError as error:
