@@ -230,3 +230,32 @@ def test_a_server_nobody_answers_for_never_comes_up(real_engine, real_image, rea
     assert applied.returncode == 1, applied.stdout + applied.stderr
     assert re.search(r"^(?:\S+/)?web\s+failed", applied.stdout, re.MULTILINE), applied.stdout
     assert time.monotonic() - started < 60
+
+
+def test_the_stand_ins_roughness_reaches_the_real_client(real_engine, real_image, pinggy_protocol):
+    """+force takes over a live token, a slow server delays the URLs, a time-limited session ends and the CLI logs in
+    again: what the stand-in does, the real CLI sees (no tunnelctl here: these are the double's own guarantees)."""
+    token = new_token(pinggy_protocol, release_lag=0, banner_delay=2, session_limit=15)
+    host = real_engine.api.create_host_config(network_mode="host")
+    started: list[dict] = []
+    first: dict | None = None
+    try:
+        for force in (False, True):
+            started.append(real_engine.api.create_container(
+                real_image, pinggy_protocol.cli_args(token, "localhost:9", force=force), host_config=host,
+                labels={"io.tunnelctl.test": "roughness"}))
+            real_engine.api.start(started[-1])
+            first = pinggy_protocol.wait_for_record(token, status="active", newer_than=first)
+            logs = real_engine.api.logs(started[-1]).decode()
+            assert "Remote URLs:" not in logs  # the answer carrying the URLs is 2 s late
+            wait_until(lambda: "Remote URLs:" in real_engine.api.logs(started[-1]).decode(), 15, "the URLs came")
+        assert first is not None
+        kicked = pinggy_protocol.records(token)[0]
+        assert kicked["status"] == "kicked" and kicked["user"] == token and first["user"] == f"{token}+force"
+        expired = pinggy_protocol.wait_for_status(first, "dropped", timeout=30)
+        assert expired["end_reason"] == "expired"
+        again = pinggy_protocol.wait_for_record(token, newer_than=first, status="active", timeout=30)
+        assert again["urls"] != first["urls"]
+    finally:
+        for container in started:
+            real_engine.api.remove_container(container, force=True)
