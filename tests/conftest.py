@@ -88,6 +88,13 @@ def wait_until(probe, timeout: float, what: str, interval: float = 0.5):
         time.sleep(interval)
 
 
+@pytest.fixture(autouse=True)
+def own_state_folder(tmp_path_factory, monkeypatch):
+    """Each test's own XDG state folder: tunnelctl remembers reported URLs and written client files there, and a test
+    must neither read another's memory nor touch the user's."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
 @pytest.fixture
 def write_manifest(tmp_path: Path):
     def write(text: str, name: str = "tunnels.yaml") -> Path:

@@ -51,3 +51,57 @@ def test_a_pro_tokens_subdomain_and_custom_domain_stay_put_across_recreates(ping
     refused = run_tunnelctl("apply", "--auto-approve", "--timeout", "20", cwd=tmp_path, env=env)
     assert refused.returncode == 1
     assert f"the domain {stranger} is not associated with this token" in refused.stdout + refused.stderr
+
+
+def test_a_free_tokens_new_url_is_news_and_the_written_client_files_follow(pinggy, edge, project,  # noqa: F811
+                                                                           local_server, tmp_path):
+    """Every recreate (and every session Pinggy ends) gives a free token a new URL: apply and status say so, and the
+    client files `connect --write` wrote are brought along, their other entries intact."""
+    port, _ = local_server
+    token = new_token(pinggy)
+    env = {"E2E_TOKEN": token, "FIGMA_KEY": KEY, "TUNNELCTL_EDGE": edge}
+    (tmp_path / "tunnels.yaml").write_text(tunnel_manifest(project, port, token, name="figma", extra="""
+        mcp: true
+        access_keys: ["{{ env.FIGMA_KEY }}"]
+        headers: {update: {Host: "localhost"}}
+    """))
+    applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "URL changed" not in applied.stdout  # the first URL is no news
+    cursor, vscode = tmp_path / ".cursor" / "mcp.json", tmp_path / ".vscode" / "mcp.json"
+    cursor.parent.mkdir()
+    cursor.write_text('{"mcpServers": {"other": {"url": "https://other.example/mcp"}}}')
+    for client in ("cursor", "vscode", "claude-code"):
+        wrote = run_tunnelctl("connect", "figma", "--client", client, "--write", cwd=tmp_path, env=env)
+        assert wrote.returncode == 0 and "wrote 'figma'" in wrote.stdout, wrote.stdout + wrote.stderr
+        again = run_tunnelctl("connect", "figma", "--client", client, "--write", cwd=tmp_path, env=env)
+        assert "nothing changed" in again.stdout, again.stdout + again.stderr
+    first = status_of(tmp_path, env)["mcp_url"]
+    assert json.loads(cursor.read_text())["mcpServers"]["figma"]["url"] == first
+
+    replaced = run_tunnelctl("apply", "--auto-approve", "--replace", "figma", cwd=tmp_path, env=env)
+    assert replaced.returncode == 0, replaced.stdout + replaced.stderr
+    second = status_of(tmp_path, env)["mcp_url"]
+    assert second != first
+    assert f"figma: URL changed: {first} → {second}" in replaced.stdout
+    for path in (cursor, vscode, tmp_path / ".mcp.json"):
+        assert f"figma: updated {path} to the new URL" in replaced.stdout
+        assert first not in path.read_text() and second in path.read_text()
+    assert json.loads(cursor.read_text())["mcpServers"]["other"] == {"url": "https://other.example/mcp"}
+    assert KEY not in cursor.read_text() + vscode.read_text()
+
+    pinggy.drop(token)  # Pinggy ends the session (its free tier does after 60 minutes): the client logs in again
+
+    def moved():
+        result = run_tunnelctl("status", "--json", cwd=tmp_path, env=env)
+        (item,) = json.loads(result.stdout)["tunnels"]
+        return (item, result.stderr) if item["mcp_url"] not in (None, second) else None
+
+    from conftest import wait_until
+    item, said = wait_until(moved, 60, "a new URL after the dropped session")
+    assert item["previous_url"] == second and item["client_files_followed"] == [str(cursor), str(vscode),
+                                                                                str(tmp_path / ".mcp.json")]
+    assert f"figma: URL changed: {second} → {item['mcp_url']}" in said
+    assert item["mcp_url"] in cursor.read_text()
+    quiet = run_tunnelctl("status", cwd=tmp_path, env=env)
+    assert "URL changed" not in quiet.stdout  # news once

@@ -22,6 +22,7 @@ from ..plan.planner import CHANGE_KINDS, REMOVE, ActionKind
 from ..run.executor import Outcome
 
 if TYPE_CHECKING:  # waiting is apply's business: a plan does not import it
+    from ..mcp.url_memory import UrlChange
     from ..run.readiness import Deadline, Readiness
 
 # Why a command cannot do without the secrets, said beside each one that is not set; read-only commands load without.
@@ -103,6 +104,8 @@ class ChangesView(Protocol):
 
     def readiness_done(self, results: list[Readiness]) -> None: ...
 
+    def url_changes(self, changes: list[UrlChange]) -> None: ...
+
 
 def plan(options: PlanOptions, view: ChangesView) -> int:
     from ..desired.specs import engine_specs
@@ -152,7 +155,8 @@ def _apply(scope: Scope, execute: ExecuteOptions, view: ChangesView,
         check(fleet, loaded.secrets)
         if fleet.has_changes:
             view.warn(loaded.warnings)
-        code = carry_out(fleet, execute, view, "Apply these changes?")
+        code = carry_out(fleet, execute, view, "Apply these changes?",
+                         came_up=lambda results: view.url_changes(_moved(loaded, results)))
         return EXIT_ERROR if fleet.pull_failures or fleet.unreachable else code
 
 
@@ -198,10 +202,11 @@ def planned_fleet(scope: Scope, project: str, engine_configs: Mapping[str, Engin
 
 
 def carry_out(fleet: FleetPlan, options: ExecuteOptions, view: ChangesView, question: str, verb: str = "Apply",
-              kinds: tuple[ActionKind, ...] = CHANGE_KINDS) -> int:
-    """Show the plan, ask, execute it, and wait for what it started to come up."""
+              kinds: tuple[ActionKind, ...] = CHANGE_KINDS,
+              came_up: Callable[[list[Readiness]], None] = lambda results: None) -> int:
+    """Show the plan, ask, execute it, and wait for what it started to come up (`came_up` hears how they did)."""
     from ..run.executor import execute_fleet
-    from ..run.readiness import Deadline
+    from ..run.readiness import FAILED, Deadline
 
     view.plan(fleet)
     unreachable = _report_unreachable(fleet, view)
@@ -217,21 +222,24 @@ def carry_out(fleet: FleetPlan, options: ExecuteOptions, view: ChangesView, ques
     if deadline is None:
         return EXIT_ERROR if failed else EXIT_OK
     started = [outcome for outcome in outcomes if not outcome.failed and outcome.container_id]
-    down = _wait_until_up(fleet, started, deadline, view)
+    results = _wait_until_up(fleet, started, deadline, view)
+    came_up(results)
+    down = any(result.state == FAILED for result in results)
     return EXIT_ERROR if down or failed else EXIT_OK
 
 
-def _wait_until_up(fleet: FleetPlan, started: list[Outcome], deadline: Deadline, view: ChangesView) -> bool:
-    """Wait for the started tunnels on every engine at once, by the apply's deadline; return whether any failed to
-    come up. The view sees every engine's tunnels together, whichever engine's state changed."""
-    from ..run.readiness import FAILED, Target, wait_until_up
+def _wait_until_up(fleet: FleetPlan, started: list[Outcome], deadline: Deadline,
+                   view: ChangesView) -> list[Readiness]:
+    """Wait for the started tunnels on every engine at once, by the apply's deadline; return how each did. The view
+    sees every engine's tunnels together, whichever engine's state changed."""
+    from ..run.readiness import Target, wait_until_up
 
     engines = {part.name: part.engine for part in fleet.reachable}
     waiting = {name: [Target.started(outcome.action, outcome.container_id or "") for outcome in started
                       if outcome.engine == name] for name in engines}
     waiting = {name: targets for name, targets in waiting.items() if targets}
     if not waiting:
-        return False
+        return []
     latest: dict[str, list[Readiness]] = {}
     showing = threading.Lock()
 
@@ -245,7 +253,19 @@ def _wait_until_up(fleet: FleetPlan, started: list[Outcome], deadline: Deadline,
 
     results = [result for each in map_parallel(wait_on, waiting, limit=len(waiting)) for result in each]
     view.readiness_done(results)
-    return any(result.state == FAILED for result in results)
+    return results
+
+
+def _moved(loaded: manifest.Manifest, results: list[Readiness]) -> list[UrlChange]:
+    """The tunnels that came up at a URL other than the one tunnelctl last reported."""
+    from ..mcp.protocol import mcp_path
+    from ..mcp.url_memory import note_urls, reported_url
+
+    settings = {tunnel.name: tunnel.settings for tunnel in loaded.tunnels}
+    current = {result.tunnel: reported_url(result.urls, mcp_path(settings[result.tunnel]),
+                                           settings[result.tunnel].domains or ())
+               for result in results if result.urls and result.tunnel in settings}
+    return note_urls(loaded.project, {tunnel: url for tunnel, url in current.items() if url})
 
 
 def _report_unreachable(fleet: FleetPlan, view: ChangesView) -> bool:

@@ -12,6 +12,8 @@ from .. import manifest
 from ..constants import EXIT_ERROR, EXIT_OK
 from ..errors import UserError
 from ..mcp.check import TunnelCheck
+from ..mcp.client_config import Credential
+from ..mcp.url_memory import UrlChange
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class ConnectOptions:
     reveal: bool = False
     env_files: tuple[Path, ...] = ()
     engines: tuple[str, ...] = ()
+    write: bool = False  # merge the entry into the client's own file
+    file: Path | None = None  # that file; None: where the client keeps it (client_files.default_file)
 
 
 class McpView(Protocol):
@@ -44,6 +48,8 @@ class McpView(Protocol):
 
     def secret_output(self, text: str) -> None:
         """Output that is a secret the user asked for: not redacted."""
+
+    def url_changes(self, changes: list[UrlChange]) -> None: ...
 
 
 def check(options: CheckOptions, view: McpView) -> int:
@@ -71,7 +77,7 @@ def check(options: CheckOptions, view: McpView) -> int:
 
 
 def connect(options: ConnectOptions, view: McpView) -> int:
-    from ..mcp import client_config
+    from ..mcp import client_config, url_memory
     from ..mcp.protocol import mcp_path
     from ..observe import status
 
@@ -84,23 +90,45 @@ def connect(options: ConnectOptions, view: McpView) -> int:
     items, failures = status.gather_manifest(loaded, list(options.engines))
     view.hide(secret for item in items for secret in item.command_secrets)
     item = next((item for item in items if item.tunnel == tunnel.name and item.in_manifest), None)
-    if item is None or not item.mcp_url:
+    url = item.mcp_url if item else None
+    if item is None or url is None:
         for failure in failures:
             view.error(failure)
         state = item.state if item else "unknown"
         raise UserError(f"tunnel '{tunnel.name}' has no public URL (state: {state}): run tunnelctl apply, then "
                         "tunnelctl status")
     credential = client_config.credential(options.manifest, tunnel.name, tunnel.settings)
-    text, notes = client_config.render(options.client, tunnel.name, item.mcp_url, credential, options.reveal)
-    unexported = None if options.reveal else client_config.unexported_note(options.client, credential, os.environ)
+    text, notes = client_config.render(options.client, tunnel.name, url, credential, options.reveal)
+    unexported = None if options.reveal else client_config.unexported_note(options.client, credential, os.environ,
+                                                                           written=options.write)
     notes += [unexported] if unexported else []
     for note in notes:
         view.error(f"note: {note}")
-    if options.reveal:
+    view.url_changes(url_memory.note_urls(loaded.project, {tunnel.name: url}))
+    if options.write:
+        _write(options, loaded.project, tunnel.name, url, credential, view)
+    elif options.reveal:
         view.secret_output(text)
     else:
         view.say(text)
     return EXIT_OK
+
+
+def _write(options: ConnectOptions, project: str, name: str, url: str, credential: Credential,
+           view: McpView) -> None:
+    """Merge the tunnel's entry into the client's file, and remember the file so that it follows the URL."""
+    from ..mcp import client_config, client_files, url_memory
+
+    path = options.file or client_files.default_file(options.client)
+    entry = client_config.document(options.client, name, url, credential, options.reveal)
+    backup = client_files.write_entry(path, entry, secret=options.reveal and credential.scheme is not None)
+    url_memory.remember_client_file(project, name, url_memory.ClientFile(options.client, str(path.absolute()), name),
+                                    url)
+    if backup is None:
+        view.say(f"{path}: already has '{name}' at {url}; nothing changed")
+    else:
+        kept = f" (the previous file is {backup})" if backup else ""
+        view.say(f"{path}: wrote '{name}' at {url}{kept}; tunnelctl will keep it pointed at the tunnel")
 
 
 def _targeted(loaded: manifest.Manifest, names: Sequence[str]) -> list[manifest.Tunnel]:

@@ -11,6 +11,7 @@ from .. import manifest
 from ..constants import EXIT_DEGRADED, EXIT_ERROR, EXIT_OK
 from ..engine import LogTail
 from ..errors import UserError
+from ..mcp.url_memory import UrlChange
 from ..observe.status import TunnelStatus
 from .doctor import Diagnosis
 
@@ -48,7 +49,7 @@ class DoctorView(Protocol):
 class StatusView(Protocol):
     def hide(self, secrets: Iterable[str]) -> None: ...
 
-    def status(self, project: str, items: list[TunnelStatus], grouped: bool) -> None: ...
+    def status(self, project: str, items: list[TunnelStatus], grouped: bool, changes: list[UrlChange]) -> None: ...
 
     def error(self, line: str) -> None: ...
 
@@ -66,12 +67,21 @@ def status(options: StatusOptions, view: StatusView) -> int:
     view.hide(loaded.secrets)
     items, failures = gather_manifest(loaded, list(options.engines))
     view.hide(secret for item in items for secret in item.command_secrets)  # tokens the manifest could not tell
-    view.status(loaded.project, items, grouped=len(loaded.engines) > 1)
+    view.status(loaded.project, items, grouped=len(loaded.engines) > 1, changes=_moved(loaded.project, items))
     for failure in failures:
         view.error(failure)
     if failures:
         return EXIT_ERROR
     return EXIT_OK if all(item.healthy for item in items if item.in_manifest) else EXIT_DEGRADED
+
+
+def _moved(project: str, items: list[TunnelStatus]) -> list[UrlChange]:
+    """The tunnels of the manifest that are up at a URL other than the one tunnelctl last reported."""
+    from ..mcp.url_memory import note_urls, reported_url
+
+    current = {item.tunnel: reported_url(item.urls, item.mcp_path, item.domains)
+               for item in items if item.in_manifest and item.is_up}
+    return note_urls(project, {tunnel: url for tunnel, url in current.items() if url})
 
 
 def doctor(options: DoctorOptions, view: DoctorView) -> int:

@@ -86,7 +86,8 @@ def check(args: argparse.Namespace, console: Console) -> int:
 
 def connect(args: argparse.Namespace, console: Console) -> int:
     options = mcp_tools.ConnectOptions(_manifest(args, console), args.tunnel, args.client, args.reveal,
-                                       tuple(args.env_file), tuple(args.engine))
+                                       tuple(args.env_file), tuple(args.engine), write=args.write is not None,
+                                       file=Path(args.write) if args.write else None)
     return mcp_tools.connect(options, HumanView(console))
 
 

@@ -121,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--client", required=True, choices=MCP_CLIENTS, help="the MCP client")
     connect.add_argument("--reveal", action="store_true",
                          help="write the key itself instead of a reference to it (the output is then a secret)")
+    connect.add_argument("--write", nargs="?", const="", default=None, metavar="FILE",
+                         help="merge the entry into the client's own configuration file instead of printing it "
+                              "(default: .cursor/mcp.json, .vscode/mcp.json, .mcp.json for Claude Code, Windsurf's "
+                              "and Claude Desktop's user file); a backup of the old file is kept as FILE.bak, and "
+                              "apply and status keep the entry pointed at the tunnel when its URL changes")
 
     logs = command("logs", "show a tunnel's output, secrets masked and spinner frames collapsed")
     _completes(completion.tunnel_names, logs.add_argument("tunnel", metavar="NAME", help="the tunnel's name"))

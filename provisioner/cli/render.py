@@ -149,7 +149,24 @@ def status_text(project: str, items, grouped: bool = False) -> str:
     return "\n".join(lines + ([""] + problems if problems else []))
 
 
-def status_json(project: str, items) -> str:
+def url_change_lines(changes) -> list[str]:
+    """The news that a tunnel's URL moved, and what to do: which client files tunnelctl brought along, which it could
+    not, and what else still points at the old URL."""
+    lines = []
+    for change in changes:
+        name = change.tunnel
+        lines.append(f"{name}: URL changed: {change.previous} → {change.current}")
+        lines += [f"{name}: updated {file} to the new URL" for file in change.followed]
+        lines += [f"{name}: {file} still names the old URL: {why}" for file, why in change.stale]
+        lines.append(f"{name}: clients configured another way (by hand, or by `claude mcp add`) still use the old "
+                     f"URL: rerun tunnelctl connect {name} --client CLIENT (--write to let tunnelctl keep the file "
+                     "pointed at the tunnel); a Pro token keeps one URL with `domains:` (README: Keeping clients "
+                     "pointed at the tunnel)")
+    return lines
+
+
+def status_json(project: str, items, changes=()) -> str:
+    moved = {change.tunnel: change for change in changes}
     return json.dumps({
         "format_version": JSON_FORMAT_VERSION,
         "project": project,
@@ -161,6 +178,10 @@ def status_json(project: str, items) -> str:
             "local": {"host": item.local_host, "port": item.local_port, "network": item.network,
                       "listening": item.listening},
             "urls": list(item.urls), "mcp_url": item.mcp_url, "domains": list(item.domains),
+            "previous_url": moved[item.tunnel].previous if item.tunnel in moved else None,
+            "client_files_followed": list(moved[item.tunnel].followed) if item.tunnel in moved else [],
+            "client_files_stale": [{"file": file, "why": why} for file, why in moved[item.tunnel].stale]
+            if item.tunnel in moved else [],
             "healthy": item.healthy, "problem": item.problem or None,
         } for item in items],
     }, indent=2)

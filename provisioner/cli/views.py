@@ -12,6 +12,7 @@ from ..app.doctor import Diagnosis
 from ..errors import ManifestError, UserError
 from ..manifest import Manifest
 from ..mcp.check import TunnelCheck
+from ..mcp.url_memory import UrlChange
 from ..observe.status import TunnelStatus
 from ..plan.fleet import FleetPlan
 from ..plan.planner import ActionKind
@@ -113,8 +114,15 @@ class HumanView:
         self._drawn = None
 
     # status, logs, check
-    def status(self, project: str, items: list[TunnelStatus], grouped: bool) -> None:
+    def status(self, project: str, items: list[TunnelStatus], grouped: bool, changes: list[UrlChange]) -> None:
         self.say(render.status_text(project, items, grouped))
+        self.url_changes(changes)
+
+    def url_changes(self, changes: list[UrlChange]) -> None:
+        """A tunnel's URL moved since tunnelctl last reported it: news, set apart by a blank line."""
+        lines = render.url_change_lines(changes)
+        if lines:
+            self.say("\n" + "\n".join(lines))
 
     def diagnosis(self, diagnosis: Diagnosis) -> None:
         from ..app.doctor import as_text
@@ -143,8 +151,13 @@ class JsonView(HumanView):
     def saved_plan(self, path: Path) -> None:
         self.error(f"Saved the plan to {path}; carry it out with: tunnelctl apply {path}")
 
-    def status(self, project: str, items: list[TunnelStatus], grouped: bool) -> None:
-        self.document(render.status_json(project, items))
+    def status(self, project: str, items: list[TunnelStatus], grouped: bool, changes: list[UrlChange]) -> None:
+        self.document(render.status_json(project, items, changes))
+        self.url_changes(changes)
+
+    def url_changes(self, changes: list[UrlChange]) -> None:
+        for line in render.url_change_lines(changes):  # stdout is the JSON document
+            self.error(line)
 
     def diagnosis(self, diagnosis: Diagnosis) -> None:
         from ..app.doctor import as_json

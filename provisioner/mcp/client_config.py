@@ -58,7 +58,7 @@ def credential(manifest_path: Path, tunnel_name: str, settings: Settings) -> Cre
     return Credential(None)
 
 
-def unexported_note(client: str, cred: Credential, environment: Mapping[str, str]) -> str | None:
+def unexported_note(client: str, cred: Credential, environment: Mapping[str, str], written: bool = False) -> str | None:
     """What to say when the client will look for the key's variable where it is not set: the caller's shell (Claude
     Code's command) or the client's own environment (Cursor, Windsurf, the JSON form) does not have it, typically
     because tunnelctl read it from a .env file. None when there is nothing to say."""
@@ -69,7 +69,7 @@ def unexported_note(client: str, cred: Credential, environment: Mapping[str, str
              "nor is it in a .env file tunnelctl read")
     load = (f"export it in this shell first (bash/zsh: `set -a; . ./.env; set +a`; fish: `set -gx {cred.variable} "
             "…`)")
-    if client == "claude-code":
+    if client == "claude-code" and not written:
         effect = "pasted as it is, the command registers an empty key"
     else:
         effect = f"the client reads {cred.variable} from its own environment"
@@ -131,25 +131,33 @@ def render(client: str, name: str, url: str, cred: Credential, reveal: bool = Fa
             literal, _, after = ("Authorization: " + _header_value(cred, False, _MARK)).partition(_MARK)
             words += ["--header", shell_word(literal, cred.variable, after)]
         return " ".join(words), notes
+    return _json(document(client, name, url, cred, reveal, notes)), notes
+
+
+def document(client: str, name: str, url: str, cred: Credential, reveal: bool = False,
+             notes: list[str] | None = None) -> dict[str, Any]:
+    """The client's configuration for the tunnel, as its own file holds it (`connect --write` merges this into the
+    file; Claude Code's is its project file `.mcp.json`, whose `${VAR}` it expands)."""
     if client == "claude-desktop":
-        return _json(_desktop(name, url, cred, reveal, notes)), notes
+        return _desktop(name, url, cred, reveal, notes if notes is not None else [])
     reference = (f"${{input:{_input_id(name, cred)}}}" if client == "vscode" else
                  f"${{env:{cred.variable}}}" if client in ("cursor", "windsurf") else f"${{{cred.variable}}}")
     headers = _headers(cred, reveal, reference)
     if client == "cursor":
-        return _json({"mcpServers": {name: {"url": url, **headers}}}), notes
+        return {"mcpServers": {name: {"url": url, **headers}}}
     if client == "windsurf":
-        return _json({"mcpServers": {name: {"serverUrl": url, **headers}}}), notes
+        return {"mcpServers": {name: {"serverUrl": url, **headers}}}
+    if client == "claude-code":
+        return {"mcpServers": {name: {"type": "http", "url": url, **headers}}}
     if client == "vscode":
-        document: dict[str, Any] = {"servers": {name: {"type": "http", "url": url, **headers}}}
+        servers: dict[str, Any] = {"servers": {name: {"type": "http", "url": url, **headers}}}
         if cred.scheme and not reveal:
             prompt = "access key" if cred.scheme == "Bearer" else f"password of {cred.username}"
-            document = {"inputs": [{"type": "promptString", "id": _input_id(name, cred),
-                                    "description": f"The {prompt} of tunnel '{name}'", "password": True}],
-                        **document}
-        return _json(document), notes
-    return _json({"name": name, "url": url, "transport": "http", **headers,
-                  **({"key_variable": cred.variable} if cred.scheme and not reveal else {})}), notes
+            return {"inputs": [{"type": "promptString", "id": _input_id(name, cred),
+                                "description": f"The {prompt} of tunnel '{name}'", "password": True}], **servers}
+        return servers
+    return {"name": name, "url": url, "transport": "http", **headers,
+            **({"key_variable": cred.variable} if cred.scheme and not reveal else {})}
 
 
 _MARK = "\0"  # where the variable's reference goes in a header
