@@ -76,6 +76,12 @@ def test_a_free_tokens_new_url_is_news_and_the_written_client_files_follow(pingg
         assert wrote.returncode == 0 and "wrote 'figma'" in wrote.stdout, wrote.stdout + wrote.stderr
         again = run_tunnelctl("connect", "figma", "--client", client, "--write", cwd=tmp_path, env=env)
         assert "nothing changed" in again.stdout, again.stdout + again.stderr
+    (tmp_path / ".env").write_text(f"FIGMA_KEY={KEY}\n")  # the key beside the manifest, not in the shell
+    pasted = run_tunnelctl("connect", "figma", "--client", "claude-code", cwd=tmp_path,
+                           env={name: value for name, value in env.items() if name != "FIGMA_KEY"})
+    assert pasted.returncode == 0 and '"Authorization: Bearer $FIGMA_KEY"' in pasted.stdout, pasted.stderr
+    assert "FIGMA_KEY is not set in this environment (a .env file tunnelctl read has it" in pasted.stderr
+    assert "registers an empty key" in pasted.stderr and KEY not in pasted.stdout + pasted.stderr
     first = status_of(tmp_path, env)["mcp_url"]
     assert json.loads(cursor.read_text())["mcpServers"]["figma"]["url"] == first
 
