@@ -65,14 +65,15 @@ def test_removals_finish_before_any_creation(tmp_path):
     assert names(engine) == {"p-new": "running"}
 
 
-def test_a_replacement_renames_the_old_aside_stops_it_starts_the_new_then_removes_the_old(tmp_path):
+def test_a_replacement_makes_the_new_while_the_old_still_serves_then_stops_the_old_and_starts_the_new(tmp_path):
     before, after = specs(tmp_path, {"a": 1}), specs(tmp_path, {"a": 2})
     engine = engine_with(before["a"])
     old_id = engine.named("p-a").id
     [outcome] = carry_out(engine, [after["a"]])
     assert outcome.action.kind == RECREATE and not outcome.failed
-    assert engine.calls == [("rename", f"p-a->p-a-replaced-{old_id[:12]}"), ("stop", f"p-a-replaced-{old_id[:12]}"),
-                            ("create", "p-a"), ("start", "p-a"), ("remove", f"p-a-replaced-{old_id[:12]}")]
+    assert engine.calls == [("rename", f"p-a->p-a-replaced-{old_id[:12]}"), ("create", "p-a"),
+                            ("stop", f"p-a-replaced-{old_id[:12]}"), ("start", "p-a"),
+                            ("remove", f"p-a-replaced-{old_id[:12]}")]
     assert names(engine) == {"p-a": "running"} and engine.named("p-a").id == outcome.container_id != old_id
 
 

@@ -31,7 +31,10 @@ class ScriptedEngine:
     is_local = False  # nothing to probe: the local side is not what these tests are about
 
     def __init__(self, *steps: tuple[str, str]):
-        self.steps, self.polls = steps, 0
+        self.steps, self.polls, self.restarts = steps, 0, 0
+
+    def skip_back_off(self, container_id):
+        self.restarts += 1
 
     def observe(self, project, wanted_names=()):
         self.polls += 1
@@ -57,8 +60,49 @@ def test_refusals_while_the_server_still_holds_the_token_are_retried_until_the_l
     assert result.state == UP and result.urls == ("http://rnabc-p4100.a.pinggy.link",)
 
 
+def test_a_login_refused_for_a_held_token_is_retried_at_once_instead_of_after_dockers_growing_back_off():
+    engine = ScriptedEngine(("restarting", REFUSED), ("running", REFUSED + BANNER))
+    assert judge(engine).state == UP and engine.restarts == 1
+
+
 def test_connections_reset_by_a_throttling_server_are_retried():
     assert judge(ScriptedEngine(("restarting", RESET), ("running", RESET + BANNER))).state == UP
+
+
+class Crowd:
+    """Many containers at one poll: `logging_in` connecting (running, no URL yet), `reset` backing off after the
+    server reset them, `unknown` backing off after the server refused an unknown token."""
+
+    is_local = False
+
+    def __init__(self, logging_in: int, reset: int, unknown: int = 0):
+        self.states = {f"l{n}": "running" for n in range(logging_in)} | {f"r{n}": "restarting" for n in range(reset)}
+        self.states |= {f"u{n}": "restarting" for n in range(unknown)}
+        self.restarted: list[str] = []
+
+    def observe(self, project, wanted_names=()):
+        return Observed(tuple(Listed(name, state) for name, state in self.states.items()))
+
+    def logs(self, container_id, tail="all"):
+        return {"r": RESET, "u": "(sensitive)@127.0.0.1: Permission denied (password).\n"}.get(container_id[0], "")
+
+    def skip_back_off(self, container_id):
+        self.restarted.append(container_id)
+
+
+
+def one_poll(crowd):
+    targets = [Target(name, name, "127.0.0.1", 1, server="pinggy:443") for name in crowd.states]
+    wait_until_up(crowd, "p", targets, 0.0, lambda results: None)
+
+
+def test_a_reset_login_waits_while_the_server_has_as_many_logins_as_its_resets_allow():
+    crowded = Crowd(logging_in=6, reset=1)  # one reset: five at once from now on, and six are logging in
+    one_poll(crowded)
+    assert crowded.restarted == []
+    quiet = Crowd(logging_in=1, reset=2, unknown=1)  # two resets: two at once; an unknown token is left to Docker
+    one_poll(quiet)
+    assert quiet.restarted == ["r0"]
 
 
 def test_a_refusal_that_lasts_to_the_timeout_fails_with_pinggys_words_and_what_to_do():

@@ -60,8 +60,8 @@ class Engine(Protocol):
     def address_in_network(self, network: str, name: str) -> str | None:
         """The address on `network` of the container called `name` there; None when none answers to it."""
 
-    def create(self, spec: ContainerSpec) -> str:
-        """Create and start the container; return its id."""
+    def create(self, spec: ContainerSpec, start: bool = True) -> str:
+        """Create the container and start it (or leave that to `start`); return its id."""
 
     def pull(self, image: str) -> None: ...
 
@@ -70,6 +70,10 @@ class Engine(Protocol):
     def stop(self, container_id: str) -> None: ...
 
     def start(self, container_id: str) -> None: ...
+
+    def skip_back_off(self, container_id: str) -> None:
+        """Start again now a container whose client exited and that Docker's restart policy would start only after
+        its back-off delay; nothing when it is running again (or gone) by then."""
 
     def remove(self, container_id: str, stop_first: bool = False) -> None:
         """Remove the container, running or not; a container already gone is not an error. `stop_first`: stop it

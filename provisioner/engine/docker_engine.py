@@ -224,8 +224,9 @@ class DockerEngine:
                 found[image] = details["Id"]
         return found
 
-    def create(self, spec: ContainerSpec) -> str:
-        """Create and start the container; return its id. Pulls the image when the engine lacks it."""
+    def create(self, spec: ContainerSpec, start: bool = True) -> str:
+        """Create the container and start it unless told not to; return its id. Pulls the image when the engine
+        lacks it."""
         what = f"creating container '{spec.container_name}'"
         with self._call(what):
             api = self.api
@@ -243,6 +244,8 @@ class DockerEngine:
                 created = self._create(spec, host_config)
             container_id = created["Id"]
         pause_points.reached("created-not-started")
+        if not start:
+            return container_id
         try:
             with self._call(f"starting container '{spec.container_name}'"):
                 self.api.start(container_id)
@@ -302,6 +305,15 @@ class DockerEngine:
     def start(self, container_id: str) -> None:
         with self._call(f"starting container {container_id[:12]}"):
             self.api.start(container_id)
+
+    def skip_back_off(self, container_id: str) -> None:
+        """Asked right after Docker was seen waiting: look again first, since a client Docker has started meanwhile
+        may be logging in, and cutting it off could cost a whole token-release lag. Killed at once otherwise (a
+        client that is starting may not answer SIGTERM until its login is done)."""
+        with self._call(f"restarting container {container_id[:12]}"):
+            info = self.reads.inspect_container(container_id)
+            if info and (info.get("State") or {}).get("Restarting"):
+                self.api.restart(container_id, timeout=0)
 
     def remove(self, container_id: str, stop_first: bool = False) -> None:
         """Remove the container; `stop_first` when it may run a client holding a token (see `stop`)."""

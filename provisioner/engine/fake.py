@@ -100,7 +100,7 @@ class FakeEngine:
         missing = frozenset(set(networks) - BUILT_IN_NETWORKS - self.networks)
         return Observation(owned, foreign, image_ids, missing)
 
-    def create(self, spec: ContainerSpec) -> str:
+    def create(self, spec: ContainerSpec, start: bool = True) -> str:
         self._step("create", spec.container_name)
         if any(container.name == spec.container_name for container in self.containers.values()):
             raise EngineError(f"the name '{spec.container_name}' is taken by a container tunnelctl does not "
@@ -111,9 +111,8 @@ class FakeEngine:
         if spec.image not in self.images:
             self.pull(spec.image)
         container = self._new(spec)
-        self._step("start", spec.container_name)
-        container.state, container.started_at = "running", time.time()
-        self.on_create(container)
+        if start:
+            self.start(container.id)
         return container.id
 
     def pull(self, image: str) -> None:
@@ -135,7 +134,18 @@ class FakeEngine:
     def start(self, container_id: str) -> None:
         container = self._get(container_id, "start")
         self._step("start", container.name)
+        first = container.started_at is None
         container.state, container.exit_code, container.started_at = "running", None, time.time()
+        if first:
+            self.on_create(container)  # what a new container does when it first runs
+
+    def skip_back_off(self, container_id: str) -> None:
+        container = self.containers.get(container_id)
+        if container is None or container.state != "restarting":
+            return
+        self._step("restart", container.name)
+        container.state, container.exit_code, container.started_at = "running", None, time.time()
+        container.restart_count = 0  # as Docker does: a restart asked for is a fresh start
 
     def remove(self, container_id: str, stop_first: bool = False) -> None:
         container = self.containers.get(container_id)

@@ -124,18 +124,21 @@ def move(project: str, moving: Move, source: Engine, destination: Engine,
 
 def _swap(project: str, old_engine: Engine, previous: ObservedContainer | None, new_engine: Engine, action: Action,
           wait_timeout: float | Deadline | None) -> str:
-    """Stop the previous container (a token carries one live tunnel), start the new one, and keep it only if it
-    comes up; on the same engine the previous one is first renamed aside, to free its name."""
+    """Create the new container, stop the previous one (a token carries one live tunnel), start the new one, and
+    keep it only if it comes up; on the same engine the previous one is first renamed aside, to free its name. The
+    new one is made (and its image pulled) while the old one still serves: visitors only miss the stop, the start
+    and the login."""
     same_engine = old_engine is new_engine
-    if previous:
-        if same_engine:
-            old_engine.rename(previous.id, f"{previous.name}-replaced-{previous.short_id}")
-            pause_points.reached("renamed-aside")
-        old_engine.stop(previous.id)
-        pause_points.reached("stopped-old")
+    if previous and same_engine:
+        old_engine.rename(previous.id, f"{previous.name}-replaced-{previous.short_id}")
+        pause_points.reached("renamed-aside")
     new_id = None
     try:
-        new_id = new_engine.create(action.creates)
+        new_id = new_engine.create(action.creates, start=False)
+        if previous:
+            old_engine.stop(previous.id)
+            pause_points.reached("stopped-old")
+        new_engine.start(new_id)
         pause_points.reached("started-new")
         if wait_timeout is not None:
             _wait_for(new_engine, project, action, new_id, wait_timeout)

@@ -3,23 +3,40 @@
 A real Pinggy server is not instant: it holds a token for a moment after the client that had it went away, and it
 throttles bursts of logins. Docker's restart policy retries such a login by itself, so a tunnel is judged by its
 newest attempt, never by the first refusal or exit seen; only what lasts until the timeout, or a container Docker
-will not restart, is a failure. A tunnel that is up at Pinggy while nothing listens locally yet is up: that is the
+will not restart, is a failure.
+
+While waiting, tunnelctl retries on its own schedule rather than Docker's back-off (0.1 s, doubling), which would
+round a 2 s token-release lag up to 3.1 s: a login refused because the token is still held is retried as soon as
+Docker would merely be waiting; a login the server reset (it sheds a burst of logins, as OpenSSH's MaxStartups does)
+is retried only while fewer of the tunnels for that server are logging in than the server's answers allow
+(`LoginPace`). A tunnel that is up at Pinggy while nothing listens locally yet is up: that is the
 normal state at login, before the local server (say, Figma's MCP server) is started.
 """
 
 from __future__ import annotations
 
+import re
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
+from ..desired.specs import server_name
 from ..engine import Engine
+from ..errors import EngineError
 from ..observe.pinggy_output import RECENT_ENTRIES, client_problem, read_session
 from ..observe.status import UP, UP_LOCAL_DOWN, local_down_note, local_side
+from ..parallel import map_parallel
 from ..plan.planner import Action
 
 STARTING, FAILED = "starting", "failed"
 _GIVEN_UP = ("exited", "dead")  # Docker will not start these again by itself
+_BACKING_OFF = "restarting"  # the client exited and Docker waits before starting it again
+_REFUSED = "Pinggy refused the login: "
+# What OpenSSH says when the server reset or closed the connection before the login: a server shedding a burst of
+# logins, which asks for fewer at once rather than the same again.
+_SHED = re.compile(r"Connection reset by|Connection closed by|kex_exchange_identification|banner exchange")
 
 
 @dataclass(frozen=True)
@@ -46,12 +63,31 @@ class Target:
     host: str
     port: int
     network: str = "host"
+    server: str = ""  # the Pinggy server it logs in to (host:port): logins are paced per server
 
     @classmethod
     def started(cls, action: Action, container_id: str) -> Target:
         """What to wait for after `action` created the container `container_id`."""
         spec = action.creates
-        return cls(action.tunnel, container_id, spec.local_host, spec.local_port, spec.network)
+        return cls(action.tunnel, container_id, spec.local_host, spec.local_port, spec.network,
+                   f"{server_name(spec.settings)}:{spec.settings.server_port}")
+
+
+class LoginPace:
+    """How many tunnels may be logging in to one server at once, as the server's answers say: each reset halves it,
+    each tunnel that comes up adds one (additive increase, multiplicative decrease; no fixed sleeps). It starts at
+    OpenSSH's default MaxStartups, the number of pending logins an sshd takes before it sheds any."""
+
+    START = 10
+
+    def __init__(self) -> None:
+        self.allowed: dict[str, int] = defaultdict(lambda: self.START)
+
+    def shed(self, server: str) -> None:
+        self.allowed[server] = max(1, self.allowed[server] // 2)
+
+    def came_up(self, server: str) -> None:
+        self.allowed[server] += 1
 
 
 @dataclass(frozen=True)
@@ -68,16 +104,20 @@ def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: 
     deadline = timeout if isinstance(timeout, Deadline) else Deadline.starting_now(timeout)
     results = {target.tunnel: Readiness(target.tunnel) for target in targets}
     on_change(list(results.values()))
+    pace, counted_reset = LoginPace(), set[str]()
     while True:
         pending = [target for target in targets if results[target.tunnel].state == STARTING]
         if not pending:
             break
         states = {container.id: container.state for container in engine.observe(project, []).owned}
+        judged = map_parallel(partial(_judge_in, engine, states), pending)
         changed = False
-        for target in pending:
-            judged = _judge(engine, target, states.get(target.container_id))
-            changed |= judged.state != STARTING
-            results[target.tunnel] = judged
+        for target, result in zip(pending, judged, strict=True):
+            changed |= result.state != STARTING
+            results[target.tunnel] = result
+            if result.state in (UP, UP_LOCAL_DOWN):
+                pace.came_up(target.server)
+        _retry_now(engine, pending, results, states, pace, counted_reset)
         if changed:
             on_change(list(results.values()))
         if deadline.passed:
@@ -88,6 +128,41 @@ def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: 
             break
         time.sleep(poll_interval)
     return list(results.values())
+
+
+def _retry_now(engine: Engine, pending: list[Target], results: dict[str, Readiness], states: dict[str, str],
+               pace: LoginPace, counted_reset: set[str]) -> None:
+    """Start again at once the clients Docker is backing off: those refused for a token still held, always; those
+    the server reset, while their server takes more logins (each reset seen once lowers how many)."""
+    logging_in: dict[str, int] = defaultdict(int)
+    backing_off = []
+    for target in pending:
+        if results[target.tunnel].state != STARTING:
+            continue
+        if states.get(target.container_id) == _BACKING_OFF:
+            backing_off.append(target)
+        else:
+            logging_in[target.server] += 1
+            counted_reset.discard(target.container_id)  # running again: its next reset is a new one
+    for target in backing_off:
+        newest = results[target.tunnel].problem
+        if _SHED.search(newest):
+            if target.container_id not in counted_reset:
+                counted_reset.add(target.container_id)
+                pace.shed(target.server)
+            if logging_in[target.server] >= pace.allowed[target.server]:
+                continue
+        elif not newest.startswith(_REFUSED):
+            continue  # anything else (an unknown token, a crash) is left to Docker's back-off and the timeout
+        try:
+            engine.skip_back_off(target.container_id)
+        except EngineError:
+            continue  # gone or refused meanwhile: the next poll judges it
+        logging_in[target.server] += 1
+
+
+def _judge_in(engine: Engine, states: dict[str, str], target: Target) -> Readiness:
+    return _judge(engine, target, states.get(target.container_id))
 
 
 def _judge(engine: Engine, target: Target, state: str | None) -> Readiness:
@@ -110,14 +185,13 @@ def _judge(engine: Engine, target: Target, state: str | None) -> Readiness:
         detail = f": {session.last_line}" if session.last_line else ""
         return Readiness(target.tunnel, FAILED, problem=f"the tunnel client exited{detail}")
     # Connecting, or refused/disconnected and about to be restarted by Docker: the next attempt may well succeed.
-    newest = (f"Pinggy refused the login: {session.refusal}" if session.refusal
-              else client_problem(session) or session.last_line)
+    newest = f"{_REFUSED}{session.refusal}" if session.refusal else client_problem(session) or session.last_line
     return Readiness(target.tunnel, STARTING, problem=newest)
 
 
 def _timed_out(result: Readiness, timeout: float) -> Readiness:
-    if result.problem.startswith("Pinggy refused the login: "):
-        refusal = result.problem.removeprefix("Pinggy refused the login: ")
+    if result.problem.startswith(_REFUSED):
+        refusal = result.problem.removeprefix(_REFUSED)
         return replace(result, state=FAILED, problem=f"{refusal_problem(refusal)} (still refused after {timeout:g}s)")
     last = f"; last output: {result.problem}" if result.problem else ""
     if "Permission denied" in result.problem:  # the server did not take the login: the token is unknown to it
