@@ -29,13 +29,15 @@ def test_a_pro_tokens_subdomain_and_custom_domain_stay_put_across_recreates(ping
     env = {"E2E_TOKEN": token, "TUNNELCTL_EDGE": edge}
     write = (tmp_path / "tunnels.yaml").write_text
     write(tunnel_manifest(project, port, token, image=tunnel_client.image,
-                          extra=f"access_keys: [{KEY}]\ndomains: [{owned}]\n"))
+                          extra=f"access_keys: [{KEY}]\ndomains: [{owned}]\nmcp: true\n"
+                                f"headers: {{update: {{Host: 'localhost:{port}'}}}}\n"))
     applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert f"as {owned}" in applied.stdout  # the plan shows the domain forwarding
     first = status_of(tmp_path, env)
     assert first["urls"][:2] == [f"http://{owned}", f"https://{owned}"]  # the domain's URLs first: they stay put
     assert f"https://{name}.a.pinggy.link" in first["urls"] and first["domains"] == [owned]
+    assert first["mcp_url"] == f"https://{owned}/mcp"  # what connect gives clients: the URL that stays put
 
     answer = request(f"https://{owned}/page", "GET", {"Authorization": f"Bearer {KEY}"}, None, 10,
                      edge_addresses(env))
