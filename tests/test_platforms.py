@@ -148,7 +148,7 @@ def test_the_engine_reports_its_kind_from_one_request(docker_api):
 
 
 class _EngineOf:
-    """What `status.local_side` asks of an engine, for kinds that cannot run here."""
+    """What `conditions.local_side` asks of an engine, for kinds that cannot run here."""
 
     def __init__(self, recorded: str, local: bool = True):
         self.kind, self.is_local = describe(info(recorded)), local
@@ -158,9 +158,9 @@ class _EngineOf:
 
 
 def local_side(engine: _EngineOf, network: str, host: str, port: int) -> tuple[bool | None, str]:
-    from provisioner.observe import status
+    from provisioner.observe import conditions
 
-    return status.local_side(cast(Any, engine), network, host, port)
+    return conditions.local_side(cast(Any, engine), network, host, port)
 
 
 @pytest.mark.parametrize("recorded", ["docker-desktop-macos", "docker-rootless", "podman-rootless"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from provisioner.observe.status import UP, UP_LOCAL_DOWN
+from provisioner.observe.conditions import UP, UP_LOCAL_DOWN
 from provisioner.run.readiness import FAILED, Target, wait_until_up
 
 BANNER = "You can access local server via following URL(s):\nhttp://rnabc-p4100.a.pinggy.link\n"

@@ -12,7 +12,7 @@ from conftest import manifest_text
 from provisioner import manifest
 from provisioner.desired.specs import desired_specs
 from provisioner.engine.fake import FakeContainer, FakeEngine
-from provisioner.observe.status import UP, UP_LOCAL_DOWN
+from provisioner.observe.conditions import UP, UP_LOCAL_DOWN
 from provisioner.run.readiness import FAILED, STARTING, Readiness, Target, wait_until_up
 
 BANNER = "You can access local server via following URL(s):"

@@ -5,14 +5,12 @@ failure. Nothing is created, pulled or logged into.
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import manifest as manifest_front
-from ..constants import JSON_FORMAT_VERSION
 from ..engine import Engine
 from ..errors import EngineError, ManifestError, UserError
 from ..observe import probe
@@ -183,7 +181,7 @@ def _server_verdict(host: str, port: int, elsewhere: str) -> tuple[str, str]:
 
 def _check_ports(loaded, engines: dict[str, Engine], findings: list[Finding]) -> None:
     from ..desired.specs import HOST_NETWORK, network_mode
-    from ..observe.status import local_side
+    from ..observe.conditions import local_side
 
     for tunnel in loaded.tunnels:
         host, port = tunnel.settings.host, tunnel.settings.port
@@ -214,21 +212,3 @@ def _check_ports(loaded, engines: dict[str, Engine], findings: list[Finding]) ->
 def _templated(value) -> bool:
     """A value left as written because its variables are not set."""
     return isinstance(value, str) and ("{{" in value or "{%" in value)
-
-
-def as_text(diagnosis: Diagnosis) -> str:
-    lines = [f"tunnelctl doctor: {diagnosis.manifest}"]
-    for section in SECTIONS:
-        lines += ["", section]
-        lines += [f"  {finding.status.upper():<5} " + (f"{finding.subject}: " if finding.subject else "")
-                  + finding.message for finding in diagnosis.findings if finding.section == section]
-    failed = sum(1 for finding in diagnosis.findings if finding.status == FAIL)
-    checked = sum(1 for finding in diagnosis.findings if finding.status != SKIP)
-    lines += ["", f"{failed} of {checked} checks failed." if failed else f"All {checked} checks passed."]
-    return "\n".join(lines)
-
-
-def as_json(diagnosis: Diagnosis) -> str:
-    return json.dumps({"format_version": JSON_FORMAT_VERSION, "manifest": str(diagnosis.manifest),
-                       "ok": diagnosis.healthy,
-                       "checks": [asdict(finding) for finding in diagnosis.findings]}, indent=2, ensure_ascii=False)

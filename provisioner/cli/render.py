@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from ..constants import JSON_FORMAT_VERSION
 from ..engine import Unreachable
@@ -12,6 +14,9 @@ from ..run.executor import Outcome
 
 _SYMBOLS = {CREATE: "+", RECREATE: "-/+", REMOVE: "-", CONFLICT: "!"}
 _PAST_TENSE = {CREATE: "created", RECREATE: "recreated", MOVE: "moved", REMOVE: "removed"}
+
+if TYPE_CHECKING:
+    from ..app.doctor import Diagnosis
 
 
 def plan_text(fleet: FleetPlan) -> str:
@@ -185,3 +190,23 @@ def status_json(project: str, items, changes=()) -> str:
             "healthy": item.healthy, "problem": item.problem or None,
         } for item in items],
     }, indent=2)
+
+
+def diagnosis_text(diagnosis: Diagnosis) -> str:
+    from ..app.doctor import FAIL, SECTIONS, SKIP
+
+    lines = [f"tunnelctl doctor: {diagnosis.manifest}"]
+    for section in SECTIONS:
+        lines += ["", section]
+        lines += [f"  {finding.status.upper():<5} " + (f"{finding.subject}: " if finding.subject else "")
+                  + finding.message for finding in diagnosis.findings if finding.section == section]
+    failed = sum(1 for finding in diagnosis.findings if finding.status == FAIL)
+    checked = sum(1 for finding in diagnosis.findings if finding.status != SKIP)
+    lines += ["", f"{failed} of {checked} checks failed." if failed else f"All {checked} checks passed."]
+    return "\n".join(lines)
+
+
+def diagnosis_json(diagnosis: Diagnosis) -> str:
+    return json.dumps({"format_version": JSON_FORMAT_VERSION, "manifest": str(diagnosis.manifest),
+                       "ok": diagnosis.healthy,
+                       "checks": [asdict(finding) for finding in diagnosis.findings]}, indent=2, ensure_ascii=False)

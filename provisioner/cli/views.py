@@ -125,9 +125,9 @@ class HumanView:
             self.say("\n" + "\n".join(lines))
 
     def diagnosis(self, diagnosis: Diagnosis) -> None:
-        from ..app.doctor import as_text
+        from .render import diagnosis_text
 
-        self.say(as_text(diagnosis))
+        self.say(diagnosis_text(diagnosis))
 
     def output(self, lines: Iterator[str]) -> None:
         for line in lines:
@@ -160,9 +160,9 @@ class JsonView(HumanView):
             self.error(line)
 
     def diagnosis(self, diagnosis: Diagnosis) -> None:
-        from ..app.doctor import as_json
+        from .render import diagnosis_json
 
-        self.document(as_json(diagnosis))
+        self.document(diagnosis_json(diagnosis))
 
     def check(self, project: str, results: list[TunnelCheck]) -> None:
         from ..mcp.check import check_json

@@ -63,7 +63,9 @@ def _regex(pattern: str) -> re.Pattern:
 
 
 def schema_text() -> str:
-    """The schema as published for editors (`tunnelctl schema`, schemas/tunnels.schema.json)."""
+    """The editor schema as `tunnelctl schema` prints it and `init` and `schema --write` write it, as
+    tunnels.schema.json beside a manifest (in this repository: schemas/editor.schema.json; schemas/tunnels.schema.json
+    here is tunnelctl's own, stricter schema, applied after rendering)."""
     return json.dumps(editor_schema(), indent=2) + "\n"
 
 

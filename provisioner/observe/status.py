@@ -8,17 +8,16 @@ from dataclasses import dataclass
 
 from ..desired.model import ALIVE_STATES, ContainerDetails
 from ..desired.specs import HOST_NETWORK, forward_target, network_mode, secrets_in_command
-from ..engine import Engine
+from ..engine import Engine, Unreachable, registry
+from ..engine.registry import Opener
 from ..errors import UserError
 from ..manifest import Manifest, Tunnel
 from ..manifest.domain_checks import is_loopback
 from ..mcp.protocol import mcp_path, mcp_url
 from ..parallel import map_parallel
 from . import probe
+from .conditions import UP, UP_LOCAL_DOWN, local_down_note, local_side
 from .pinggy_output import RECENT_ENTRIES, client_problem, read_session
-
-# A tunnel up at Pinggy; with its local server not listening yet it is still up (the normal state at login).
-UP, UP_LOCAL_DOWN = "up", "up, local server not listening"
 
 
 @dataclass(frozen=True)
@@ -63,12 +62,10 @@ class TunnelStatus:
         return "connecting" if self.state in ALIVE_STATES else self.state
 
 
-def gather_manifest(loaded: Manifest, engine_names: list[str]) -> tuple[list[TunnelStatus], list[str]]:
+def gather_manifest(loaded: Manifest, engine_names: list[str],
+                    open_engines: Opener = registry.open_engines) -> tuple[list[TunnelStatus], list[str]]:
     """Every engine of the manifest (or those named), all at once: the statuses, and one line per engine that
     failed; an engine that fails never hides what the others hold."""
-    from ..engine import Unreachable
-    from ..engine.registry import open_engines
-
     engines = open_engines(loaded.engines, engine_names)
 
     def one(name: str) -> list[TunnelStatus] | str:
@@ -117,30 +114,6 @@ def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel]) -> list[Tunn
         return _with_container(engine, base, found, debugger_port)
 
     return map_parallel(one, names)
-
-
-def local_down_note(host: str, port: int) -> str:
-    return (f"nothing listens on {host}:{port} yet; the tunnel is up and carries traffic once the local server "
-            "starts; if it should be running already, check the port")
-
-
-def local_side(engine: Engine, network: str, host: str, port: int) -> tuple[bool | None, str]:
-    """Whether a tunnel's server listens, judged from where it is: (listening, "") — or (None, why it cannot be told).
-
-    A server on the user's machine (host networking, or Docker Desktop reaching localhost) is checked at its own
-    address; a service on a user-defined network at its container's address on that network, which only an engine
-    whose networks this machine can route to (rootful, not in a VM) lets us reach.
-    """
-    if not engine.is_local:
-        return None, ""  # another machine's ports: nothing to say from here
-    if network == HOST_NETWORK or is_loopback(host):
-        return probe.listening(host, port), ""
-    if not engine.kind.networks_reachable_from_host:
-        return None, f"{host}:{port} cannot be checked from here: network '{network}' is inside {engine.kind.label}"
-    address = engine.address_in_network(network, host)
-    if address is None:
-        return False, f"no running container on network '{network}' answers to '{host}'"
-    return probe.listening(address, port), ""
 
 
 def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,

@@ -25,8 +25,8 @@ from functools import partial
 from ..desired.specs import server_name
 from ..engine import Engine
 from ..errors import EngineError
+from ..observe.conditions import UP, UP_LOCAL_DOWN, local_down_note, local_side
 from ..observe.pinggy_output import RECENT_ENTRIES, client_problem, read_session
-from ..observe.status import UP, UP_LOCAL_DOWN, local_down_note, local_side
 from ..parallel import map_parallel
 from ..plan.planner import Action
 
