@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from .. import manifest
 from ..constants import DEFAULT_PARALLELISM, EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from ..engine.config import EngineConfig
+from ..engine.registry import Opener, open_engines
 from ..errors import EngineError
 from ..parallel import map_parallel
 from ..plan.fleet import FleetPlan, SpecsFor
@@ -107,7 +108,7 @@ class ChangesView(Protocol):
     def url_changes(self, changes: list[UrlChange]) -> None: ...
 
 
-def plan(options: PlanOptions, view: ChangesView) -> int:
+def plan(options: PlanOptions, view: ChangesView, engines: Opener = open_engines) -> int:
     from ..desired.specs import engine_specs
     from ..plan import savedplan
 
@@ -115,7 +116,7 @@ def plan(options: PlanOptions, view: ChangesView) -> int:
     loaded = manifest.load(scope.manifest, env_files=scope.env_files, need_secrets=PLAN_NEEDS_SECRETS)
     view.hide(loaded.secrets)
     view.warn(loaded.warnings)
-    with planned_fleet(scope, loaded.project, loaded.engines, engine_specs(loaded), view,
+    with planned_fleet(scope, loaded.project, loaded.engines, engine_specs(loaded), view, engines,
                        known_tunnels=[tunnel.name for tunnel in loaded.tunnels]) as fleet:
         view.plan(fleet)
         unreachable = _report_unreachable(fleet, view)
@@ -127,11 +128,11 @@ def plan(options: PlanOptions, view: ChangesView) -> int:
         return EXIT_CHANGES if options.detailed_exitcode and fleet.has_changes else EXIT_OK
 
 
-def apply(options: ApplyOptions, view: ChangesView) -> int:
-    return _apply(options.scope, options.execute, view)
+def apply(options: ApplyOptions, view: ChangesView, engines: Opener = open_engines) -> int:
+    return _apply(options.scope, options.execute, view, engines)
 
 
-def apply_saved_plan(options: SavedPlanOptions, view: ChangesView) -> int:
+def apply_saved_plan(options: SavedPlanOptions, view: ChangesView, engines: Opener = open_engines) -> int:
     """What was reviewed is what is applied, without a question; refused when what it was made from changed."""
     from ..plan import savedplan
 
@@ -141,16 +142,16 @@ def apply_saved_plan(options: SavedPlanOptions, view: ChangesView) -> int:
     def still_fresh(fleet: FleetPlan, hidden: frozenset[str]) -> None:
         savedplan.check_fresh(saved, fleet, options.plan_file, hidden)
 
-    return _apply(scope, replace(options.execute, auto_approve=True), view, still_fresh)
+    return _apply(scope, replace(options.execute, auto_approve=True), view, engines, still_fresh)
 
 
-def _apply(scope: Scope, execute: ExecuteOptions, view: ChangesView,
+def _apply(scope: Scope, execute: ExecuteOptions, view: ChangesView, engines: Opener,
            check: Callable[[FleetPlan, frozenset[str]], None] = lambda fleet, hidden: None) -> int:
     from ..desired.specs import engine_specs
 
     loaded = manifest.load(scope.manifest, env_files=scope.env_files, need_secrets=APPLY_NEEDS_SECRETS)
     view.hide(loaded.secrets)
-    with planned_fleet(scope, loaded.project, loaded.engines, engine_specs(loaded), view, lock=execute,
+    with planned_fleet(scope, loaded.project, loaded.engines, engine_specs(loaded), view, engines, lock=execute,
                        known_tunnels=[tunnel.name for tunnel in loaded.tunnels]) as fleet:
         check(fleet, loaded.secrets)
         if fleet.has_changes:
@@ -160,13 +161,13 @@ def _apply(scope: Scope, execute: ExecuteOptions, view: ChangesView,
         return EXIT_ERROR if fleet.pull_failures or fleet.unreachable else code
 
 
-def destroy(options: DestroyOptions, view: ChangesView) -> int:
+def destroy(options: DestroyOptions, view: ChangesView, engines: Opener = open_engines) -> int:
     scope = options.scope
     loaded = manifest.load_scope(scope.manifest, env_files=scope.env_files)
     view.hide(loaded.secrets)
     project = loaded.project
-    with planned_fleet(scope, project, loaded.engines, lambda name, kind: [], view, removal_reason="destroy",
-                       lock=options.execute) as fleet:
+    with planned_fleet(scope, project, loaded.engines, lambda name, kind: [], view, engines,
+                       removal_reason="destroy", lock=options.execute) as fleet:
         code = carry_out(fleet, options.execute, view, f"Remove these containers of project '{project}'?",
                          verb="Destroy", kinds=(REMOVE,))
         return EXIT_ERROR if fleet.unreachable else code
@@ -174,13 +175,12 @@ def destroy(options: DestroyOptions, view: ChangesView) -> int:
 
 @contextlib.contextmanager
 def planned_fleet(scope: Scope, project: str, engine_configs: Mapping[str, EngineConfig],
-                  specs_for: SpecsFor, view: ChangesView, *,
+                  specs_for: SpecsFor, view: ChangesView, open_engines: Opener, *,
                   removal_reason: str = "not in the manifest", lock: ExecuteOptions | None = None,
                   known_tunnels: Collection[str] = ()) -> Iterator[FleetPlan]:
     """Open the engines, lock them when changing (in one order, so that two runs cannot deadlock), and plan each;
     the plan is used inside the locks. With the environment's single engine, an unreachable engine is an error."""
     from ..engine import Unreachable
-    from ..engine.registry import open_engines
     from ..plan.fleet import plan_fleet
     from ..run.locking import project_lock
 

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from .. import manifest
 from ..constants import EXIT_ERROR, EXIT_OK
+from ..engine.registry import Opener, open_engines
 from ..errors import UserError
 from ..mcp.check import TunnelCheck
 from ..mcp.client_config import Credential
@@ -52,7 +53,7 @@ class McpView(Protocol):
     def url_changes(self, changes: list[UrlChange]) -> None: ...
 
 
-def check(options: CheckOptions, view: McpView) -> int:
+def check(options: CheckOptions, view: McpView, engines: Opener = open_engines) -> int:
     from ..mcp import check as tunnel_check
     from ..mcp.protocol import edge_addresses
     from ..observe import status
@@ -67,7 +68,7 @@ def check(options: CheckOptions, view: McpView) -> int:
         raise UserError(str(error)) from None
     if not 0 < options.timeout <= 600:
         raise UserError(f"--timeout {options.timeout:g} is out of range: give seconds above 0, at most 600")
-    items, failures = status.gather_manifest(loaded, list(options.engines))
+    items, failures = status.gather_manifest(loaded, list(options.engines), engines)
     view.hide(secret for item in items for secret in item.command_secrets)
     results = tunnel_check.check_all(options.manifest, tunnels, items, options.timeout, edge)
     view.check(loaded.project, results)
@@ -76,7 +77,7 @@ def check(options: CheckOptions, view: McpView) -> int:
     return EXIT_OK if not failures and all(result.passed for result in results) else EXIT_ERROR
 
 
-def connect(options: ConnectOptions, view: McpView) -> int:
+def connect(options: ConnectOptions, view: McpView, engines: Opener = open_engines) -> int:
     from ..mcp import client_config, url_memory
     from ..mcp.protocol import mcp_path
     from ..observe import status
@@ -87,7 +88,7 @@ def connect(options: ConnectOptions, view: McpView) -> int:
     if not mcp_path(tunnel.settings):
         raise UserError(f"tunnel '{tunnel.name}' is not an MCP tunnel: add `mcp: true` to it in {options.manifest} "
                         "(or `mcp: {path: /other}`)")
-    items, failures = status.gather_manifest(loaded, list(options.engines))
+    items, failures = status.gather_manifest(loaded, list(options.engines), engines)
     view.hide(secret for item in items for secret in item.command_secrets)
     item = next((item for item in items if item.tunnel == tunnel.name and item.in_manifest), None)
     url = item.mcp_url if item else None

@@ -10,6 +10,7 @@ from typing import Protocol
 from .. import manifest
 from ..constants import EXIT_DEGRADED, EXIT_ERROR, EXIT_OK
 from ..engine import LogTail
+from ..engine.registry import Opener, open_engines
 from ..errors import UserError
 from ..mcp.url_memory import UrlChange
 from ..observe.status import TunnelStatus
@@ -60,12 +61,12 @@ class LogsView(Protocol):
     def output(self, lines: Iterator[str]) -> None: ...
 
 
-def status(options: StatusOptions, view: StatusView) -> int:
+def status(options: StatusOptions, view: StatusView, engines: Opener = open_engines) -> int:
     from ..observe.status import gather_manifest
 
     loaded = manifest.load(options.manifest, env_files=options.env_files, need_secrets=False)
     view.hide(loaded.secrets)
-    items, failures = gather_manifest(loaded, list(options.engines))
+    items, failures = gather_manifest(loaded, list(options.engines), engines)
     view.hide(secret for item in items for secret in item.command_secrets)  # tokens the manifest could not tell
     view.status(loaded.project, items, grouped=len(loaded.engines) > 1, changes=_moved(loaded.project, items))
     for failure in failures:
@@ -93,17 +94,16 @@ def doctor(options: DoctorOptions, view: DoctorView) -> int:
     return EXIT_OK if diagnosis.healthy else EXIT_ERROR
 
 
-def logs(options: LogsOptions, view: LogsView) -> int:
+def logs(options: LogsOptions, view: LogsView, engines: Opener = open_engines) -> int:
     from ..desired.specs import secrets_in_command
     from ..engine import Unreachable
-    from ..engine.registry import open_engines
     from ..observe.pinggy_output import collapse_frames
 
     loaded = manifest.load(options.manifest, env_files=options.env_files, need_secrets=False)
     view.hide(loaded.secrets)
     found = None
     unreachable: list[str] = []
-    for name, engine in open_engines(loaded.engines, options.engines).items():
+    for name, engine in engines(loaded.engines, options.engines).items():
         if isinstance(engine, Unreachable):
             unreachable.append(f"engine '{name}': {engine.error}")  # it may hold the container: say so below
             continue

@@ -41,6 +41,10 @@ DRIVERS = (Driver("docker", "#/$defs/engine", takes=lambda config: True, prepare
                     open=_open_docker),)
 
 
+# How the app opens the manifest's engines: `open_engines` itself, or, in tests, one handing out FakeEngines.
+Opener = Callable[[Mapping[str, EngineConfig], Collection[str]], dict[str, Engine | Unreachable]]
+
+
 def driver_of(config: EngineConfig) -> Driver:
     return next(driver for driver in DRIVERS if driver.takes(config))
 
