@@ -71,14 +71,18 @@ def test_connections_reset_by_a_throttling_server_are_retried():
 
 class Crowd:
     """Many containers at one poll: `logging_in` connecting (running, no URL yet), `reset` backing off after the
-    server reset them, `unknown` backing off after the server refused an unknown token."""
+    server reset them, `unknown` backing off after the server refused an unknown token, `new` made and not started."""
 
     is_local = False
 
-    def __init__(self, logging_in: int, reset: int, unknown: int = 0):
+    def __init__(self, logging_in: int, reset: int, unknown: int = 0, new: int = 0):
         self.states = {f"l{n}": "running" for n in range(logging_in)} | {f"r{n}": "restarting" for n in range(reset)}
-        self.states |= {f"u{n}": "restarting" for n in range(unknown)}
+        self.states |= {f"u{n}": "restarting" for n in range(unknown)} | {f"n{n}": "created" for n in range(new)}
         self.restarted: list[str] = []
+        self.started: list[str] = []
+
+    def start(self, container_id):
+        self.started.append(container_id)
 
     def observe(self, project, wanted_names=()):
         return Observed(tuple(Listed(name, state) for name, state in self.states.items()))
@@ -103,6 +107,15 @@ def test_a_reset_login_waits_while_the_server_has_as_many_logins_as_its_resets_a
     quiet = Crowd(logging_in=1, reset=2, unknown=1)  # two resets: two at once; an unknown token is left to Docker
     one_poll(quiet)
     assert quiet.restarted == ["r0"]
+
+
+def test_new_containers_are_started_as_many_at_a_time_as_a_server_takes_logins():
+    burst = Crowd(logging_in=7, reset=0, new=5)  # no reset yet: ten at once, as OpenSSH's default MaxStartups
+    one_poll(burst)
+    assert sorted(burst.started) == ["n0", "n1", "n2"]
+    shedding = Crowd(logging_in=3, reset=1, new=5)  # one reset: five at once
+    one_poll(shedding)
+    assert shedding.restarted == ["r0"] and sorted(shedding.started) == ["n0"]
 
 
 def test_a_refusal_that_lasts_to_the_timeout_fails_with_pinggys_words_and_what_to_do():

@@ -56,8 +56,8 @@ def execute(plan: Plan, engine: Engine, report: Callable[[Outcome], None],
     changes = [action for action in plan.actions if action.kind in (CREATE, RECREATE)]
 
     def change(action: Action) -> str:
-        if action.kind == CREATE:
-            return engine.create(action.creates)
+        if action.kind == CREATE:  # when waiting, the wait starts it, a few logins at a time per server
+            return engine.create(action.creates, start=wait_timeout is None)
         return _replace(engine, plan.project, action, wait_timeout)
 
     for phase, step in ((removals, lambda action: _remove_all(engine, action.replaces)), (changes, change)):

@@ -3,14 +3,14 @@
 A real Pinggy server is not instant: it holds a token for a moment after the client that had it went away, and it
 throttles bursts of logins. Docker's restart policy retries such a login by itself, so a tunnel is judged by its
 newest attempt, never by the first refusal or exit seen; only what lasts until the timeout, or a container Docker
-will not restart, is a failure.
-
-While waiting, tunnelctl retries on its own schedule rather than Docker's back-off (0.1 s, doubling), which would
-round a 2 s token-release lag up to 3.1 s: a login refused because the token is still held is retried as soon as
-Docker would merely be waiting; a login the server reset (it sheds a burst of logins, as OpenSSH's MaxStartups does)
-is retried only while fewer of the tunnels for that server are logging in than the server's answers allow
-(`LoginPace`). A tunnel that is up at Pinggy while nothing listens locally yet is up: that is the
+will not restart, is a failure. A tunnel that is up at Pinggy while nothing listens locally yet is up: that is the
 normal state at login, before the local server (say, Figma's MCP server) is started.
+
+While waiting, tunnelctl logs in on its own schedule rather than all at once and then on Docker's back-off (0.1 s,
+doubling, which would round a 2 s token-release lag up to 3.1 s): new containers are started a few at a time per
+server, as many as the server's answers allow (`LoginPace`); a login refused because the token is still held is
+retried as soon as Docker would merely be waiting; a login the server reset (it sheds a burst of logins, as
+OpenSSH's MaxStartups does) is retried, like a first start, only within the pace.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from ..plan.planner import Action
 STARTING, FAILED = "starting", "failed"
 _GIVEN_UP = ("exited", "dead")  # Docker will not start these again by itself
 _BACKING_OFF = "restarting"  # the client exited and Docker waits before starting it again
+_NOT_STARTED = "created"  # made by apply and left for the wait to start when its server takes another login
 _REFUSED = "Pinggy refused the login: "
 # What OpenSSH says when the server reset or closed the connection before the login: a server shedding a burst of
 # logins, which asks for fewer at once rather than the same again.
@@ -86,7 +87,8 @@ class LoginPace:
     def shed(self, server: str) -> None:
         self.allowed[server] = max(1, self.allowed[server] // 2)
 
-    def came_up(self, server: str) -> None:
+    def grow(self, server: str) -> None:
+        """Once per poll in which a tunnel of the server came up."""
         self.allowed[server] += 1
 
 
@@ -99,7 +101,7 @@ class Readiness:
 
 
 def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: float | Deadline,
-                  on_change: Callable[[list[Readiness]], None], poll_interval: float = 0.2) -> list[Readiness]:
+                  on_change: Callable[[list[Readiness]], None], poll_interval: float = 0.1) -> list[Readiness]:
     """Poll until every target is up or has failed, or until the deadline (a number: that many seconds from now)."""
     deadline = timeout if isinstance(timeout, Deadline) else Deadline.starting_now(timeout)
     results = {target.tunnel: Readiness(target.tunnel) for target in targets}
@@ -111,13 +113,14 @@ def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: 
             break
         states = {container.id: container.state for container in engine.observe(project, []).owned}
         judged = map_parallel(partial(_judge_in, engine, states), pending)
-        changed = False
+        changed, grown = False, set()
         for target, result in zip(pending, judged, strict=True):
             changed |= result.state != STARTING
             results[target.tunnel] = result
-            if result.state in (UP, UP_LOCAL_DOWN):
-                pace.came_up(target.server)
-        _retry_now(engine, pending, results, states, pace, counted_reset)
+            if result.state in (UP, UP_LOCAL_DOWN) and target.server not in grown:
+                grown.add(target.server)
+                pace.grow(target.server)
+        _log_in_more(engine, pending, results, states, pace, counted_reset)
         if changed:
             on_change(list(results.values()))
         if deadline.passed:
@@ -130,20 +133,25 @@ def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: 
     return list(results.values())
 
 
-def _retry_now(engine: Engine, pending: list[Target], results: dict[str, Readiness], states: dict[str, str],
-               pace: LoginPace, counted_reset: set[str]) -> None:
-    """Start again at once the clients Docker is backing off: those refused for a token still held, always; those
-    the server reset, while their server takes more logins (each reset seen once lowers how many)."""
+def _log_in_more(engine: Engine, pending: list[Target], results: dict[str, Readiness], states: dict[str, str],
+                 pace: LoginPace, counted_reset: set[str]) -> None:
+    """Start the clients whose turn it is: those Docker is backing off after a refusal for a token still held,
+    always; those the server reset, and new containers not started yet, while their server takes more logins (each
+    reset seen once lowers how many)."""
     logging_in: dict[str, int] = defaultdict(int)
-    backing_off = []
+    backing_off, not_started = [], []
     for target in pending:
         if results[target.tunnel].state != STARTING:
             continue
-        if states.get(target.container_id) == _BACKING_OFF:
+        state = states.get(target.container_id)
+        if state == _BACKING_OFF:
             backing_off.append(target)
+        elif state == _NOT_STARTED:
+            not_started.append(target)
         else:
             logging_in[target.server] += 1
             counted_reset.discard(target.container_id)  # running again: its next reset is a new one
+    turns: list[Callable[[], None]] = []
     for target in backing_off:
         newest = results[target.tunnel].problem
         if _SHED.search(newest):
@@ -154,11 +162,20 @@ def _retry_now(engine: Engine, pending: list[Target], results: dict[str, Readine
                 continue
         elif not newest.startswith(_REFUSED):
             continue  # anything else (an unknown token, a crash) is left to Docker's back-off and the timeout
-        try:
-            engine.skip_back_off(target.container_id)
-        except EngineError:
-            continue  # gone or refused meanwhile: the next poll judges it
+        turns.append(partial(engine.skip_back_off, target.container_id))
         logging_in[target.server] += 1
+    for target in not_started:
+        if logging_in[target.server] < pace.allowed[target.server]:
+            turns.append(partial(engine.start, target.container_id))
+            logging_in[target.server] += 1
+    map_parallel(_take_turn, turns)
+
+
+def _take_turn(start: Callable[[], None]) -> None:
+    try:
+        start()
+    except EngineError:
+        pass  # gone or refused meanwhile: the next poll judges it
 
 
 def _judge_in(engine: Engine, states: dict[str, str], target: Target) -> Readiness:
