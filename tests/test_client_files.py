@@ -9,17 +9,17 @@ import subprocess
 
 import pytest
 
+from conftest import run_tunnelctl
 from provisioner.errors import UserError
 from provisioner.mcp import url_memory
 from provisioner.mcp.client_config import Credential, document
-from provisioner.mcp.client_files import default_file, follow, write_entry
+from provisioner.mcp.client_files import FILE_CLIENTS, default_file, follow, write_entry
 from provisioner.mcp.url_memory import ClientFile, note_urls, remember_client_file, reported_url, state_file
 
 URL = "https://rnabc-p1234.a.pinggy.link/mcp"
 NEW_URL = "https://rnxyz-p5678.a.pinggy.link/mcp"
 KEY = "0123456789abcdef" * 4
 CRED = Credential("Bearer", "FIGMA_KEY", True, KEY)
-FILE_CLIENTS = ("claude-code", "cursor", "vscode", "windsurf", "claude-desktop")
 
 # What a user already has in each client's file: another server, and keys of the client's own.
 EXISTING: dict[str, dict] = {
@@ -83,6 +83,15 @@ def test_a_revealed_key_goes_only_where_git_would_not_commit_it(tmp_path):
     outside = tmp_path.parent / f"{tmp_path.name}-outside.json"
     write_entry(outside, entry, secret=True)
     assert KEY in outside.read_text()
+
+
+def test_the_json_form_has_no_file_to_write_into(tmp_path):
+    (tmp_path / "tunnels.yaml").write_text("version: 1\ntunnels:\n  - {name: figma, port: 3845, mcp: true}\n")
+    refused = run_tunnelctl("connect", "figma", "--client", "json", "--write", "out.json", cwd=tmp_path)
+    assert refused.returncode == 1 and not (tmp_path / "out.json").exists()
+    assert refused.stderr.strip().splitlines() == [
+        "error: --client json has no configuration file of its own: give --write a client that has one "
+        "(claude-code, cursor, vscode, windsurf, claude-desktop)"]
 
 
 def test_each_clients_default_file_is_where_its_docs_say(tmp_path):

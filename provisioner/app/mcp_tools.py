@@ -78,10 +78,12 @@ def check(options: CheckOptions, view: McpView, engines: Opener = open_engines) 
 
 
 def connect(options: ConnectOptions, view: McpView, engines: Opener = open_engines) -> int:
-    from ..mcp import client_config, url_memory
+    from ..mcp import client_config, client_files, url_memory
     from ..mcp.protocol import mcp_path
     from ..observe import status
 
+    if options.write:  # before anything is asked of an engine
+        client_files.refuse_fileless(options.client)
     loaded = manifest.load(options.manifest, env_files=options.env_files, need_secrets=False)
     view.hide(loaded.secrets)
     (tunnel,) = _targeted(loaded, [options.tunnel])

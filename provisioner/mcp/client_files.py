@@ -32,25 +32,31 @@ FILE_LIMIT = 4 << 20
 BACKUP_SUFFIX = ".bak"
 
 
+FILE_CLIENTS = ("claude-code", "cursor", "vscode", "windsurf", "claude-desktop")
+
+
 def default_file(client: str, home: Path | None = None, system: str | None = None) -> Path:
     """Where the client reads its MCP servers: the project's file for clients that have one (in the current folder),
     else the user's."""
+    refuse_fileless(client)
     home = home or Path.home()
     project = {"cursor": Path(".cursor/mcp.json"), "vscode": Path(".vscode/mcp.json"), "claude-code": Path(".mcp.json")}
     if client in project:
         return project[client]
     if client == "windsurf":
         return home / ".codeium" / "windsurf" / "mcp_config.json"
-    if client == "claude-desktop":
-        system = system or platform.system()
-        if system == "Darwin":
-            return home / "Library" / "Application Support" / "Claude" / "claude_desktop_config.json"
-        if system == "Windows":
-            return Path(os.environ.get("APPDATA") or home / "AppData" / "Roaming") / "Claude" / \
-                "claude_desktop_config.json"
-        return home / ".config" / "Claude" / "claude_desktop_config.json"
-    raise UserError(f"--client {client} has no configuration file of its own: give --write a client that has one "
-                    "(claude-code, cursor, vscode, windsurf, claude-desktop)")
+    system = system or platform.system()  # Claude Desktop: its configuration folder
+    if system == "Darwin":
+        return home / "Library" / "Application Support" / "Claude" / "claude_desktop_config.json"
+    if system == "Windows":
+        return Path(os.environ.get("APPDATA") or home / "AppData" / "Roaming") / "Claude" / "claude_desktop_config.json"
+    return home / ".config" / "Claude" / "claude_desktop_config.json"
+
+
+def refuse_fileless(client: str) -> None:
+    if client not in FILE_CLIENTS:
+        raise UserError(f"--client {client} has no configuration file of its own: give --write a client that has "
+                        f"one ({', '.join(FILE_CLIENTS)})")
 
 
 def read_document(path: Path) -> dict[str, Any] | None:
