@@ -194,8 +194,8 @@ def test_log_rotation_is_on_by_default_and_each_part_can_be_changed(write_manife
           - {name: a, port: 1}
           - {name: b, port: 2, log_rotation: {max_size: 20m}}
     """, key=STRONG_KEY))
-    assert default.log_options == {"max-size": "1m", "max-file": "3"}
-    assert bigger.log_options == {"max-size": "20m", "max-file": "3"}
+    assert (default.log_bounds.max_size, default.log_bounds.max_files) == ("1m", 3)
+    assert (bigger.log_bounds.max_size, bigger.log_bounds.max_files) == ("20m", 3)
     assert default.spec_hash != bigger.spec_hash
     assert "tunnels[0].log_rotation.max_size" in "\n".join(problems_of(write_manifest, """
         version: 1

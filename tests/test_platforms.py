@@ -14,8 +14,9 @@ import pytest
 from conftest import SLEEPER_IMAGE, create_network, remove_project
 from provisioner import manifest
 from provisioner.desired.labels import digest
-from provisioner.desired.model import CLIENT_ENVIRONMENT, HARDENING
+from provisioner.desired.model import CLIENT_ENVIRONMENT, HARDENED
 from provisioner.desired.specs import container_spec
+from provisioner.engine.docker_form import hardening_arguments, log_driver_options
 from provisioner.engine.platforms import (
     DOCKER,
     DOCKER_DESKTOP,
@@ -77,7 +78,8 @@ def test_where_the_host_network_is_the_users_machine_the_tunnel_uses_it_as_befor
     # container, layouts 2 and 3, is what changed it)
     assert spec.spec_hash == digest({"name": "figma-figma", "image": "pinggy/pinggy:latest", "command": spec.command,
                                      "restart": "unless-stopped", "network_mode": "host",
-                                     "log_options": spec.log_options, "hardening": HARDENING,
+                                     "log_options": log_driver_options(spec.log_bounds),
+                                     "hardening": hardening_arguments(HARDENED),
                                      "environment": CLIENT_ENVIRONMENT})
 
 

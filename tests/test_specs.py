@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import replace
 
 from provisioner import manifest
 from provisioner.desired import labels, model
@@ -113,7 +114,7 @@ def test_every_tunnel_runs_hardened_and_the_hardening_is_part_of_the_hash(write_
 
     path = write_manifest("version: 1\ntunnels: [{name: a, port: 1}]\n")
     before = specs.container_spec("p", manifest.load(path, {}).tunnels[0])
-    monkeypatch.setitem(model.HARDENING, "pids_limit", 128)
+    monkeypatch.setattr(specs, "HARDENED", replace(model.HARDENED, max_processes=128))
     after = specs.container_spec("p", manifest.load(path, {}).tunnels[0])
-    assert before.spec_hash != after.spec_hash
-    assert model.HARDENING["cap_drop"] == ["ALL"] and model.HARDENING["read_only"] is True
+    assert before.spec_hash != after.spec_hash and after.hardening.max_processes == 128
+    assert before.hardening.drop_all_capabilities and before.hardening.read_only_root

@@ -19,7 +19,7 @@ SETTING_DIGESTS = LABEL_PREFIX + "setting-digests"
 MANAGER = "tunnelctl"
 
 # Bump only when the container layout itself changes (not when tunnelctl's code is refactored): every
-# container whose spec hash differs is recreated. 2: the hardened container (model.HARDENING). 3: an init process,
+# container whose spec hash differs is recreated. 2: the hardened container (model.HARDENED). 3: an init process,
 # and HOME and the XDG folders on the tmpfs whatever the image's user (model.CLIENT_ENVIRONMENT).
 SPEC_FORMAT = "3"
 

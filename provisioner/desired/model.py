@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .labels import (
     MANAGED_BY,
@@ -43,15 +43,40 @@ CLIENT_ENVIRONMENT: dict[str, str] = {
     "XDG_CACHE_HOME": f"{CLIENT_HOME}/.cache",
     "XDG_DATA_HOME": f"{CLIENT_HOME}/.local/share",
 }
-HARDENING: dict[str, Any] = {
-    "cap_drop": ["ALL"],
-    "security_opt": ["no-new-privileges:true"],
-    "pids_limit": 64,
-    "read_only": True,
-    "tmpfs": {SSH_HOME: "rw,nosuid,nodev,noexec,size=8m,mode=0700",
-              "/tmp": "rw,nosuid,nodev,noexec,size=16m,mode=1777"},
-    "init": True,
-}
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """A writable folder in memory, bounded (Docker: a tmpfs mount; Kubernetes: an emptyDir of medium Memory)."""
+
+    path: str
+    size: str  # e.g. "8m"
+    mode: str  # e.g. "0700"
+
+
+@dataclass(frozen=True)
+class Hardening:
+    """What the tunnel client may not do, in terms each engine translates (engine/docker_form.py for Docker and
+    Podman; a pod's securityContext on Kubernetes, see ARCHITECTURE.md)."""
+
+    drop_all_capabilities: bool
+    no_new_privileges: bool
+    max_processes: int
+    read_only_root: bool
+    scratch: tuple[Scratch, ...]  # the only writable places
+    init_process: bool  # an init as PID 1, which passes a stop's SIGTERM on
+
+
+HARDENED = Hardening(drop_all_capabilities=True, no_new_privileges=True, max_processes=64, read_only_root=True,
+                     scratch=(Scratch(SSH_HOME, "8m", "0700"), Scratch("/tmp", "16m", "1777")), init_process=True)
+
+
+@dataclass(frozen=True)
+class LogBounds:
+    """How much of the client's output an engine keeps: rotated files of at most `max_size` each."""
+
+    max_size: str  # e.g. "1m"
+    max_files: int
 
 # A restarting container is alive as far as tunnelctl is concerned: its restart policy is already bringing it back,
 # and its client may hold a token.
@@ -73,7 +98,9 @@ class ContainerSpec:
     local_port: int
     target: str  # "host:port → server", for people reading a plan
     settings: Settings = field(repr=False, compare=False)  # resolved; holds secrets, never printed
-    log_options: Mapping[str, str] = field(default_factory=dict)  # json-file driver options: rotation
+    log_bounds: LogBounds = LogBounds("1m", 3)
+    hardening: Hardening = HARDENED
+    environment: Mapping[str, str] = field(default_factory=lambda: dict(CLIENT_ENVIRONMENT))
     network: str = "host"  # Docker's network mode: host, bridge, or the name of a user-defined network
     published: tuple[tuple[str, int, int], ...] = ()  # (host address, host port, container port), e.g. the debugger
 

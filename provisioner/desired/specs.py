@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ..engine.docker_form import hardening_arguments, log_driver_options
 from ..engine.platforms import DESKTOP_HOST, DOCKER_DESKTOP, LINUX_DOCKER, EngineKind
 from ..manifest import Manifest, Tunnel
 from ..manifest.domain_checks import is_loopback
@@ -13,7 +14,7 @@ from ..manifest.options import remote_words
 from ..manifest.schema import field_defaults
 from ..manifest.settings import Settings
 from .labels import digest
-from .model import CLIENT_ENVIRONMENT, HARDENING, ContainerSpec
+from .model import CLIENT_ENVIRONMENT, HARDENED, ContainerSpec, LogBounds
 
 HOST_NETWORK = "host"
 DEBUGGER_CONTAINER_PORT = 4300  # where the client serves its web debugger, inside the tunnel's session
@@ -57,7 +58,7 @@ def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER
     network = network_mode(settings, kind)
     forward_to = forwarded_host(settings, kind)
     command = tuple(ssh_arguments(settings, forward_to, host_network=network == HOST_NETWORK))
-    logging = log_options(settings)
+    logging = log_bounds(settings)
     published: tuple[tuple[str, int, int], ...] = ()
     if settings.debugger_port and network != HOST_NETWORK:  # reachable on this machine's loopback only
         published = (("127.0.0.1", settings.debugger_port, settings.debugger_port),)
@@ -67,8 +68,8 @@ def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER
         "command": command,
         "restart": settings.restart,
         "network_mode": network,
-        "log_options": logging,
-        "hardening": HARDENING,
+        "log_options": log_driver_options(logging),
+        "hardening": hardening_arguments(HARDENED),
         "environment": CLIENT_ENVIRONMENT,
     }
     if published:  # only when present, so that the hash of every existing host-network container stays the same
@@ -91,16 +92,17 @@ def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER
         target=f"{where} → {server_name(settings)}:{settings.server_port}" + "".join(
             f" as {domain}" for domain in settings.domains or ()),
         settings=settings,
-        log_options=logging,
+        log_bounds=logging,
+        hardening=HARDENED,
         network=network,
         published=published,
     )
 
 
-def log_options(settings: Settings) -> dict[str, str]:
-    """Docker's json-file options for the tunnel's log rotation; what the manifest leaves out keeps its default."""
+def log_bounds(settings: Settings) -> LogBounds:
+    """The tunnel's log rotation; what the manifest leaves out keeps its default."""
     rotation = {**field_defaults()["log_rotation"], **settings.log_rotation}
-    return {"max-size": rotation["max_size"], "max-file": str(rotation["max_files"])}
+    return LogBounds(rotation["max_size"], rotation["max_files"])
 
 
 def ssh_user(settings: Settings) -> str | None:

@@ -14,20 +14,14 @@ from typing import Any
 
 from .. import pause_points
 from ..desired import labels
-from ..desired.model import (
-    CLIENT_ENVIRONMENT,
-    HARDENING,
-    ContainerDetails,
-    ContainerSpec,
-    Observation,
-    ObservedContainer,
-)
+from ..desired.model import ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from ..errors import EngineError
 from ..parallel import map_parallel
 from . import EngineVersion, LogTail, platforms
 from . import errors as engine_errors
 from .config import BUILT_IN_NETWORKS, DOCKER_SOCKET, ENVIRONMENT_ENGINE, EngineConfig, discover, local_sockets
 from .connection import client_settings, origin, plain_settings
+from .docker_form import hardening_arguments, log_driver_options
 from .raw_api import ApiRefusal, DockerPyReads, EngineReads, raw_reads_for
 
 # Pinned so that docker-py does not spend a round-trip asking the engine for its version on every run; the docker
@@ -236,7 +230,8 @@ class DockerEngine:
                 network_mode=spec.network, restart_policy={"Name": spec.restart_policy},
                 port_bindings={f"{inside}/tcp": (address, port) for address, port, inside in spec.published},
                 # Bounded logs: a CLI that reconnects for days redraws its spinner every 80 ms.
-                log_config=LogConfig(type="json-file", config=dict(spec.log_options)), **HARDENING)
+                log_config=LogConfig(type="json-file", config=log_driver_options(spec.log_bounds)),
+                **hardening_arguments(spec.hardening))
             try:
                 created = self._create(spec, host_config)
             except self._errors.ImageNotFound:
@@ -258,7 +253,7 @@ class DockerEngine:
         try:
             return self.api.create_container(image=spec.image, command=list(spec.command), name=spec.container_name,
                                              labels={**spec.labels, **spec.annotations}, host_config=host_config,
-                                             detach=True, environment=dict(CLIENT_ENVIRONMENT),
+                                             detach=True, environment=dict(spec.environment),
                                              ports=[inside for _, _, inside in spec.published] or None,
                                              stop_signal="SIGTERM", stop_timeout=STOP_GRACE_SECONDS)
         except self._errors.APIError as error:
