@@ -89,6 +89,23 @@ def test_a_replacement_that_cannot_be_created_gives_the_old_container_back(tmp_p
     assert names(engine) == {"p-a": "running"} and engine.named("p-a").id == old_id
 
 
+def test_on_an_engine_that_cannot_rename_the_old_container_goes_first_and_a_failure_says_the_tunnel_is_down(
+        tmp_path):
+    before, after = specs(tmp_path, {"a": 1, "b": 1}), specs(tmp_path, {"a": 2, "b": 2})
+    engine = FakeEngine(images={"img:1": "sha256:1"}, renames=False)
+    for spec in before.values():
+        engine.run(spec)
+    engine.fail("create", "p-b", "the engine refused creating container 'p-b': no space left on device")
+    engine.calls.clear()
+    a, b = carry_out(engine, list(after.values()))
+    assert engine.calls[:4] == [("stop", "p-a"), ("remove", "p-a"), ("create", "p-a"), ("start", "p-a")]
+    assert not a.failed and engine.named("p-a").id == a.container_id
+    assert b.error == ("the engine refused creating container 'p-b': no space left on device; the previous container "
+                       "was removed first (engine 'default' cannot rename containers), so the tunnel is down: fix "
+                       "the cause and apply again")
+    assert names(engine) == {"p-a": "running"}
+
+
 def test_a_replacement_that_does_not_come_up_is_removed_and_the_old_one_restored(tmp_path):
     before, after = specs(tmp_path, {"a": 1}), specs(tmp_path, {"a": 2})
     engine = engine_with(before["a"])

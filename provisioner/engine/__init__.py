@@ -45,6 +45,11 @@ class Engine(Protocol):
         """The endpoint and where it came from (the manifest, DOCKER_HOST, a context…), for messages."""
 
     @property
+    def renames(self) -> bool:
+        """Whether a container can be renamed. The executor then replaces one by renaming it aside (and back if the
+        new one fails); on an engine that cannot, it removes the old one first, and says that it cannot come back."""
+
+    @property
     def is_local(self) -> bool:
         """Whether its host network is this machine's, so that the tunnels' local ports can be probed from here."""
 

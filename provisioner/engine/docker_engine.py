@@ -120,6 +120,8 @@ class DockerEngine:
             return f"cannot reach the Docker engine at {self.where} while {what}: {error}; {self.hint}"
         return None
 
+    renames = True
+
     @property
     def is_local(self) -> bool:
         """Whether the engine's host network is this machine's, so that its local ports can be probed from here."""

@@ -45,9 +45,10 @@ class FakeContainer:
 
 class FakeEngine:
     def __init__(self, name: str = "default", *, endpoint: str = "fake://engine", kind: EngineKind = LINUX_DOCKER,
-                 images: dict[str, str] | None = None, registry: Iterable[str] = (), is_local: bool = True):
+                 images: dict[str, str] | None = None, registry: Iterable[str] = (), is_local: bool = True,
+                 renames: bool = True):
         self.name, self.endpoint = name, endpoint
-        self._kind, self._is_local = kind, is_local
+        self._kind, self._is_local, self.renames = kind, is_local, renames
         self.images = dict(images or {})  # reference → image id, as `docker images` would say
         self.registry = set(registry)  # what a pull can fetch
         self.networks: set[str] = set()
@@ -122,6 +123,8 @@ class FakeEngine:
         self.images[image] = f"sha256:{abs(hash(image)):064x}"[:71]
 
     def rename(self, container_id: str, name: str) -> None:
+        if not self.renames:
+            raise AssertionError("this engine cannot rename: nothing may ask it to")
         container = self._get(container_id, "rename")
         self._step("rename", container.name, to=name)
         container.name = name

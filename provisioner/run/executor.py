@@ -129,6 +129,8 @@ def _swap(project: str, old_engine: Engine, previous: ObservedContainer | None, 
     new one is made (and its image pulled) while the old one still serves: visitors only miss the stop, the start
     and the login."""
     same_engine = old_engine is new_engine
+    if previous and same_engine and not old_engine.renames:
+        return _remove_then_create(project, old_engine, previous, action, wait_timeout)
     if previous and same_engine:
         old_engine.rename(previous.id, f"{previous.name}-replaced-{previous.short_id}")
         pause_points.reached("renamed-aside")
@@ -150,6 +152,22 @@ def _swap(project: str, old_engine: Engine, previous: ObservedContainer | None, 
     if previous:
         old_engine.remove(previous.id)
         pause_points.reached("removed-old")
+    return new_id
+
+
+def _remove_then_create(project: str, engine: Engine, previous: ObservedContainer, action: Action,
+                        wait_timeout: float | Deadline | None) -> str:
+    """The replacement on an engine that cannot rename: the old container must go before the new one can take its
+    name, so a new one that fails leaves the tunnel down until the next apply; the error says so."""
+    engine.remove(previous.id, stop_first=previous.alive)
+    pause_points.reached("removed-old")
+    try:
+        new_id = engine.create(action.creates)
+        if wait_timeout is not None:
+            _wait_for(engine, project, action, new_id, wait_timeout)
+    except EngineError as error:
+        raise EngineError(f"{error.message}; the previous container was removed first (engine '{engine.name}' "
+                          "cannot rename containers), so the tunnel is down: fix the cause and apply again") from None
     return new_id
 
 
