@@ -189,6 +189,13 @@ def test_a_session_the_server_drops_comes_back_with_a_new_url(real_engine, real_
         first = pinggy_protocol.wait_for_record(token, status="active")
         pinggy_protocol.drop(token)
         assert pinggy_protocol.wait_for_status(first, "dropped")["end_reason"] == "dropped"
+        # stdout still shows the dead URLs (the CLI prints nothing until it has reconnected); the daemon log says
+        def without_dead_urls():
+            web = status(tmp_path)["web"]
+            return web if web["urls"] != first["urls"] else None
+
+        dropped = wait_until(without_dead_urls, 10, "status to stop showing the dropped session's URLs")
+        assert dropped["state"] == "running" and (dropped["urls"] or "the session ended" in dropped["problem"])
         again = pinggy_protocol.wait_for_record(token, newer_than=first, status="active", timeout=30)
         assert again["urls"] != first["urls"]  # the CLI logged in again by itself (about 6 s later)
         logs = run_tunnelctl("logs", "web", cwd=tmp_path)
@@ -215,6 +222,12 @@ def test_a_login_the_server_refuses_never_comes_up(real_engine, real_image, ping
         assert re.search(r"^(?:\S+/)?web\s+failed", applied.stdout, re.MULTILINE), applied.stdout
         refused = pinggy_protocol.wait_for_record(token, status="refused")
         assert refused["refusal"] == f"Login is not allowed: A tunnel with the same token {token} is already active."
+        # the CLI printed nothing but its spinner: the refusal is read from its daemon log, in Pinggy's words
+        assert ("web: Pinggy refused the login: Login is not allowed: A tunnel with the same token (sensitive) is "
+                "already active.; another machine or project holds the token") in applied.stdout, applied.stdout
+        assert "still refused after 15s" in applied.stdout and token not in applied.stdout
+        assert status(tmp_path)["web"]["problem"] == ("Login is not allowed: A tunnel with the same token "
+                                                      "(sensitive) is already active. (the client keeps retrying)")
     finally:
         real_engine.api.remove_container(holder, force=True)
 
@@ -230,6 +243,12 @@ def test_a_server_nobody_answers_for_never_comes_up(real_engine, real_image, rea
     assert applied.returncode == 1, applied.stdout + applied.stderr
     assert re.search(r"^(?:\S+/)?web\s+failed", applied.stdout, re.MULTILINE), applied.stdout
     assert time.monotonic() - started < 60
+    # the cause is in the CLI's daemon log only: stdout has nothing but ` ✔ Initialized` and spinner frames
+    assert ("no public URL within 10s; last output: the client cannot connect to Pinggy's server: Could not "
+            "connect: Connection refused (it keeps retrying)") in applied.stdout, applied.stdout
+    connecting = status(tmp_path)["web"]
+    assert connecting["state"] == "running" and connecting["urls"] == []
+    assert "Could not connect: Connection refused" in connecting["problem"]
 
 
 def test_the_stand_ins_roughness_reaches_the_real_client(real_engine, real_image, pinggy_protocol):

@@ -40,7 +40,7 @@ class ScriptedEngine:
         self.polls += 1
         return Observed((Listed("c1", self._step()[0]),))
 
-    def logs(self, container_id, tail="all"):
+    def logs(self, container_id, tail="all", since=None):
         return self._step()[1]
 
     def _step(self):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -11,6 +12,7 @@ from conftest import manifest_text
 from provisioner import manifest
 from provisioner.desired.specs import desired_specs
 from provisioner.engine.fake import FakeEngine
+from provisioner.observe.conditions import DAEMON_LOG
 from provisioner.observe.status import gather
 
 BANNER = "You can access local server via following URL(s):"
@@ -89,3 +91,53 @@ def test_containers_of_other_projects_and_unmanaged_ones_are_not_shown(loaded):
     engine.run(specs["b"]).labels.clear()
     assert {item.tunnel: item.state for item in gather(engine, "p", loaded.tunnels)} == {"a": "missing",
                                                                                         "b": "missing"}
+
+
+# What Pinggy's real CLI prints and writes to its daemon log (standin/README.md, "What Pinggy's real CLI says and
+# does"): a dropped session, a refused login and an unreachable server print nothing on stdout.
+CLI_UP = ["\u280b Initializing...\r\u2714 Initialized", "\u2714  Connected to Pinggy",
+          " \u2714 Success: Tunnel established!", "Remote URLs:", *(f"  {url}" for url in URLS)]
+STARTED = '2026-12-06T03:08:30.100Z [tunnel:9b318a6a] [info] Tunnel started {"urls":' + json.dumps(list(URLS)) + "}"
+WILL_RECONNECT = '2026-12-06T03:08:33.885Z [tunnel:9b318a6a] [info] Tunnel will reconnect {"error":"%s",' \
+                 '"messages":["Reconnecting"]}'
+RECONNECTING = '2026-12-06T03:08:39.003Z [tunnel:9b318a6a] [info] Tunnel reconnecting {"retryCnt":1}'
+SDK_LINE = "[2026-12-06 08:38:39] [INFO] [/opt/pinggy/index.cjs:1929:12] Handled worker callback: tunnelReconnecting"
+
+
+def cli_tunnel(loaded, stdout: list[str], daemon_log: list[str]):
+    engine, specs = engine_for(loaded)
+    container = engine.run(specs["a"])
+    container.print(*stdout)
+    container.files[DAEMON_LOG] = "".join(line + "\n" for line in daemon_log)
+    return by_tunnel(engine, loaded)["a"]
+
+
+def test_a_cli_session_the_server_dropped_is_not_up_though_its_urls_are_the_last_it_printed(loaded):
+    a = cli_tunnel(loaded, CLI_UP, [STARTED, WILL_RECONNECT % "Connection reset by peer", SDK_LINE, RECONNECTING])
+    assert (a.condition, a.urls, a.healthy) == ("connecting", (), False)
+    assert a.problem == ("the session ended (Connection reset by peer); the client is reconnecting, and the next "
+                         "login gets a new URL")
+    back = cli_tunnel(loaded, CLI_UP, [STARTED, WILL_RECONNECT % "Connection reset by peer", RECONNECTING,
+                                       '2026-12-06T03:08:40Z [tunnel:9b318a6a] [info] Tunnel reconnection completed '
+                                       '{"urls":["https://new.a.pinggy.link"]}'])
+    assert back.condition == "up"
+
+
+def test_a_login_the_cli_never_said_was_refused_is_pinggys_refusal(loaded):
+    refusal = "Login is not allowed: A tunnel with the same token tok0123456789 is already active."
+    a = cli_tunnel(loaded, ["\u2714 Initialized", "\u2819 Tunnel 9b318a6a \u2014 waiting for connection..."],
+                   [WILL_RECONNECT % refusal, RECONNECTING])
+    assert a.condition == "connecting" and a.problem == refusal + " (the client keeps retrying)"
+
+
+def test_a_server_the_cli_cannot_reach_is_named_with_the_cause_from_its_daemon_log(loaded):
+    a = cli_tunnel(loaded, ["\u2714 Initialized", "\u2819 Tunnel 9b318a6a \u2014 waiting for connection..."],
+                   [WILL_RECONNECT % "Could not connect: Connection refused", SDK_LINE, RECONNECTING])
+    assert a.condition == "connecting"
+    assert a.problem == ("the client cannot connect to Pinggy's server: Could not connect: Connection refused (it "
+                         "keeps retrying)")
+
+
+def test_a_cli_that_is_up_by_its_daemon_log_stays_up(loaded):
+    a = cli_tunnel(loaded, CLI_UP, [SDK_LINE, STARTED, SDK_LINE])
+    assert (a.condition, a.urls) == ("up", URLS)

@@ -89,6 +89,11 @@ class Engine(Protocol):
 
     def logs(self, container_id: str, tail: LogTail, since: float | None = None) -> str: ...
 
+    def read_file(self, container_id: str, path: str, limit: int) -> str | None:
+        """The last `limit` bytes of a file inside the running container, read by a program the image has (`tail`,
+        else `node`): a client's own log on its tmpfs, which no copy from outside sees. None when the container
+        does not run or nothing in it can read the file."""
+
     def follow_logs(self, container_id: str, tail: LogTail) -> Iterator[str]: ...
 
     # What `doctor` asks besides: it creates, pulls and changes nothing.

@@ -341,10 +341,35 @@ class DockerEngine:
             raw = self.reads.logs(container_id, tail, int(since) if since else None)
         return raw.decode("utf-8", errors="replace")
 
+    def read_file(self, container_id: str, path: str, limit: int) -> str | None:
+        """The file's tail by `docker exec` of a reader the image has: `docker cp` does not see a tmpfs."""
+        for reader in _file_readers(path, limit):
+            with self._call(f"reading {path} in container {container_id[:12]}"):
+                try:
+                    run = self.api.exec_create(container_id, reader, stdout=True, stderr=False)["Id"]
+                    output = self.api.exec_start(run)
+                    exit_code = self.api.exec_inspect(run).get("ExitCode")
+                except self._errors.APIError:  # not running (any more), or gone
+                    return None
+            if exit_code == 0:
+                return output.decode("utf-8", errors="replace")
+        return None
+
     def follow_logs(self, container_id: str, tail: LogTail) -> Iterator[str]:
         with self._call(f"reading the logs of container {container_id[:12]}"):
             for chunk in self.api.logs(container_id, stdout=True, stderr=True, tail=tail, stream=True, follow=True):
                 yield chunk.decode("utf-8", errors="replace")
+
+
+# Programs that print a file's last N bytes: node (Pinggy's CLI images have it, and no tail), else coreutils' or
+# busybox's tail.
+_NODE_TAIL = ("const fs = require('fs'), [path, limit] = process.argv.slice(1), fd = fs.openSync(path, 'r'), "
+              "size = fs.fstatSync(fd).size, length = Math.min(size, Number(limit)), buffer = Buffer.alloc(length); "
+              "fs.readSync(fd, buffer, 0, length, size - length); process.stdout.write(buffer)")
+
+
+def _file_readers(path: str, limit: int) -> list[list[str]]:
+    return [["node", "-e", _NODE_TAIL, path, str(limit)], ["tail", "-c", str(limit), path]]
 
 
 def _details(info: Mapping) -> ContainerDetails:

@@ -34,6 +34,7 @@ class FakeContainer:
     restart_count: int = 0
     output: list[str] = field(default_factory=list)  # what the client printed, one entry per line
     network: str = "host"
+    files: dict[str, str] = field(default_factory=dict)  # path → what the client wrote there (its daemon log)
 
     def print(self, *lines: str) -> None:
         self.output.extend(lines)
@@ -172,6 +173,12 @@ class FakeEngine:
 
     def follow_logs(self, container_id: str, tail: LogTail) -> Iterator[str]:
         yield self.logs(container_id, tail)
+
+    def read_file(self, container_id: str, path: str, limit: int) -> str | None:
+        container = self.containers.get(container_id)
+        if container is None or container.state != "running" or path not in container.files:
+            return None
+        return container.files[path][-limit:]
 
     def address_in_network(self, network: str, name: str) -> str | None:
         return self.addresses.get((network, name))

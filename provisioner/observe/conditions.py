@@ -3,13 +3,29 @@ listens, judged from where the server is."""
 
 from __future__ import annotations
 
+from ..desired.model import CLIENT_ENVIRONMENT
 from ..desired.specs import HOST_NETWORK
 from ..engine import Engine
 from ..manifest.domain_checks import is_loopback
 from . import probe
+from .pinggy_output import RECENT_ENTRIES, SessionOutput, read_session, with_daemon_log
 
 # A tunnel up at Pinggy; with its local server not listening yet it is still up (the normal state at login).
 UP, UP_LOCAL_DOWN = "up", "up, local server not listening"
+# Where Pinggy's CLI keeps its daemon log in a tunnel container (its XDG_STATE_HOME), and how much of it to read.
+DAEMON_LOG = f"{CLIENT_ENVIRONMENT['XDG_STATE_HOME']}/pinggy-cli/logs/daemon.log"
+DAEMON_LOG_TAIL = 64 * 1024
+
+
+def client_session(engine: Engine, container_id: str, running: bool, since: float | None = None) -> SessionOutput:
+    """What the tunnel client says of its session: its output, and, for Pinggy's CLI while it runs, its daemon log,
+    the only place that says a session dropped, a login was refused or the server cannot be reached (stdout keeps
+    showing the dead URLs, or only a spinner)."""
+    session = read_session(engine.logs(container_id, since=since, tail=RECENT_ENTRIES))
+    if not (running and session.is_cli):
+        return session
+    daemon_log = engine.read_file(container_id, DAEMON_LOG, DAEMON_LOG_TAIL)
+    return with_daemon_log(session, daemon_log) if daemon_log else session
 
 
 

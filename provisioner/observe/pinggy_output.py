@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 BANNER = "You can access local server via following URL(s):"
 REFUSAL = "Login is not allowed"
@@ -58,6 +58,10 @@ _CLI_RETRYING = ("Reconnecting", "Retrying")
 # URLs printed before are dead from here on, and Docker restarts the client, which logs in for new ones.
 _SESSION_ENDED = re.compile(r"^(?:Connection to \S+ closed\b|client_loop: send disconnect:|Timeout, server \S+ not "
                             r"responding|Tunnel closed\b)")
+# The CLI's first words; the OpenSSH client never says them.
+_CLI_STARTED = re.compile(r"^(?:[\u2800-\u28ff\ufffd] Initializing\.\.\.|\u2714 Initialized)$")
+# A daemon log line: `2026-12-06T03:08:33.885Z [tunnel:9b318a6a] [info] Tunnel will reconnect {"error":"…",…}`.
+_DAEMON_EVENT = re.compile(r"^\d{4}-\d\d-\d\dT\S+ \[tunnel:[0-9a-f]+\] \[\w+\] (Tunnel [a-z ]+?)(?: (\{.*\}))?$")
 # How many of a container's newest log entries tunnelctl reads to learn a tunnel's state: every read is bounded,
 # and the newest announcement or refusal is near the end (a reconnecting CLI's spinner is one entry per 16 KiB).
 RECENT_ENTRIES = 2000
@@ -71,17 +75,27 @@ class SessionOutput:
     last_line: str = ""  # the newest line that says something (no spinner frames, no ssh chatter)
     client_error: str | None = None  # the client's own verdict, not Pinggy's: settings it refuses, or it gave up
     invalid_settings: bool = False  # client_error is about the settings: no retry will change it
+    is_cli: bool = False  # Pinggy's CLI printed this (it keeps a daemon log, which says more: with_daemon_log)
+    connection_error: str | None = None  # why the CLI's newest attempt failed, in its daemon log (not Pinggy's words)
+    dropped: bool = False  # the session was up and the server or the network ended it; the CLI is reconnecting
 
 
 def client_problem(session: SessionOutput) -> str:
-    """The client's own verdict in words that say whose it is; "" when it gave none."""
+    """The client's own verdict, or what its daemon log says of its newest attempt, in words that say whose it is;
+    "" when it said nothing."""
     if not session.client_error:
-        return ""
+        if not session.connection_error:
+            return ""
+        if session.dropped:
+            return (f"the session ended ({session.connection_error}); the client is reconnecting, and the next login "
+                    "gets a new URL")
+        return f"the client cannot connect to Pinggy's server: {session.connection_error} (it keeps retrying)"
     if session.invalid_settings:
         return f"the tunnel client refuses its settings before connecting: {session.client_error}"
+    cause = f"; the last attempt failed with: {session.connection_error}" if session.connection_error else ""
     if session.client_error.startswith(CLI_DAEMON_LOST):
         return f"the tunnel client lost its daemon, which held the session ({session.client_error})"
-    return f"the tunnel client gave up reconnecting (its own words, not Pinggy's: {session.client_error})"
+    return f"the tunnel client gave up reconnecting (its own words, not Pinggy's: {session.client_error}){cause}"
 
 
 def plain_lines(text: str) -> list[str]:
@@ -129,7 +143,61 @@ def read_session(text: str) -> SessionOutput:
             state = SessionOutput(refusal=state.refusal, retrying=state.retrying)
     telling = [line for line in lines if not line.startswith(_SSH_CHATTER) and not _is_frame(line)]
     return SessionOutput(state.urls, state.refusal, state.retrying, telling[-1] if telling else "",
-                         state.client_error, state.invalid_settings)
+                         state.client_error, state.invalid_settings, is_cli=any(map(_CLI_STARTED.match, lines)))
+
+
+@dataclass(frozen=True)
+class DaemonLog:
+    """The newest state in Pinggy's CLI's daemon log."""
+
+    condition: str = ""  # "up", "down", or "" while it says nothing yet
+    urls: tuple[str, ...] = ()  # while up
+    reason: str = ""  # while down: the newest error (Pinggy's refusal, or the connection's failure)
+    was_up: bool = False  # a session was up before (a drop, not a first attempt)
+
+
+def read_daemon_log(text: str) -> DaemonLog:
+    """The tunnel's events in the daemon log, which stdout does not show: a dropped session and a refused login print
+    nothing there. Lines are `ISO-TIME [tunnel:ID8] [info] MESSAGE {JSON}`, among the SDK's own."""
+    state = DaemonLog()
+    for line in text.splitlines():
+        found = _DAEMON_EVENT.match(line)
+        if not found:
+            continue
+        event, details = found.group(1), _json_object(found.group(2))
+        if event in ("Tunnel started", "Tunnel reconnection completed"):
+            urls = details.get("urls")
+            state = DaemonLog("up", tuple(url for url in urls if isinstance(url, str)) if isinstance(urls, list)
+                              else (), was_up=True)
+        elif event == "Tunnel will reconnect":
+            reason = details.get("error")
+            state = DaemonLog("down", reason=reason if isinstance(reason, str) and reason else "the connection ended",
+                              was_up=state.was_up)
+        elif event in ("Tunnel reconnecting", "Tunnel reconnection failed") and state.condition != "down":
+            state = DaemonLog("down", reason=state.reason, was_up=state.was_up)
+    return state
+
+
+def with_daemon_log(session: SessionOutput, text: str) -> SessionOutput:
+    """What stdout said, corrected by the daemon log: URLs it printed are dead once the daemon says the session went
+    down; a refusal the CLI never printed is Pinggy's refusal; any other failure is the connection's."""
+    daemon = read_daemon_log(text)
+    if daemon.condition == "up":
+        return replace(session, urls=session.urls or daemon.urls, refusal=None, connection_error=None)
+    if daemon.condition != "down" or session.invalid_settings:
+        return session
+    if REFUSAL in daemon.reason:
+        return replace(session, urls=(), refusal=daemon.reason[daemon.reason.index(REFUSAL):], retrying=True,
+                       dropped=daemon.was_up)
+    return replace(session, urls=(), retrying=True, connection_error=daemon.reason, dropped=daemon.was_up)
+
+
+def _json_object(text: str | None) -> dict:
+    try:
+        document = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
 
 
 def _message(line: str) -> tuple[str, str]:

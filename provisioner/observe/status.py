@@ -16,8 +16,8 @@ from ..manifest.domain_checks import is_loopback
 from ..mcp.protocol import mcp_path, mcp_url
 from ..parallel import map_parallel
 from . import probe
-from .conditions import UP, UP_LOCAL_DOWN, local_down_note, local_side
-from .pinggy_output import RECENT_ENTRIES, client_problem, read_session
+from .conditions import UP, UP_LOCAL_DOWN, client_session, local_down_note, local_side
+from .pinggy_output import client_problem, read_session
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,7 @@ def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel]) -> list[Tunn
 def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
                     debugger_port: int | None) -> TunnelStatus:
     running = found.state == "running"
-    session = (read_session(engine.logs(found.id, since=found.started_at, tail=RECENT_ENTRIES))
-               if found.started_at else None)
+    session = client_session(engine, found.id, running, since=found.started_at) if found.started_at else None
     urls = session.urls if session and running else ()
     if running and not urls and debugger_port and engine.is_local:
         urls = probe.debugger_urls(debugger_port)
@@ -128,7 +127,7 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
     problem = session.refusal if session and session.refusal else ""
     if session and problem and session.retrying and running:
         problem += " (the client keeps retrying)"
-    if session and session.client_error and not urls and not problem:  # a refusal stays the reason
+    if session and not urls and not problem:  # a refusal stays the reason
         problem = client_problem(session)
     local_note = base.problem  # why the local side could not be checked, or where its service went
     if urls and base.listening is False and base.local_host and base.local_port:

@@ -25,7 +25,7 @@ from functools import partial
 from ..desired.specs import server_name
 from ..engine import Engine
 from ..errors import EngineError
-from ..observe.conditions import UP, UP_LOCAL_DOWN, local_down_note, local_side
+from ..observe.conditions import UP, UP_LOCAL_DOWN, client_session, local_down_note, local_side
 from ..observe.pinggy_output import RECENT_ENTRIES, client_problem, read_session
 from ..parallel import map_parallel
 from ..plan.planner import Action
@@ -123,10 +123,11 @@ def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: 
         _log_in_more(engine, pending, results, states, pace, counted_reset)
         if changed:
             on_change(list(results.values()))
-        if deadline.passed:
+        if deadline.passed:  # the last word, with what Pinggy's CLI wrote only to its daemon log (one exec each)
             for target in targets:
                 if results[target.tunnel].state == STARTING:
-                    results[target.tunnel] = _timed_out(results[target.tunnel], deadline.timeout)
+                    final = _judge(engine, target, states.get(target.container_id), with_daemon_log=True)
+                    results[target.tunnel] = _timed_out(final, deadline.timeout) if final.state == STARTING else final
             on_change(list(results.values()))
             break
         time.sleep(poll_interval)
@@ -182,10 +183,11 @@ def _judge_in(engine: Engine, states: dict[str, str], target: Target) -> Readine
     return _judge(engine, target, states.get(target.container_id))
 
 
-def _judge(engine: Engine, target: Target, state: str | None) -> Readiness:
+def _judge(engine: Engine, target: Target, state: str | None, with_daemon_log: bool = False) -> Readiness:
     if state is None:
         return Readiness(target.tunnel, FAILED, problem="the container disappeared")
-    session = read_session(engine.logs(target.container_id, tail=RECENT_ENTRIES))
+    session = (client_session(engine, target.container_id, running=state == "running") if with_daemon_log
+               else read_session(engine.logs(target.container_id, tail=RECENT_ENTRIES)))
     if session.urls and state == "running":
         listening, note = local_side(engine, target.network, target.host, target.port)
         if listening is False:
