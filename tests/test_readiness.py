@@ -87,7 +87,7 @@ class Crowd:
     def observe(self, project, wanted_names=()):
         return Observed(tuple(Listed(name, state) for name, state in self.states.items()))
 
-    def logs(self, container_id, tail="all"):
+    def logs(self, container_id, tail="all", since=None):
         return {"r": RESET, "u": "(sensitive)@127.0.0.1: Permission denied (password).\n"}.get(container_id[0], "")
 
     def skip_back_off(self, container_id):
