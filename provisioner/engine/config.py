@@ -26,6 +26,22 @@ BUILT_IN_NETWORKS = frozenset({"host", "bridge", "default"})
 PODMAN_ROOTFUL_SOCKET = "/run/podman/podman.sock"
 
 
+# Engines of the manifest (by name, comma-separated) the user sends their registry login to, beyond their own.
+REGISTRY_LOGIN_VARIABLE = "TUNNELCTL_REGISTRY_LOGIN"
+
+
+def sends_registry_login(config: EngineConfig, environ: Mapping[str, str]) -> bool:
+    """Whether pulls on this engine carry the user's registry login (~/.docker/config.json): only to the machine's own
+    engines, those the user configured (DOCKER_HOST, a Docker context, the local sockets), never to an address the
+    manifest chose (a pull request's `docker: unix:///tmp/evil.sock` would collect it), unless the user names that
+    engine in TUNNELCTL_REGISTRY_LOGIN."""
+    if config.docker is None:  # the environment's engine, or a context: the user's own configuration
+        return True
+    own = {environ.get("DOCKER_HOST")} | {"unix://" + path for path in local_sockets(environ)}
+    named = {name.strip() for name in environ.get(REGISTRY_LOGIN_VARIABLE, "").split(",")}
+    return config.docker in own or config.name in named
+
+
 def local_sockets(environ: Mapping[str, str]) -> list[str]:
     """Where a local engine listens when nothing names one: Docker's socket, then Podman's rootless socket, then
     Podman's rootful one (the sockets `systemctl [--user] enable --now podman.socket` opens)."""

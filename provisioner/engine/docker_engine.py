@@ -19,7 +19,15 @@ from ..errors import EngineError
 from ..parallel import map_parallel
 from . import EngineVersion, LogTail, platforms
 from . import errors as engine_errors
-from .config import BUILT_IN_NETWORKS, DOCKER_SOCKET, ENVIRONMENT_ENGINE, EngineConfig, discover, local_sockets
+from .config import (
+    BUILT_IN_NETWORKS,
+    DOCKER_SOCKET,
+    ENVIRONMENT_ENGINE,
+    EngineConfig,
+    discover,
+    local_sockets,
+    sends_registry_login,
+)
 from .connection import client_settings, origin, plain_settings
 from .docker_form import hardening_arguments, log_driver_options
 from .raw_api import ApiRefusal, DockerPyReads, EngineReads, raw_reads_for
@@ -47,6 +55,8 @@ class DockerEngine:
         self.api_version = environ.get("DOCKER_API_VERSION") or API_VERSION
         self._version_pinned_by_user = "DOCKER_API_VERSION" in environ
         self._api: Any = None
+        # None: docker-py sends the login it finds for the registry; {}: an anonymous request
+        self._registry_login: dict | None = None if sends_registry_login(self.config, environ) else {}
         with self._opening():
             settings = plain_settings(self.config, environ)
             if settings is None:  # a context, TLS or ssh://: only docker-py knows how
@@ -203,7 +213,7 @@ class DockerEngine:
         False when the engine cannot ask without pulling (Podman has no distribution endpoint)."""
         with self._registry_call(image, f"asking the registry for image {image}"):
             try:
-                self.api.inspect_distribution(image)
+                self.api.inspect_distribution(image, auth_config=self._registry_login)
             except self._errors.NotFound as error:
                 content_type = error.response.headers.get("Content-Type") if error.response is not None else None
                 if "json" not in (content_type or ""):
@@ -274,7 +284,8 @@ class DockerEngine:
         with lock, self._registry_call(image, f"pulling image {image}"):
             repository, tag = parse_repository_tag(image)
             # The engine reports a registry's trouble as a refusal, or as an event once the pull has begun.
-            for event in api.pull(repository, tag=tag or "latest", stream=True, decode=True):
+            for event in api.pull(repository, tag=tag or "latest", stream=True, decode=True,
+                                  auth_config=self._registry_login):
                 if "error" in event:
                     raise EngineError(engine_errors.pull_failed(image, str(event["error"]), self.endpoint))
 
