@@ -18,6 +18,7 @@ from provisioner.manifest import Tunnel
 from provisioner.mcp.check import PASS, check_tunnel
 from provisioner.mcp.client_config import Credential, credential, render
 from provisioner.mcp.protocol import edge_addresses, mcp_path, mcp_url
+from provisioner.observe.status import TunnelStatus
 
 URL = "https://rnabc-p1234.a.pinggy.link/mcp"
 KEY = "0123456789abcdef" * 4
@@ -141,3 +142,13 @@ def test_a_tcp_tunnel_gets_the_local_part_only():
         tunnel = Tunnel("db", settings_of(type="tcp", port=port))
         result = check_tunnel(tunnel, None, Credential(None), 2, {})
     assert [(part.name, part.result) for part in result.parts] == [("local", PASS)] and result.passed
+
+
+def test_check_sends_a_key_over_https_only(local_server):
+    port, seen = local_server
+    tunnel = Tunnel("api", settings_of(type="http", port=port))
+    item = TunnelStatus("default", "api", "c", True, "running", urls=(f"http://127.0.0.1:{port}/",))
+    result = check_tunnel(tunnel, item, Credential("Bearer", "KEY", value="k3y-Sh0uldNotTravel"), 2, {})
+    public = next(part for part in result.parts if part.name == "public")
+    assert public.result != PASS and "is not https: the key is not sent" in public.detail
+    assert seen and not any("k3y-Sh0uldNotTravel" in str(request["headers"]) for request in seen)

@@ -124,3 +124,37 @@ def test_a_huge_planted_lock_file_is_read_only_in_part(lock_dir):
     with path.open("wb") as planted:
         planted.truncate(1 << 40)  # sparse: a terabyte the reader must not try to hold
     take_lock()
+
+
+NEIGHBOUR = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+FAKE_DEBUGGER = """
+import http.server, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'{"urls": ["http://127.0.0.1:2465/stolen"]}'
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="playing another user takes root")
+@pytest.mark.parametrize("as_neighbour", [True, False])
+def test_a_debugger_port_another_user_bound_first_is_not_believed(as_neighbour):
+    import subprocess
+    import sys
+
+    from provisioner.observe import probe
+
+    server = subprocess.Popen([*(NEIGHBOUR if as_neighbour else ()), sys.executable, "-c", FAKE_DEBUGGER],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        urls = probe.debugger_urls(port)
+    finally:
+        server.kill()
+        server.wait()
+    assert urls == (() if as_neighbour else ("http://127.0.0.1:2465/stolen",))

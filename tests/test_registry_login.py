@@ -16,7 +16,8 @@ import pytest
 from conftest import run_tunnelctl
 
 IMAGE = "registry.example:5000/team/tunnel:1"
-ANSWERS = {"_ping": "OK", "version": {"ApiVersion": "1.43", "MinAPIVersion": "1.12", "Version": "24.0.0", "Components": [{"Name": "Engine"}]}}
+ANSWERS = {"_ping": "OK", "version": {"ApiVersion": "1.43", "MinAPIVersion": "1.12", "Version": "24.0.0",
+                                   "Components": [{"Name": "Engine"}]}}
 LOGIN = base64.b64encode(b"ciuser:Hunter2Registry").decode()
 
 
@@ -80,7 +81,8 @@ def test_an_engine_the_manifest_declares_gets_no_registry_login(tmp_path, logged
 
 def test_the_machines_own_engine_gets_the_login(tmp_path, logged_in):
     socket_path = tmp_path / "own.sock"
-    (tmp_path / "tunnels.yaml").write_text(f"version: 1\ntunnels: [{{name: a, port: 1, server: 127.0.0.1, image: '{IMAGE}'}}]\n")
+    (tmp_path / "tunnels.yaml").write_text(
+        f"version: 1\ntunnels: [{{name: a, port: 1, server: 127.0.0.1, image: '{IMAGE}'}}]\n")
     with recording_engine(socket_path) as seen:
         run_tunnelctl("plan", "--pull", cwd=tmp_path, env={**logged_in, "DOCKER_HOST": f"unix://{socket_path}"})
     assert any("Hunter2Registry" in header for header in seen)

@@ -77,7 +77,14 @@ def check_tunnel(tunnel: Tunnel, item: TunnelStatus | None, cred: Credential, ti
         result.parts.append(Part("public", FAIL, f"no public URL: the tunnel is {state}{why}; see tunnelctl status, "
                                                  "or run tunnelctl apply"))
         return result
-    result.parts.append(_public(url, settings, path, cred, timeout, edge))
+    scheme = url.partition("://")[0]
+    if cred.scheme and scheme != "https" and scheme not in edge:
+        # A key goes only to Pinggy over TLS (or to the stand-in's edge that TUNNELCTL_EDGE names)
+        result.parts.append(Part("public", FAIL, f"{url} is not https: the key is not sent over plain HTTP, where "
+                                                 "anyone on the way reads it; Pinggy offers https, see tunnelctl "
+                                                 "status"))
+    else:
+        result.parts.append(_public(url, settings, path, cred, timeout, edge))
     result.parts.append(_stranger(url, settings, path, cred, timeout, edge))
     return result
 
