@@ -122,7 +122,7 @@ def _tunnel_problems(settings: Settings, where) -> Iterator[tuple[str, Path, str
     for key in (settings.access_keys or []):
         if key_bits(key) < MIN_KEY_BITS:
             yield WARNING, where("access_keys"), (
-                f"an access key has about {key_bits(key):.0f} bits of randomness, under {MIN_KEY_BITS}: "
+                f"an access key has under {MIN_KEY_BITS} bits of randomness: "
                 "make a strong one with `tunnelctl gen-key`")
     if kind == "http" and not (settings.access_keys or settings.basic_auth or settings.allow_cidrs):
         yield WARNING, where("access_keys"), (

