@@ -9,6 +9,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -56,9 +57,10 @@ def test_the_printed_command_gives_the_key_from_the_shell_in_every_shell(shell, 
 
 def test_a_key_the_shell_does_not_have_is_said_with_the_fix():
     from_dotenv = Credential("Bearer", "FIGMA_KEY", True, KEY)
-    note = unexported_note("claude-code", from_dotenv, {})
+    note = unexported_note("claude-code", from_dotenv, {}, dotenv=Path("/home/ana/my config/.env"))
     assert note and "FIGMA_KEY is not set" in note and "a .env file tunnelctl read has it" in note
-    assert "registers an empty key" in note and "set -a; . ./.env; set +a" in note and "--reveal" in note
+    assert "registers an empty key" in note and "set -a; . '/home/ana/my config/.env'; set +a" in note
+    assert "--reveal" in note
     assert KEY not in note
     assert "nor is it in a .env" in (unexported_note("claude-code", Credential("Bearer", "FIGMA_KEY"), {}) or "")
     assert "its own environment" in (unexported_note("cursor", from_dotenv, {}) or "")

@@ -83,6 +83,7 @@ def test_a_free_tokens_new_url_is_news_and_the_written_client_files_follow(pingg
                            env={name: value for name, value in env.items() if name != "FIGMA_KEY"})
     assert pasted.returncode == 0 and '"Authorization: Bearer $FIGMA_KEY"' in pasted.stdout, pasted.stderr
     assert "FIGMA_KEY is not set in this environment (a .env file tunnelctl read has it" in pasted.stderr
+    assert f"set -a; . {tmp_path / '.env'}; set +a" in pasted.stderr  # the file it read, ready to paste
     assert "registers an empty key" in pasted.stderr and KEY not in pasted.stdout + pasted.stderr
     first = status_of(tmp_path, env)["mcp_url"]
     assert json.loads(cursor.read_text())["mcpServers"]["figma"]["url"] == first

@@ -102,8 +102,10 @@ def connect(options: ConnectOptions, view: McpView, engines: Opener = open_engin
                         "tunnelctl status")
     credential = client_config.credential(options.manifest, tunnel.name, tunnel.settings)
     text, notes = client_config.render(options.client, tunnel.name, url, credential, options.reveal)
+    beside = options.manifest.absolute().parent / ".env"  # `. FILE` without a slash would search PATH
+    dotenv = beside if beside.is_file() else next((file.absolute() for file in options.env_files), None)
     unexported = None if options.reveal else client_config.unexported_note(options.client, credential, os.environ,
-                                                                           written=options.write)
+                                                                           options.write, dotenv)
     notes += [unexported] if unexported else []
     for note in notes:
         view.error(f"note: {note}")

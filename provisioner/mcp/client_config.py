@@ -58,16 +58,18 @@ def credential(manifest_path: Path, tunnel_name: str, settings: Settings) -> Cre
     return Credential(None)
 
 
-def unexported_note(client: str, cred: Credential, environment: Mapping[str, str], written: bool = False) -> str | None:
+def unexported_note(client: str, cred: Credential, environment: Mapping[str, str], written: bool = False,
+                    dotenv: Path | None = None) -> str | None:
     """What to say when the client will look for the key's variable where it is not set: the caller's shell (Claude
     Code's command) or the client's own environment (Cursor, Windsurf, the JSON form) does not have it, typically
-    because tunnelctl read it from a .env file. None when there is nothing to say."""
+    because tunnelctl read it from `dotenv`, the .env file beside the manifest. None when there is nothing to say."""
     if (cred.scheme != "Bearer" or not cred.from_manifest or client in ("vscode", "claude-desktop")
             or cred.variable in environment):
         return None
     where = ("a .env file tunnelctl read has it, this shell does not" if cred.value is not None else
              "nor is it in a .env file tunnelctl read")
-    load = (f"export it in this shell first (bash/zsh: `set -a; . ./.env; set +a`; fish: `set -gx {cred.variable} "
+    source = shell_word(str(dotenv)) if dotenv else "FILE"  # pasted too: quoted like the command
+    load = (f"export it in this shell first (bash/zsh: `set -a; . {source}; set +a`; fish: `set -gx {cred.variable} "
             "…`)")
     if client == "claude-code" and not written:
         effect = "pasted as it is, the command registers an empty key"
