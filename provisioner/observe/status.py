@@ -133,6 +133,8 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
     if urls and base.listening is False and base.local_host and base.local_port:
         problem = local_down_note(base.local_host, base.local_port) + (f" ({local_note})" if local_note else "")
         local_note = ""
+    elif not urls and not problem and running and found.restart_count == 0 and session:
+        problem = session.last_line  # connecting in its first run: what it said so far is all it said
     elif not urls and not problem:  # exited, or restarted and not (yet) connected: the last words of any run say why
         problem = read_session(engine.logs(found.id, tail=50)).last_line
     return TunnelStatus(
