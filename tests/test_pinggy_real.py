@@ -279,3 +279,39 @@ def test_the_stand_ins_roughness_reaches_the_real_client(real_engine, real_image
     finally:
         for container in started:
             real_engine.api.remove_container(container, force=True)
+
+
+def test_a_burst_of_logins_is_throttled_before_tls(real_image, tmp_path):
+    """--max-logins N:S: the connection beyond N in S seconds is closed before the TLS handshake, which the real CLI
+    logs as `Cannot perform ssl connect: SSL_ERROR_SYSCALL…` and retries 6 s later."""
+    import socket
+    import ssl
+
+    from standin import fixture
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = fixture.ProtocolStandIn(port, str(tmp_path / "state"), max_logins="2:60").start()
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+
+    opened: list[socket.socket] = []
+
+    def handshake() -> bool:  # kept open, as a client that logs in would: see standin/README.md, Gotchas
+        plain = socket.create_connection(("127.0.0.1", port), timeout=10)
+        opened.append(plain)
+        try:
+            opened.append(context.wrap_socket(plain, server_hostname="a.pinggy.io"))
+            return True
+        except (ssl.SSLError, OSError):
+            return False
+
+    try:
+        assert [handshake() for _ in range(3)] == [True, True, False]
+        assert "throttled a connection" in (tmp_path / "state" / "server.log").read_text()
+        assert server.is_running()
+    finally:
+        for connection in reversed(opened):
+            connection.close()
+        server.stop()

@@ -275,7 +275,7 @@ public:
     }
 
     void HandleSessionConnectionReset() override {
-        session = nullptr;  // the session cleaned up after itself
+        connectionGone = true;  // the session cleans up after itself
         Finish("closed", "client-disconnected", "", settings.releaseLag);
     }
 
@@ -308,22 +308,22 @@ public:
         for (auto task : {answerTask, limitTask})
             if (task)
                 task->DisArm();
-        if (session && !words.empty()) {
+        // Never released here: this may run inside a callback of the session, which goes on using itself.
+        if (session && !connectionGone && !words.empty()) {
             session->End(words);
             closeTask = poller->SetTimeout(1 * SECOND, self, &Tunnel::Close);
         } else {
-            Close();
+            closeTask = poller->SetTimeout(1 * MILLISECOND, self, &Tunnel::Close);
         }
     }
 
+    /* From the poll loop only (a timer), never from within a session callback. */
     void Close() {
-        if (session) {
-            auto ending = session;
-            session = nullptr;
-            ending->Cleanup();
-        }
         if (!finished)
-            Finish("closed", "client-disconnected", "", settings.releaseLag);
+            return Finish("closed", "client-disconnected", "", settings.releaseLag);
+        if (session && !connectionGone)
+            session->Cleanup();
+        session = nullptr;
         self = nullptr;
     }
 
@@ -385,7 +385,7 @@ private:
     std::vector<std::pair<tReqId, tPort>> pendingAnswers;
     common::PollableTaskPtr answerTask, limitTask, closeTask;
     Settings settings;
-    bool force = false, finished = false;
+    bool force = false, finished = false, connectionGone = false;
     double started = 0, ended = 0, released = 0;
     int number = 0;
 };
