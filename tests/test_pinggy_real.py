@@ -255,27 +255,28 @@ def test_a_server_nobody_answers_for_never_comes_up(real_engine, real_image, rea
 def test_the_stand_ins_roughness_reaches_the_real_client(real_engine, real_image, pinggy_protocol):
     """+force takes over a live token, a slow server delays the URLs, a time-limited session ends and the CLI logs in
     again: what the stand-in does, the real CLI sees (no tunnelctl here: these are the double's own guarantees)."""
-    token = new_token(pinggy_protocol, release_lag=0, banner_delay=2, session_limit=15)
+    token = new_token(pinggy_protocol, release_lag=0, banner_delay=2)
     host = real_engine.api.create_host_config(network_mode="host")
     started: list[dict] = []
-    first: dict | None = None
+    sessions: list[dict] = []
     try:
         for force in (False, True):
+            if force:  # read at login: only the session that takes over is limited
+                pinggy_protocol.configure_token(token, session_limit=8)
             started.append(real_engine.api.create_container(
                 real_image, pinggy_protocol.cli_args(token, "localhost:9", force=force), host_config=host,
                 labels={"io.tunnelctl.test": "roughness"}))
             real_engine.api.start(started[-1])
-            first = pinggy_protocol.wait_for_record(token, status="active", newer_than=first)
-            logs = real_engine.api.logs(started[-1]).decode()
-            assert "Remote URLs:" not in logs  # the answer carrying the URLs is 2 s late
+            sessions.append(pinggy_protocol.wait_for_record(token, status="active",
+                                                            newer_than=sessions[-1] if sessions else None))
+            assert "Remote URLs:" not in real_engine.api.logs(started[-1]).decode()  # the URLs come 2 s late
             wait_until(lambda: "Remote URLs:" in real_engine.api.logs(started[-1]).decode(), 15, "the URLs came")
-        assert first is not None
-        kicked = pinggy_protocol.records(token)[0]
-        assert kicked["status"] == "kicked" and kicked["user"] == token and first["user"] == f"{token}+force"
-        expired = pinggy_protocol.wait_for_status(first, "dropped", timeout=30)
+        kicked, taker = pinggy_protocol.wait_for_status(sessions[0], "kicked"), sessions[1]
+        assert kicked["user"] == token and taker["user"] == f"{token}+force"
+        expired = pinggy_protocol.wait_for_status(taker, "dropped", timeout=30)
         assert expired["end_reason"] == "expired"
-        again = pinggy_protocol.wait_for_record(token, newer_than=first, status="active", timeout=30)
-        assert again["urls"] != first["urls"]
+        again = pinggy_protocol.wait_for_record(token, newer_than=taker, status="active", timeout=30)
+        assert again["urls"] != taker["urls"]
     finally:
         for container in started:
             real_engine.api.remove_container(container, force=True)
