@@ -18,6 +18,7 @@ from provisioner.cli.views import HumanView, JsonView
 from provisioner.constants import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from provisioner.engine.fake import FakeContainer, FakeEngine
 from provisioner.errors import UserError
+from provisioner.mcp.url_memory import note_urls
 
 IMAGE = "pinggy/pinggy:latest"
 KEY = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4"
@@ -151,6 +152,27 @@ def test_connect_prints_the_clients_command_for_the_running_url_without_the_key(
     assert shown.code == EXIT_OK
     assert shown.out.startswith("claude mcp add --transport http mcp https://demo-mcp.a.pinggy.link/mcp")
     assert KEY not in shown.out + shown.err
+
+
+def test_apply_says_a_moved_url_and_brings_the_written_file_along_and_connect_keeps_its_stdout_clean(
+        run, engine, path, tmp_path):
+    """In process against the fake engine, through the CLI's own views: what a user reads."""
+    run(changes.apply, changes.ApplyOptions(changes.Scope(path), APPROVED))
+    cursor = tmp_path / ".cursor" / "mcp.json"
+    wrote = run(mcp_tools.connect, mcp_tools.ConnectOptions(path, "mcp", "cursor", write=True, file=cursor))
+    assert wrote.code == 0 and f"{cursor}: wrote 'mcp' at https://demo-mcp.a.pinggy.link/mcp" in wrote.out
+    engine.on_create = lambda container: container.print("You can access local server via following URL(s):",
+                                                         "https://moved.a.pinggy.link")
+    replaced = run(changes.apply, changes.ApplyOptions(changes.Scope(path, replace=("mcp",)), APPROVED))
+    assert ("mcp: URL changed: https://demo-mcp.a.pinggy.link/mcp → https://moved.a.pinggy.link/mcp\n"
+            f"mcp: updated {cursor} to the new URL\n") in replaced.out
+    assert json.loads(cursor.read_text())["mcpServers"]["mcp"]["url"] == "https://moved.a.pinggy.link/mcp"
+    assert "URL changed" not in run(running.status, running.StatusOptions(path)).out  # news once
+
+    note_urls("demo", {"mcp": "https://older.a.pinggy.link/mcp"})  # as if another tunnelctl had reported another
+    pasted = run(mcp_tools.connect, mcp_tools.ConnectOptions(path, "mcp", "claude-code"))
+    assert pasted.out.splitlines()[0].startswith("claude mcp add") and len(pasted.out.splitlines()) == 1
+    assert "mcp: URL changed: https://older.a.pinggy.link/mcp → https://moved.a.pinggy.link/mcp" in pasted.err
 
 
 def test_check_says_what_it_could_not_check_from_here(run, engine, path, monkeypatch):

@@ -153,3 +153,4 @@ def test_the_reported_url_prefers_a_domain_then_the_mcp_endpoint_then_https():
     assert url_memory.state_file({"XDG_STATE_HOME": "/x"}).as_posix() == "/x/tunnelctl/urls.json"
     assert url_memory.state_file({"XDG_STATE_HOME": "relative"}).parts[-4:] == (".local", "state", "tunnelctl",
                                                                                 "urls.json")
+

@@ -50,7 +50,7 @@ class McpView(Protocol):
     def secret_output(self, text: str) -> None:
         """Output that is a secret the user asked for: not redacted."""
 
-    def url_changes(self, changes: list[UrlChange]) -> None: ...
+    def url_changes(self, changes: list[UrlChange], aside: bool = False) -> None: ...
 
 
 def check(options: CheckOptions, view: McpView, engines: Opener = open_engines) -> int:
@@ -109,7 +109,7 @@ def connect(options: ConnectOptions, view: McpView, engines: Opener = open_engin
     notes += [unexported] if unexported else []
     for note in notes:
         view.error(f"note: {note}")
-    view.url_changes(url_memory.note_urls(loaded.project, {tunnel.name: url}))
+    view.url_changes(url_memory.note_urls(loaded.project, {tunnel.name: url}), aside=True)  # stdout is to paste
     if options.write:
         _write(options, loaded.project, tunnel.name, url, credential, view)
     elif options.reveal:

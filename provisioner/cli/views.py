@@ -118,10 +118,13 @@ class HumanView:
         self.say(render.status_text(project, items, grouped))
         self.url_changes(changes)
 
-    def url_changes(self, changes: list[UrlChange]) -> None:
-        """A tunnel's URL moved since tunnelctl last reported it: news, set apart by a blank line."""
+    def url_changes(self, changes: list[UrlChange], aside: bool = False) -> None:
+        """A tunnel's URL moved since tunnelctl last reported it: news, set apart by a blank line; `aside` when
+        stdout is something to paste or save (connect's output), so the news goes to stderr."""
         lines = render.url_change_lines(changes)
-        if lines:
+        if lines and aside:
+            self.warn(lines)
+        elif lines:
             self.say("\n" + "\n".join(lines))
 
     def diagnosis(self, diagnosis: Diagnosis) -> None:
@@ -155,9 +158,8 @@ class JsonView(HumanView):
         self.document(render.status_json(project, items, changes))
         self.url_changes(changes)
 
-    def url_changes(self, changes: list[UrlChange]) -> None:
-        for line in render.url_change_lines(changes):  # stdout is the JSON document
-            self.error(line)
+    def url_changes(self, changes: list[UrlChange], aside: bool = True) -> None:
+        self.warn(render.url_change_lines(changes))  # stdout is the JSON document
 
     def diagnosis(self, diagnosis: Diagnosis) -> None:
         from .render import diagnosis_json
