@@ -83,6 +83,7 @@ class Crowd:
 
     def start(self, container_id):
         self.started.append(container_id)
+        self.states[container_id] = "running"
 
     def observe(self, project, wanted_names=()):
         return Observed(tuple(Listed(name, state) for name, state in self.states.items()))
@@ -110,12 +111,19 @@ def test_a_reset_login_waits_while_the_server_has_as_many_logins_as_its_resets_a
 
 
 def test_new_containers_are_started_as_many_at_a_time_as_a_server_takes_logins():
+    """One poll, then the (spent) deadline starts the rest: those started by their turn come first."""
     burst = Crowd(logging_in=7, reset=0, new=5)  # no reset yet: ten at once, as OpenSSH's default MaxStartups
     one_poll(burst)
-    assert sorted(burst.started) == ["n0", "n1", "n2"]
+    assert set(burst.started[:3]) == {"n0", "n1", "n2"} and set(burst.started[3:]) == {"n3", "n4"}
     shedding = Crowd(logging_in=3, reset=1, new=5)  # one reset: five at once
     one_poll(shedding)
-    assert shedding.restarted == ["r0"] and sorted(shedding.started) == ["n0"]
+    assert shedding.restarted == ["r0"] and shedding.started[0] == "n0" and len(shedding.started) == 5
+
+
+def test_out_of_time_the_containers_still_waiting_for_their_turn_start_all_the_same():
+    crowded = Crowd(logging_in=10, reset=0, new=3)  # no turn for any of the three within this (spent) deadline
+    one_poll(crowded)
+    assert sorted(crowded.started) == ["n0", "n1", "n2"]
 
 
 def test_a_refusal_that_lasts_to_the_timeout_fails_with_pinggys_words_and_what_to_do():

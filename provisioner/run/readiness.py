@@ -120,10 +120,11 @@ def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: 
             if result.state in (UP, UP_LOCAL_DOWN) and target.server not in grown:
                 grown.add(target.server)
                 pace.grow(target.server)
-        _log_in_more(engine, pending, results, states, pace, counted_reset)
+        started = _log_in_more(engine, pending, results, states, pace, counted_reset)
         if changed:
             on_change(list(results.values()))
         if deadline.passed:  # the last word, with what Pinggy's CLI wrote only to its daemon log (one exec each)
+            _start_the_rest(engine, [target for target in pending if target.container_id not in started], states)
             for target in targets:
                 if results[target.tunnel].state == STARTING:
                     final = _judge(engine, target, states.get(target.container_id), with_daemon_log=True)
@@ -135,10 +136,10 @@ def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: 
 
 
 def _log_in_more(engine: Engine, pending: list[Target], results: dict[str, Readiness], states: dict[str, str],
-                 pace: LoginPace, counted_reset: set[str]) -> None:
+                 pace: LoginPace, counted_reset: set[str]) -> set[str]:
     """Start the clients whose turn it is: those Docker is backing off after a refusal for a token still held,
     always; those the server reset, and new containers not started yet, while their server takes more logins (each
-    reset seen once lowers how many)."""
+    reset seen once lowers how many). Returns the containers it started."""
     logging_in: dict[str, int] = defaultdict(int)
     backing_off, not_started = [], []
     for target in pending:
@@ -165,11 +166,21 @@ def _log_in_more(engine: Engine, pending: list[Target], results: dict[str, Readi
             continue  # anything else (an unknown token, a crash) is left to Docker's back-off and the timeout
         turns.append(partial(engine.skip_back_off, target.container_id))
         logging_in[target.server] += 1
+    first_starts = set()
     for target in not_started:
         if logging_in[target.server] < pace.allowed[target.server]:
             turns.append(partial(engine.start, target.container_id))
+            first_starts.add(target.container_id)
             logging_in[target.server] += 1
     map_parallel(_take_turn, turns)
+    return first_starts
+
+
+def _start_the_rest(engine: Engine, pending: list[Target], states: dict[str, str]) -> None:
+    """Out of time: the containers still waiting for their turn start now, and Docker's restart policy brings them
+    up as it would have without the wait (they fail the wait, but never stay created and stopped)."""
+    map_parallel(_take_turn, [partial(engine.start, target.container_id) for target in pending
+                              if states.get(target.container_id) == _NOT_STARTED])
 
 
 def _take_turn(start: Callable[[], None]) -> None:
