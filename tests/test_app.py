@@ -183,3 +183,26 @@ def test_check_says_what_it_could_not_check_from_here(run, engine, path, monkeyp
     assert shown.code == EXIT_ERROR
     assert "SKIP  local" in shown.out and "is on the tunnel's own engine, not this machine" in shown.out
     assert "FAIL  public" in shown.out and shown.out.rstrip().endswith("(1 part skipped).")
+
+
+def test_an_apply_that_cleans_up_leftovers_waits_for_the_tunnel_it_kept(run, engine, path):
+    """After an apply killed mid-recreate, the next one removes the leftover; the kept container was refused while
+    the leftover held the token and keeps restarting: apply waits for it as for a new one, and does not exit 0."""
+    from provisioner import manifest
+    from provisioner.desired.specs import desired_specs
+
+    run(changes.apply, changes.ApplyOptions(changes.Scope(path), APPROVED))
+    [web] = [spec for spec in desired_specs(manifest.load(path, {})) if spec.tunnel == "web"]
+    engine.run(web).name = "demo-web-replaced-0123456789ab"  # the renamed old container, running
+    kept = engine.named("demo-web")
+    kept.state, kept.exit_code = "restarting", 1
+    kept.print("Login is not allowed: A tunnel with the same token x is already active.")
+    briefly = changes.ExecuteOptions(auto_approve=True, wait_timeout=0.5)
+    shown = run(changes.apply, changes.ApplyOptions(changes.Scope(path), briefly))
+    assert "- web  remove" in shown.out and "leftover of an interrupted apply" in shown.out
+    assert shown.code == EXIT_ERROR, shown.out
+    assert "web: Pinggy refused the login: Login is not allowed" in shown.out and "still refused after" in shown.out
+    kept.state = "running"  # Docker's next restart logs in, the token now free
+    comes_up(kept)
+    again = run(changes.apply, changes.ApplyOptions(changes.Scope(path), briefly))
+    assert again.code == EXIT_OK

@@ -19,12 +19,14 @@ from ..engine.registry import Opener, open_engines
 from ..errors import EngineError
 from ..parallel import map_parallel
 from ..plan.fleet import FleetPlan, SpecsFor
-from ..plan.planner import CHANGE_KINDS, REMOVE, ActionKind
+from ..plan.planner import CHANGE_KINDS, REMOVE, UNCHANGED, ActionKind
 from ..run.executor import Outcome
 
 if TYPE_CHECKING:  # waiting is apply's business: a plan does not import it
+    from ..engine import Engine
     from ..mcp.url_memory import UrlChange
-    from ..run.readiness import Deadline, Readiness
+    from ..plan.planner import Plan
+    from ..run.readiness import Deadline, Readiness, Target
 
 # Why a command cannot do without the secrets, said beside each one that is not set; read-only commands load without.
 PLAN_NEEDS_SECRETS = ("plan compares a hash of each secret with the running container's and cannot without its "
@@ -222,14 +224,15 @@ def carry_out(fleet: FleetPlan, options: ExecuteOptions, view: ChangesView, ques
     if deadline is None:
         return EXIT_ERROR if failed else EXIT_OK
     started = [outcome for outcome in outcomes if not outcome.failed and outcome.container_id]
-    results = _wait_until_up(fleet, started, deadline, view)
+    cleaned = {outcome.action.tunnel for outcome in outcomes if not outcome.failed and outcome.action.kind == REMOVE}
+    results = _wait_until_up(fleet, started, deadline, view, cleaned)
     came_up(results)
     down = any(result.state == FAILED for result in results)
     return EXIT_ERROR if down or failed else EXIT_OK
 
 
-def _wait_until_up(fleet: FleetPlan, started: list[Outcome], deadline: Deadline,
-                   view: ChangesView) -> list[Readiness]:
+def _wait_until_up(fleet: FleetPlan, started: list[Outcome], deadline: Deadline, view: ChangesView,
+                   cleaned: Collection[str] = ()) -> list[Readiness]:
     """Wait for the started tunnels on every engine at once, by the apply's deadline; return how each did. The view
     sees every engine's tunnels together, whichever engine's state changed."""
     from ..run.readiness import Target, wait_until_up
@@ -237,6 +240,8 @@ def _wait_until_up(fleet: FleetPlan, started: list[Outcome], deadline: Deadline,
     engines = {part.name: part.engine for part in fleet.reachable}
     waiting = {name: [Target.started(outcome.action, outcome.container_id or "") for outcome in started
                       if outcome.engine == name] for name in engines}
+    for part in fleet.reachable:
+        waiting[part.name] += _repaired(part.engine, fleet.project, part.plan, cleaned)
     waiting = {name: targets for name, targets in waiting.items() if targets}
     if not waiting:
         return []
@@ -254,6 +259,19 @@ def _wait_until_up(fleet: FleetPlan, started: list[Outcome], deadline: Deadline,
     results = [result for each in map_parallel(wait_on, waiting, limit=len(waiting)) for result in each]
     view.readiness_done(results)
     return results
+
+
+def _repaired(engine: Engine, project: str, plan: Plan, cleaned: Collection[str]) -> list[Target]:
+    """The kept containers of tunnels whose leftovers (an interrupted apply's) this apply removed: while a leftover
+    held the token, the kept one's logins were refused and Docker keeps restarting it, so it is waited for like a new
+    one instead of being reported up to date while it restarts."""
+    from ..run.readiness import Target
+
+    kept = [action for action in plan.actions if action.kind == UNCHANGED and action.tunnel in cleaned]
+    if not kept:
+        return []
+    ids = {container.name: container.id for container in engine.observe(project).owned}
+    return [Target.started(action, ids[action.container_name]) for action in kept if action.container_name in ids]
 
 
 def _moved(loaded: manifest.Manifest, results: list[Readiness]) -> list[UrlChange]:
