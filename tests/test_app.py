@@ -206,3 +206,17 @@ def test_an_apply_that_cleans_up_leftovers_waits_for_the_tunnel_it_kept(run, eng
     comes_up(kept)
     again = run(changes.apply, changes.ApplyOptions(changes.Scope(path), briefly))
     assert again.code == EXIT_OK
+
+
+def test_doctor_checks_the_engine_the_image_and_the_server_in_order_and_says_what_failed(run, engine, path):
+    """The server is a closed loopback port: nothing leaves the machine."""
+    path.write_text(MANIFEST.replace("port: 8080,", "port: 8080, server: 127.0.0.1, server_port: 9,")
+                    .replace("port: 3845,", "port: 3845, server: 127.0.0.1, server_port: 9,"))
+    shown = run(running.doctor, running.DoctorOptions(path))
+    assert shown.code == EXIT_ERROR
+    sections = [line for line in shown.out.splitlines() if line and not line.startswith(" ")]
+    assert sections[1:6] == ["Manifest", "Engines", "Images", "Pinggy servers", "Local ports"]
+    assert "  OK    default: Docker at fake://engine; it speaks API 1.24 to 1.47, tunnelctl uses 1.41" in shown.out
+    assert "  OK    pinggy/pinggy:latest on default: present" in shown.out
+    assert "  FAIL  127.0.0.1:9: 127.0.0.1 refuses connections on port 9: check `server_port:`" in shown.out
+    assert shown.out.rstrip().endswith("checks failed.")

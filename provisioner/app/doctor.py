@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import manifest as manifest_front
-from ..engine import Engine
+from ..engine import Engine, registry
+from ..engine.registry import Opener
 from ..errors import EngineError, ManifestError, UserError
 from ..observe import probe
 
@@ -40,7 +41,8 @@ class Diagnosis:
         return all(finding.status != FAIL for finding in self.findings)
 
 
-def diagnose(path: Path, env_files: Sequence[Path] = (), selected: Iterable[str] = ()) -> Diagnosis:
+def diagnose(path: Path, env_files: Sequence[Path] = (), selected: Iterable[str] = (),
+             open_engines: Opener = registry.open_engines) -> Diagnosis:
     findings: list[Finding] = []
     hidden: set[str] = set()  # secrets the manifest's problem lines may hold, even when it cannot be loaded
     loaded = _check_manifest(path, env_files, findings, hidden)
@@ -48,7 +50,7 @@ def diagnose(path: Path, env_files: Sequence[Path] = (), selected: Iterable[str]
         findings += [Finding(section, "", SKIP, "not checked: the manifest must load first")
                      for section in SECTIONS[1:]]
         return Diagnosis(path, tuple(findings), frozenset(hidden))
-    engines = _check_engines(loaded, selected, findings)
+    engines = _check_engines(loaded, selected, findings, open_engines)
     _check_images(loaded, engines, findings)
     _check_servers(loaded, engines, findings)
     _check_ports(loaded, engines, findings)
@@ -90,9 +92,9 @@ def _check_manifest(path: Path, env_files: Sequence[Path], findings: list[Findin
     return loaded
 
 
-def _check_engines(loaded, selected: Iterable[str], findings: list[Finding]) -> dict[str, Engine]:
+def _check_engines(loaded, selected: Iterable[str], findings: list[Finding],
+                   open_engines: Opener) -> dict[str, Engine]:
     from ..engine import Unreachable
-    from ..engine.registry import open_engines
 
     engines: dict[str, Engine] = {}
     for name, engine in open_engines(loaded.engines, list(selected)).items():

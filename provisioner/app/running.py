@@ -85,10 +85,10 @@ def _moved(project: str, items: list[TunnelStatus]) -> list[UrlChange]:
     return note_urls(project, {tunnel: url for tunnel, url in current.items() if url})
 
 
-def doctor(options: DoctorOptions, view: DoctorView) -> int:
+def doctor(options: DoctorOptions, view: DoctorView, engines: Opener = open_engines) -> int:
     from .doctor import diagnose
 
-    diagnosis = diagnose(options.manifest, list(options.env_files), list(options.engines))
+    diagnosis = diagnose(options.manifest, list(options.env_files), list(options.engines), engines)
     view.hide(diagnosis.secrets)
     view.diagnosis(diagnosis)
     return EXIT_OK if diagnosis.healthy else EXIT_ERROR
