@@ -120,3 +120,16 @@ def test_a_container_on_a_missing_network_is_refused_and_leaves_nothing(engine, 
     with pytest.raises(EngineError):
         engine.create(spec)
     assert engine.observe(project).owned == ()
+
+
+def test_every_driver_names_the_schema_its_manifest_entries_follow():
+    from provisioner.engine.registry import DRIVERS
+    from provisioner.manifest.schema import manifest_schema
+
+    schema = manifest_schema()
+    for driver in DRIVERS:
+        node = schema
+        for part in driver.schema.removeprefix("#/").split("/"):
+            node = node[part]
+        assert node["type"] == "object" and node["properties"], driver.name
+    assert schema["properties"]["engines"]["additionalProperties"]["$ref"] in {driver.schema for driver in DRIVERS}
