@@ -175,6 +175,14 @@ def test_apply_says_a_moved_url_and_brings_the_written_file_along_and_connect_ke
     assert "mcp: URL changed: https://older.a.pinggy.link/mcp → https://moved.a.pinggy.link/mcp" in pasted.err
 
 
+def test_connect_gives_no_client_a_key_for_a_plain_http_url(run, engine, path):
+    engine.on_create = lambda container: container.print("You can access local server via following URL(s):",
+                                                         f"http://{container.name}.a.pinggy.link")
+    run(changes.apply, changes.ApplyOptions(changes.Scope(path), APPROVED))
+    with pytest.raises(UserError, match=r"has no https URL \(http://demo-mcp.a.pinggy.link/mcp\): an MCP client would"):
+        run(mcp_tools.connect, mcp_tools.ConnectOptions(path, "mcp", "claude-code"))
+
+
 def test_check_says_what_it_could_not_check_from_here(run, engine, path, monkeypatch):
     """The public side goes to the edge TUNNELCTL_EDGE names: a closed loopback port, so nothing leaves the machine."""
     monkeypatch.setenv("TUNNELCTL_EDGE", "http=127.0.0.1:9,https=127.0.0.1:9")

@@ -79,7 +79,7 @@ def check(options: CheckOptions, view: McpView, engines: Opener = open_engines) 
 
 def connect(options: ConnectOptions, view: McpView, engines: Opener = open_engines) -> int:
     from ..mcp import client_config, client_files, url_memory
-    from ..mcp.protocol import mcp_path
+    from ..mcp.protocol import edge_addresses, may_carry_keys, mcp_path
     from ..observe import status
 
     if options.write:  # before anything is asked of an engine
@@ -101,6 +101,9 @@ def connect(options: ConnectOptions, view: McpView, engines: Opener = open_engin
         raise UserError(f"tunnel '{tunnel.name}' has no public URL (state: {state}): run tunnelctl apply, then "
                         "tunnelctl status")
     credential = client_config.credential(options.manifest, tunnel.name, tunnel.settings)
+    if credential.scheme and not may_carry_keys(url, edge_addresses()):
+        raise UserError(f"tunnel '{tunnel.name}' has no https URL ({url}): an MCP client would send the key over "
+                        "plain http, where anyone on the way reads it; see tunnelctl status")
     text, notes = client_config.render(options.client, tunnel.name, url, credential, options.reveal)
     beside = options.manifest.absolute().parent / ".env"  # `. FILE` without a slash would search PATH
     dotenv = beside if beside.is_file() else next((file.absolute() for file in options.env_files), None)

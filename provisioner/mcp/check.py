@@ -20,7 +20,7 @@ from ..observe import probe
 from ..observe.status import TunnelStatus
 from ..parallel import map_parallel
 from .client_config import Credential, credential
-from .protocol import Handshake, Unreachable, handshake, mcp_path, probe_http, public_base
+from .protocol import Handshake, Unreachable, handshake, may_carry_keys, mcp_path, probe_http, public_base
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 REFUSED = (401, 403)
@@ -77,9 +77,7 @@ def check_tunnel(tunnel: Tunnel, item: TunnelStatus | None, cred: Credential, ti
         result.parts.append(Part("public", FAIL, f"no public URL: the tunnel is {state}{why}; see tunnelctl status, "
                                                  "or run tunnelctl apply"))
         return result
-    scheme = url.partition("://")[0]
-    if cred.scheme and scheme != "https" and scheme not in edge:
-        # A key goes only to Pinggy over TLS (or to the stand-in's edge that TUNNELCTL_EDGE names)
+    if cred.scheme and not may_carry_keys(url, edge):
         result.parts.append(Part("public", FAIL, f"{url} is not https: the key is not sent over plain HTTP, where "
                                                  "anyone on the way reads it; Pinggy offers https, see tunnelctl "
                                                  "status"))

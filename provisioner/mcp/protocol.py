@@ -75,6 +75,13 @@ class Unreachable(Exception):
     """No HTTP answer at all: refused, reset, timed out, not HTTP."""
 
 
+def may_carry_keys(url: str, edge: Mapping[str, tuple[str, int]]) -> bool:
+    """Whether a key or password may be sent to `url`: only over TLS, or to the stand-in edge TUNNELCTL_EDGE names.
+    Over plain http anyone on the way reads it (and a neighbour's debugger answer is plain http)."""
+    scheme = url.partition("://")[0]
+    return scheme == "https" or scheme in edge
+
+
 def edge_addresses(environ: Mapping[str, str] | None = None) -> dict[str, tuple[str, int]]:
     """scheme -> (host, port) from TUNNELCTL_EDGE; raises ValueError (without the value) when it is malformed."""
     text = (os.environ if environ is None else environ).get(EDGE_VARIABLE, "").strip()
