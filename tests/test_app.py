@@ -228,3 +228,21 @@ def test_doctor_checks_the_engine_the_image_and_the_server_in_order_and_says_wha
     assert "  OK    pinggy/pinggy:latest on default: present" in shown.out
     assert "  FAIL  127.0.0.1:9: 127.0.0.1 refuses connections on port 9: check `server_port:`" in shown.out
     assert shown.out.rstrip().endswith("checks failed.")
+
+
+def test_a_saved_plan_lets_no_one_test_guesses_of_a_value_made_from_the_environment(run, path, tmp_path,
+                                                                                      monkeypatch):
+    """`token: "{{ env.S[0] }}"` has 62 possible values: hashed plainly, the desired digest of a plan file (a CI
+    artifact) would tell which, tried offline. Salted with the whole variable, it does not."""
+    path.write_text(MANIFEST.replace("{name: web, port: 8080,", '{name: web, port: 8080, token: "{{ env.S[0] }}",'))
+    saved = tmp_path / "saved.plan"
+
+    def desired_digest(secret: str) -> str:
+        monkeypatch.setenv("S", secret)
+        run(changes.plan, changes.PlanOptions(changes.Scope(path), out=saved))
+        return json.loads(saved.read_text())["engines"]["default"]["desired_digest"]
+
+    ci = desired_digest("Qz7Cn4ryS3ceatWv")
+    guesses = {desired_digest(guess) for guess in "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"}
+    assert ci not in guesses and len(guesses) == 62
+    assert desired_digest("Qz7Cn4ryS3ceatWv") == ci  # the same variables, the same digest: apply PLAN still works

@@ -119,7 +119,7 @@ def plan(options: PlanOptions, view: ChangesView, engines: Opener = open_engines
     view.hide(loaded.secrets)
     view.warn(loaded.warnings)
     with planned_fleet(scope, loaded.project, loaded.engines, engine_specs(loaded), view, engines,
-                       known_tunnels=[tunnel.name for tunnel in loaded.tunnels]) as fleet:
+                       known_tunnels=[tunnel.name for tunnel in loaded.tunnels], hidden=loaded.secrets) as fleet:
         view.plan(fleet)
         unreachable = _report_unreachable(fleet, view)
         if options.out:
@@ -154,7 +154,7 @@ def _apply(scope: Scope, execute: ExecuteOptions, view: ChangesView, engines: Op
     loaded = manifest.load(scope.manifest, env_files=scope.env_files, need_secrets=APPLY_NEEDS_SECRETS)
     view.hide(loaded.secrets)
     with planned_fleet(scope, loaded.project, loaded.engines, engine_specs(loaded), view, engines, lock=execute,
-                       known_tunnels=[tunnel.name for tunnel in loaded.tunnels]) as fleet:
+                       known_tunnels=[tunnel.name for tunnel in loaded.tunnels], hidden=loaded.secrets) as fleet:
         check(fleet, loaded.secrets)
         if fleet.has_changes:
             view.warn(loaded.warnings)
@@ -179,9 +179,10 @@ def destroy(options: DestroyOptions, view: ChangesView, engines: Opener = open_e
 def planned_fleet(scope: Scope, project: str, engine_configs: Mapping[str, EngineConfig],
                   specs_for: SpecsFor, view: ChangesView, open_engines: Opener, *,
                   removal_reason: str = "not in the manifest", lock: ExecuteOptions | None = None,
-                  known_tunnels: Collection[str] = ()) -> Iterator[FleetPlan]:
+                  known_tunnels: Collection[str] = (), hidden: Collection[str] = ()) -> Iterator[FleetPlan]:
     """Open the engines, lock them when changing (in one order, so that two runs cannot deadlock), and plan each;
-    the plan is used inside the locks. With the environment's single engine, an unreachable engine is an error."""
+    the plan is used inside the locks. With the environment's single engine, an unreachable engine is an error.
+    `hidden` (what the manifest's templates read, and made of it) salts the digests a saved plan keeps."""
     from ..engine import Unreachable
     from ..plan.fleet import plan_fleet
     from ..run.locking import project_lock
@@ -195,7 +196,8 @@ def planned_fleet(scope: Scope, project: str, engine_configs: Mapping[str, Engin
                     engine.endpoint, project, lock.lock_timeout,
                     on_takeover=lambda holder: view.error(f"note: taking over the lock left by {holder}")))
         fleet = plan_fleet(project, engines, specs_for, targets=scope.targets, replace=scope.replace,
-                           pull=scope.pull, removal_reason=removal_reason, known_tunnels=known_tunnels)
+                           pull=scope.pull, removal_reason=removal_reason, known_tunnels=known_tunnels,
+                           salt="\0".join(sorted(hidden)))
         if fleet.single and fleet.unreachable:
             raise EngineError(fleet.unreachable[0].error)
         for failure in fleet.pull_failures:

@@ -89,8 +89,13 @@ class FleetPlan:
 
 def plan_fleet(project: str, engines: Mapping[str, Engine | Unreachable], specs_for: SpecsFor, *,
                targets: Collection[str] = (), replace: Collection[str] = (), pull: bool = False,
-               removal_reason: str = "not in the manifest", known_tunnels: Collection[str] = ()) -> FleetPlan:
-    """Plan every engine concurrently; an engine that cannot be reached is reported, and the others proceed."""
+               removal_reason: str = "not in the manifest", known_tunnels: Collection[str] = (),
+               salt: str = "") -> FleetPlan:
+    """Plan every engine concurrently; an engine that cannot be reached is reported, and the others proceed.
+
+    `salt` goes into each engine's desired digest: the specs' hashes cover values made of the environment, and a
+    saved plan (a CI artifact) must not let its reader test guesses of such a value (`token: "{{ env.S[0] }}"` has
+    62) against it offline; salted with the whole values read, a guess needs them all."""
     unknown_replace = sorted(set(replace) - set(known_tunnels))
     if unknown_replace:
         raise UserError(f"--replace names no tunnel of the manifest: {', '.join(unknown_replace)}")
@@ -101,7 +106,7 @@ def plan_fleet(project: str, engines: Mapping[str, Engine | Unreachable], specs_
             return engine
         try:
             return _prepare_engine(engine, project, specs_for(name, lambda: engine.kind), targets, replace, pull,
-                                   removal_reason)
+                                   removal_reason, salt)
         except EngineError as error:
             return Unreachable(name, engine.endpoint, error.message)
 
@@ -118,7 +123,7 @@ def plan_fleet(project: str, engines: Mapping[str, Engine | Unreachable], specs_
 
 
 def _prepare_engine(engine: Engine, project: str, specs: Sequence[ContainerSpec], targets, replace, pull,
-                    removal_reason) -> EnginePlan:
+                    removal_reason, salt: str) -> EnginePlan:
     if targets:
         specs = [spec for spec in specs if spec.tunnel in targets]
     failures = _pull_all(engine, specs) if pull else ()
@@ -131,7 +136,7 @@ def _prepare_engine(engine: Engine, project: str, specs: Sequence[ContainerSpec]
     return EnginePlan(
         name=engine.name, endpoint=engine.endpoint, engine=engine, plan=engine_plan,
         desired_digest=digest([project, sorted((spec.tunnel, spec.spec_hash) for spec in specs),
-                                sorted(targets), sorted(replace)]),
+                                sorted(targets), sorted(replace)] + ([salt] if salt else [])),
         observed_digest=observation_digest(observed), observed_tunnels=held, pull_failures=failures,
         notes=_kind_notes(engine, engine_plan, observed))
 
