@@ -7,14 +7,17 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..app import changes, manifest_tools, mcp_tools, running
 from ..constants import EXIT_OK
 from ..engine import LogTail
 from ..errors import UserError
 from . import completion
 from .console import Console
 from .views import HumanView, JsonView
+
+if TYPE_CHECKING:  # each command imports its own application module: a plan does not load status's or check's code
+    from ..app import changes
 
 
 def _manifest(args: argparse.Namespace, console: Console) -> Path:
@@ -30,6 +33,8 @@ def _manifest(args: argparse.Namespace, console: Console) -> Path:
 
 
 def _scope(args: argparse.Namespace, console: Console) -> changes.Scope:
+    from ..app import changes
+
     return changes.Scope(_manifest(args, console), tuple(args.env_file), tuple(args.engine),
                          tuple(getattr(args, "target", ())), tuple(getattr(args, "replace", ())),
                          getattr(args, "pull", False))
@@ -40,17 +45,23 @@ def _view(args: argparse.Namespace, console: Console) -> HumanView:
 
 
 def _execute(args: argparse.Namespace) -> changes.ExecuteOptions:
+    from ..app import changes
+
     waiting = not getattr(args, "no_wait", True)
     return changes.ExecuteOptions(args.auto_approve, args.lock_timeout, args.parallelism,
                                   args.timeout if waiting else None)
 
 
 def plan(args: argparse.Namespace, console: Console) -> int:
+    from ..app import changes
+
     options = changes.PlanOptions(_scope(args, console), args.detailed_exitcode, args.out)
     return changes.plan(options, _view(args, console))
 
 
 def apply(args: argparse.Namespace, console: Console) -> int:
+    from ..app import changes
+
     if args.plan_file:  # a saved plan names its manifest, engines, targets and replacements
         saved = changes.SavedPlanOptions(args.plan_file, tuple(args.env_file), args.pull, _execute(args))
         return changes.apply_saved_plan(saved, HumanView(console))
@@ -58,15 +69,21 @@ def apply(args: argparse.Namespace, console: Console) -> int:
 
 
 def destroy(args: argparse.Namespace, console: Console) -> int:
+    from ..app import changes
+
     return changes.destroy(changes.DestroyOptions(_scope(args, console), _execute(args)), HumanView(console))
 
 
 def status(args: argparse.Namespace, console: Console) -> int:
+    from ..app import running
+
     options = running.StatusOptions(_manifest(args, console), tuple(args.env_file), tuple(args.engine))
     return running.status(options, _view(args, console))
 
 
 def logs(args: argparse.Namespace, console: Console) -> int:
+    from ..app import running
+
     tail: LogTail = "all" if args.tail == "all" else _whole_number(args.tail, "--tail")
     options = running.LogsOptions(_manifest(args, console), args.tunnel, tail, args.follow, tuple(args.env_file),
                                   tuple(args.engine))
@@ -74,17 +91,23 @@ def logs(args: argparse.Namespace, console: Console) -> int:
 
 
 def doctor(args: argparse.Namespace, console: Console) -> int:
+    from ..app import running
+
     options = running.DoctorOptions(_manifest(args, console), tuple(args.env_file), tuple(args.engine))
     return running.doctor(options, _view(args, console))
 
 
 def check(args: argparse.Namespace, console: Console) -> int:
+    from ..app import mcp_tools
+
     options = mcp_tools.CheckOptions(_manifest(args, console), tuple(args.target), args.timeout,
                                      tuple(args.env_file), tuple(args.engine))
     return mcp_tools.check(options, _view(args, console))
 
 
 def connect(args: argparse.Namespace, console: Console) -> int:
+    from ..app import mcp_tools
+
     options = mcp_tools.ConnectOptions(_manifest(args, console), args.tunnel, args.client, args.reveal,
                                        tuple(args.env_file), tuple(args.engine), write=args.write is not None,
                                        file=Path(args.write) if args.write else None)
@@ -92,20 +115,28 @@ def connect(args: argparse.Namespace, console: Console) -> int:
 
 
 def validate(args: argparse.Namespace, console: Console) -> int:
+    from ..app import manifest_tools
+
     manifests = args.files or [_manifest(args, console)]
     options = manifest_tools.ValidateOptions(manifests, tuple(args.env_file), args.strict, args.ignore_missing_env)
     return manifest_tools.validate(options, HumanView(console))
 
 
 def init(args: argparse.Namespace, console: Console) -> int:
+    from ..app import manifest_tools
+
     return manifest_tools.init(args.file or Path("tunnels.yaml"), HumanView(console))
 
 
 def schema(args: argparse.Namespace, console: Console) -> int:
+    from ..app import manifest_tools
+
     return manifest_tools.schema(args.write, HumanView(console))
 
 
 def gen_key(args: argparse.Namespace, console: Console) -> int:
+    from ..app import manifest_tools
+
     HumanView(console).secret_output(manifest_tools.new_access_key(args.bytes))
     return EXIT_OK
 

@@ -7,19 +7,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..app.doctor import Diagnosis
 from ..errors import ManifestError, UserError
-from ..manifest import Manifest
-from ..mcp.check import TunnelCheck
-from ..mcp.url_memory import UrlChange
-from ..observe.status import TunnelStatus
-from ..plan.fleet import FleetPlan
-from ..plan.planner import ActionKind
-from ..run.executor import Outcome
-from ..run.readiness import STARTING, Readiness
 from . import render
 from .console import Console
+
+if TYPE_CHECKING:  # what each command shows is imported by that command: a plan does not load status's code
+    from ..app.doctor import Diagnosis
+    from ..manifest import Manifest
+    from ..mcp.check import TunnelCheck
+    from ..mcp.url_memory import UrlChange
+    from ..observe.status import TunnelStatus
+    from ..plan.fleet import FleetPlan
+    from ..plan.planner import ActionKind
+    from ..run.executor import Outcome
+    from ..run.readiness import Readiness
 
 
 class HumanView:
@@ -95,6 +98,8 @@ class HumanView:
     def readiness(self, results: list[Readiness]) -> None:
         """Live per-tunnel lines on a terminal, redrawn in place; elsewhere one plain line per tunnel once it is up
         or has failed."""
+        from ..run.readiness import STARTING
+
         if self._drawn is None:
             self.say("")
             self._drawn = 0
