@@ -133,3 +133,21 @@ def test_every_driver_names_the_schema_its_manifest_entries_follow():
             node = node[part]
         assert node["type"] == "object" and node["properties"], driver.name
     assert schema["properties"]["engines"]["additionalProperties"]["$ref"] in {driver.schema for driver in DRIVERS}
+
+
+def test_skipping_a_back_off_leaves_a_running_or_gone_container_alone(engine, project, tmp_path):
+    container_id = engine.create(specs(tmp_path, project, "a")["a"])
+    engine.skip_back_off(container_id)
+    [seen] = engine.observe(project).owned
+    assert (seen.id, seen.alive) == (container_id, True)
+    engine.remove(container_id)
+    engine.skip_back_off(container_id)  # gone: not an error
+    assert engine.observe(project).owned == ()
+
+
+def test_a_file_nothing_can_read_is_none_not_an_error(engine, project, tmp_path):
+    """The sleeper image holds neither `tail` nor `node`; a stopped container has nothing to run them in."""
+    container_id = engine.create(specs(tmp_path, project, "a")["a"])
+    assert engine.read_file(container_id, "/tmp/no-such-file.log", 4096) is None
+    engine.stop(container_id)
+    assert engine.read_file(container_id, "/tmp/no-such-file.log", 4096) is None
