@@ -176,6 +176,7 @@ class Outcome:
     output: str
     seconds: float
     peak_rss_mib: float
+    cpu_seconds: float = 0.0  # user and system time: what the case costs, however busy the machine is
 
 
 def run_case(case: Case, folder: Path, code: Path = REPO, address_space: int = ADDRESS_SPACE,
@@ -207,7 +208,7 @@ def run_case(case: Case, folder: Path, code: Path = REPO, address_space: int = A
     _, status, usage = os.wait4(child.pid, 0)  # reaped here, not by Popen: wait4 also gives the child's peak memory
     child.returncode = os.waitstatus_to_exitcode(status)
     return Outcome(child.returncode, output.decode("utf-8", "replace"), time.monotonic() - started,
-                   usage.ru_maxrss / 1024)
+                   usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 # A pull request's manifest, run by CI with a secret in the environment (tests/test_pull_request_author.py): the
