@@ -17,6 +17,7 @@ _PAST_TENSE = {CREATE: "created", RECREATE: "recreated", MOVE: "moved", REMOVE: 
 
 if TYPE_CHECKING:
     from ..app.doctor import Diagnosis
+    from ..mcp.check import TunnelCheck
 
 
 def plan_text(fleet: FleetPlan) -> str:
@@ -210,3 +211,41 @@ def diagnosis_json(diagnosis: Diagnosis) -> str:
     return json.dumps({"format_version": JSON_FORMAT_VERSION, "manifest": str(diagnosis.manifest),
                        "ok": diagnosis.healthy,
                        "checks": [asdict(finding) for finding in diagnosis.findings]}, indent=2, ensure_ascii=False)
+
+
+def check_text(project: str, checks: list[TunnelCheck]) -> str:
+    from ..mcp.check import SKIP
+
+    lines = [f"Project '{project}':"]
+    for check in checks:
+        lines += ["", f"{check.tunnel} ({check.kind}) {check.url or '-'}"]
+        width = max(len(part.name) for part in check.parts)
+        for part in check.parts:
+            took = _ms(part.seconds) if part.seconds is not None else "-"
+            lines.append(f"  {part.result.upper():4}  {part.name.ljust(width)}  {took:>7}  {part.detail}")
+    failed = [check.tunnel for check in checks if not check.passed]
+    skipped = sum(part.result == SKIP for check in checks for part in check.parts)
+    note = f" ({skipped} part{'s' if skipped != 1 else ''} skipped)" if skipped else ""
+    count = f"{len(checks)} tunnel{'s' if len(checks) != 1 else ''}"
+    lines.append("")
+    lines.append(f"Check failed for {len(failed)} of {count}: {', '.join(failed)}{note}." if failed
+                 else f"Check passed: {count}{note}.")
+    return "\n".join(lines)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def check_json(project: str, checks: list[TunnelCheck]) -> str:
+    return json.dumps({
+        "format_version": JSON_FORMAT_VERSION, "project": project,
+        "passed": all(check.passed for check in checks),
+        "tunnels": [{
+            "tunnel": check.tunnel, "kind": check.kind, "url": check.url, "passed": check.passed,
+            "parts": [{"part": part.name, "result": part.result, "detail": part.detail,
+                       "seconds": None if part.seconds is None else round(part.seconds, 4),
+                       "http_status": part.http_status,
+                       **({"server": part.server} if part.server else {})} for part in check.parts],
+        } for check in checks],
+    }, indent=2)

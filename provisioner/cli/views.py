@@ -142,7 +142,7 @@ class HumanView:
             self.console.write(line)
 
     def check(self, project: str, results: list[TunnelCheck]) -> None:
-        from ..mcp.check import check_text
+        from .render import check_text
 
         self.say(check_text(project, results))
 
@@ -172,6 +172,6 @@ class JsonView(HumanView):
         self.document(diagnosis_json(diagnosis))
 
     def check(self, project: str, results: list[TunnelCheck]) -> None:
-        from ..mcp.check import check_json
+        from .render import check_json
 
         self.document(check_json(project, results))

@@ -8,7 +8,6 @@ must be refused). Non-HTTP tunnels get the local part only. Nothing here changes
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -202,41 +201,3 @@ def _stranger(url: str, settings, path: str | None, cred: Credential, timeout: f
     fix = "set access_keys in the manifest and apply" if not cred.scheme else "the edge ignores the tunnel's key"
     return Part("stranger", FAIL, f"A STRANGER GETS THROUGH: a request without credentials reached the server "
                                   f"(HTTP {status}); {fix}", seconds, http_status=status)
-
-
-def check_text(project: str, checks: list[TunnelCheck]) -> str:
-    lines = [f"Project '{project}':"]
-    for check in checks:
-        lines += ["", f"{check.tunnel} ({check.kind}) {check.url or '-'}"]
-        width = max(len(part.name) for part in check.parts)
-        for part in check.parts:
-            took = _ms(part.seconds) if part.seconds is not None else "-"
-            lines.append(f"  {part.result.upper():4}  {part.name.ljust(width)}  {took:>7}  {part.detail}")
-    failed = [check.tunnel for check in checks if not check.passed]
-    skipped = sum(part.result == SKIP for check in checks for part in check.parts)
-    note = f" ({skipped} part{'s' if skipped != 1 else ''} skipped)" if skipped else ""
-    count = f"{len(checks)} tunnel{'s' if len(checks) != 1 else ''}"
-    lines.append("")
-    lines.append(f"Check failed for {len(failed)} of {count}: {', '.join(failed)}{note}." if failed
-                 else f"Check passed: {count}{note}.")
-    return "\n".join(lines)
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
-
-
-def check_json(project: str, checks: list[TunnelCheck]) -> str:
-    from ..constants import JSON_FORMAT_VERSION
-
-    return json.dumps({
-        "format_version": JSON_FORMAT_VERSION, "project": project,
-        "passed": all(check.passed for check in checks),
-        "tunnels": [{
-            "tunnel": check.tunnel, "kind": check.kind, "url": check.url, "passed": check.passed,
-            "parts": [{"part": part.name, "result": part.result, "detail": part.detail,
-                       "seconds": None if part.seconds is None else round(part.seconds, 4),
-                       "http_status": part.http_status,
-                       **({"server": part.server} if part.server else {})} for part in check.parts],
-        } for check in checks],
-    }, indent=2)
