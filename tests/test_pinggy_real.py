@@ -212,7 +212,7 @@ def test_a_login_the_server_refuses_never_comes_up(real_engine, real_image, ping
                                               labels={"io.tunnelctl.test": "holder"})
     real_engine.api.start(holder)
     try:
-        pinggy_protocol.wait_for_record(token, status="active")
+        pinggy_protocol.wait_for_record(token, status="active", timeout=60)  # node starts slowly on a busy machine
         with real_engine.reaching(port):
             (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
                 - {name: web, port: $port, token: "$token"}
@@ -267,8 +267,11 @@ def test_the_stand_ins_roughness_reaches_the_real_client(real_engine, real_image
                 real_image, pinggy_protocol.cli_args(token, "localhost:9", force=force), host_config=host,
                 labels={"io.tunnelctl.test": "roughness"}))
             real_engine.api.start(started[-1])
-            sessions.append(pinggy_protocol.wait_for_record(token, status="active",
-                                                            newer_than=sessions[-1] if sessions else None))
+            try:  # node and the CLI's daemon start slowly on a busy machine
+                sessions.append(pinggy_protocol.wait_for_record(token, status="active", timeout=60,
+                                                                newer_than=sessions[-1] if sessions else None))
+            except TimeoutError as error:
+                pytest.fail(f"{error}; the client printed:\n{real_engine.api.logs(started[-1]).decode()[-2000:]}")
             assert "Remote URLs:" not in real_engine.api.logs(started[-1]).decode()  # the URLs come 2 s late
             wait_until(lambda: "Remote URLs:" in real_engine.api.logs(started[-1]).decode(), 15, "the URLs came")
         kicked, taker = pinggy_protocol.wait_for_status(sessions[0], "kicked"), sessions[1]
