@@ -13,7 +13,7 @@ import pytest
 
 from provisioner.engine.config import EngineConfig
 from provisioner.engine.docker_engine import DockerEngine
-from provisioner.engine.raw_api import demultiplexed
+from provisioner.engine.raw_api import demultiplexed, parsed_answer
 from provisioner.errors import EngineError
 
 
@@ -54,6 +54,14 @@ def test_frames_of_a_container_without_a_terminal_are_joined_in_order():
     assert demultiplexed(frame(1, b"You can access\n") + frame(2, b"warning\n") + frame(1, b"http://x\n")) == (
         b"You can access\nwarning\nhttp://x\n")
     assert demultiplexed(b"raw terminal output\r\n") == b"raw terminal output\r\n"
+
+
+def test_an_answer_is_read_whole_whether_sized_chunked_or_cut_off():
+    assert parsed_answer(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n[]") == (200, "OK", b"[]")
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[1,\r\n2\r\n2]\r\n0\r\n\r\n"
+    assert parsed_answer(chunked) == (200, "OK", b"[1,2]")
+    with pytest.raises(ConnectionError):
+        parsed_answer(b"HTTP/1.0 200")
 
 
 def test_reads_answer_missing_things_as_gone_and_refusals_in_the_engines_words(engine_answering):

@@ -155,3 +155,31 @@ def test_a_tunnel_up_while_its_local_server_is_down_is_up_and_says_so():
     result = judge(engine)
     assert result.state == UP_LOCAL_DOWN and result.urls
     assert result.problem.startswith("nothing listens on 127.0.0.1:1 yet; the tunnel is up")
+
+
+def test_a_first_start_the_engine_refuses_fails_with_its_words_and_leaves_nothing(tmp_path):
+    from provisioner.engine.fake import FakeEngine
+
+    engine = FakeEngine(images={"img:1": "sha256:1"})
+    spec = next(iter(crowd_specs(tmp_path)))
+    container_id = engine.create(spec, start=False)
+    engine.fail("start", spec.container_name, "the engine refused starting container 'p-a': no such executable")
+    [result] = wait_until_up(engine, "p", [Target("a", container_id, "127.0.0.1", 1, server="s:443")], 5,
+                             lambda results: None)
+    assert result.state == FAILED and result.problem.endswith("no such executable")
+    assert engine.containers == {}
+
+
+def crowd_specs(tmp_path):
+    from conftest import manifest_text
+    from provisioner import manifest
+    from provisioner.desired.specs import desired_specs
+
+    path = tmp_path / "tunnels.yaml"
+    path.write_text(manifest_text("""
+        version: 1
+        project: p
+        tunnels:
+          - {name: a, port: 1, image: "img:1"}
+    """))
+    return desired_specs(manifest.load(path, {}))

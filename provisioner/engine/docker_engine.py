@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import http.client
 import os
 import sys
 import threading
@@ -124,7 +123,7 @@ class DockerEngine:
             explanation = error.explanation if isinstance(error, ApiRefusal) else str(error.explanation or error)
             return engine_errors.refused(explanation, self.endpoint, what, self.api_version,
                                          self._version_pinned_by_user)
-        if isinstance(error, (OSError, http.client.HTTPException)):  # requests' failures are OSErrors
+        if isinstance(error, OSError):  # requests' failures are OSErrors too
             return engine_errors.unreachable(error, self.where, what, self.hint, self.setting)
         if (docker and isinstance(error, docker.errors.DockerException)) or isinstance(error, _ssh_errors()):
             return f"cannot reach the Docker engine at {self.where} while {what}: {error}; {self.hint}"

@@ -15,6 +15,7 @@ OpenSSH's MaxStartups does) is retried, like a first start, only within the pace
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections import defaultdict
@@ -124,7 +125,8 @@ def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: 
         if changed:
             on_change(list(results.values()))
         if deadline.passed:  # the last word, with what Pinggy's CLI wrote only to its daemon log (one exec each)
-            _start_the_rest(engine, [target for target in pending if target.container_id not in started], states)
+            _start_the_rest(engine, [target for target in pending if target.container_id not in started], states,
+                            results)
             for target in targets:
                 if results[target.tunnel].state == STARTING:
                     final = _judge(engine, target, states.get(target.container_id), with_daemon_log=True)
@@ -166,21 +168,38 @@ def _log_in_more(engine: Engine, pending: list[Target], results: dict[str, Readi
             continue  # anything else (an unknown token, a crash) is left to Docker's back-off and the timeout
         turns.append(partial(engine.skip_back_off, target.container_id))
         logging_in[target.server] += 1
-    first_starts = set()
+    first = []
     for target in not_started:
         if logging_in[target.server] < pace.allowed[target.server]:
-            turns.append(partial(engine.start, target.container_id))
-            first_starts.add(target.container_id)
+            first.append(target)
             logging_in[target.server] += 1
     map_parallel(_take_turn, turns)
-    return first_starts
+    _start_first(engine, first, results)
+    return {target.container_id for target in first}
 
 
-def _start_the_rest(engine: Engine, pending: list[Target], states: dict[str, str]) -> None:
+def _start_the_rest(engine: Engine, pending: list[Target], states: dict[str, str],
+                    results: dict[str, Readiness]) -> None:
     """Out of time: the containers still waiting for their turn start now, and Docker's restart policy brings them
     up as it would have without the wait (they fail the wait, but never stay created and stopped)."""
-    map_parallel(_take_turn, [partial(engine.start, target.container_id) for target in pending
-                              if states.get(target.container_id) == _NOT_STARTED])
+    _start_first(engine, [target for target in pending if states.get(target.container_id) == _NOT_STARTED], results)
+
+
+def _start_first(engine: Engine, targets: list[Target], results: dict[str, Readiness]) -> None:
+    """A container's first start; one the engine refuses to start (a broken image, say) is removed, as a failed
+    create-and-start leaves nothing behind, and fails with the engine's words."""
+    def start(target: Target) -> str | None:
+        try:
+            engine.start(target.container_id)
+        except EngineError as error:
+            with contextlib.suppress(EngineError):
+                engine.remove(target.container_id)
+            return error.message
+        return None
+
+    for target, refused in zip(targets, map_parallel(start, targets), strict=True):
+        if refused:
+            results[target.tunnel] = Readiness(target.tunnel, FAILED, problem=refused)
 
 
 def _take_turn(start: Callable[[], None]) -> None:
