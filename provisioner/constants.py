@@ -9,7 +9,7 @@ EXIT_LOCKED = 4  # apply, destroy: another run holds the project's lock
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 DEFAULT_PARALLELISM = 8  # containers changed, inspected or probed at once
-JSON_FORMAT_VERSION = 1  # of every --json document
+JSON_FORMAT_VERSION = 2  # of every --json document (2: one verdict field, `ok`, in every document)
 
 # The MCP clients `tunnelctl connect --client` writes a configuration for (the parser offers them before anything
 # heavy is imported; mcp/client_config.py writes each one).

@@ -69,6 +69,7 @@ def run(engine) -> Callable[..., Shown]:
         out, err = io.StringIO(), io.StringIO()
         view = (JsonView if json_output else HumanView)(Console(out, err))
         code = function(options, view, lambda configs, selected: dict.fromkeys(configs, engine))
+        view.finish(code)  # as the CLI does: a JSON view prints its document then
         return Shown(code, out.getvalue(), err.getvalue())
     return run_one
 
@@ -131,11 +132,12 @@ def test_status_shows_each_tunnel_its_urls_and_the_mcp_url_in_text_and_json(run,
     run(changes.apply, changes.ApplyOptions(changes.Scope(path), APPROVED))
     shown = run(running.status, running.StatusOptions(path))
     assert shown.code == EXIT_OK
-    [header, web, mcp] = [line.split() for line in shown.out.splitlines()[2:5]]
+    rows = [line.split() for line in shown.out.splitlines()[2:] if line and not line.startswith(" ")]
+    [header, web, mcp] = rows  # a row per tunnel; its URLs beneath it
     assert header[:2] == ["TUNNEL", "STATE"] and web[:2] == ["web", "up"] and mcp[:2] == ["mcp", "up"]
-    assert mcp[-1] == "https://demo-mcp.a.pinggy.link/mcp"
+    assert "    MCP: https://demo-mcp.a.pinggy.link/mcp" in shown.out.splitlines()
     document = json.loads(run(running.status, running.StatusOptions(path), json_output=True).out)
-    assert [(item["tunnel"], item["healthy"]) for item in document["tunnels"]] == [("web", True), ("mcp", True)]
+    assert [(item["tunnel"], item["ok"]) for item in document["tunnels"]] == [("web", True), ("mcp", True)]
 
 
 def test_status_of_a_stopped_tunnel_is_degraded_and_names_it(run, engine, path):

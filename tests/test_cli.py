@@ -103,7 +103,7 @@ def test_confirmation_accepts_only_yes(docker_api, project, tmp_path):
     code, shown = answer_prompt(["apply", "--no-wait"], tmp_path, SECRETS, "y")
     assert code == 1 and "Only 'yes' will be accepted" in shown and "nothing was changed" in shown
     assert project_containers(docker_api, project) == {}
-    code, shown = answer_prompt(["apply", "--no-wait"], tmp_path, SECRETS, "yes")
+    code, shown = answer_prompt(["apply", "--no-wait"], tmp_path, {**SECRETS, "NO_COLOR": "1"}, "yes")
     assert code == 0 and "Apply complete: 1 created" in shown
     assert list(project_containers(docker_api, project)) == ["mcp"]
 

@@ -30,7 +30,7 @@ def doctor(tmp_path, env: dict | None = None, wrapper: tuple[str, ...] = ()):
     text = run_tunnelctl("doctor", cwd=tmp_path, env=env, wrapper=wrapper)
     as_json = run_tunnelctl("doctor", "--json", cwd=tmp_path, env=env, wrapper=wrapper)
     document = json.loads(as_json.stdout)
-    assert document["format_version"] == 1 and document["manifest"] == "tunnels.yaml"
+    assert document["format_version"] == 2 and document["manifest"] == "tunnels.yaml"
     assert document["ok"] is (text.returncode == 0) and as_json.returncode == text.returncode
     assert "Traceback" not in text.stdout + text.stderr
     sections: dict[str, list[str]] = {}
@@ -148,10 +148,9 @@ def test_an_unset_variable_is_named_and_the_other_checks_still_run(tmp_path):
     """, image=fixture.IMAGE))
     code, sections, _ = doctor(tmp_path)
     assert code == 1
-    assert sections["Manifest"][0].startswith("FAIL tunnels.yaml:7:5: tunnels[0].token (tunnel 'figma'): undefined "
-                                              "variable 'DOCTOR_NEVER_SET_TOKEN': set DOCTOR_NEVER_SET_TOKEN in the "
-                                              "environment or in a .env file kept out of git; a secret has no safe "
-                                              "default in the manifest")
+    assert sections["Manifest"][0].startswith("FAIL tunnels.yaml:7:5: tunnels[0].token (tunnel 'figma'): variable "
+                                              "'DOCTOR_NEVER_SET_TOKEN' is not set (looked in the environment; there "
+                                              "is no ./.env): set it in the environment or a .env file kept out of git")
     assert sections["Images"] == [f"OK {fixture.IMAGE} on default: present"]
 
 

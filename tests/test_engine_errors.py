@@ -43,12 +43,17 @@ def apply(tmp_path, project: str, image: str):
     return run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path, env={"PINGGY_TOKEN": "tok"})
 
 
-def failure(result) -> str:
+def failure(result, start: str = "figma: failed") -> str:
     """The one line that says why the tunnel could not be created."""
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
-    [line] = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("figma: failed")]
+    [line] = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith(start)]
     return line
+
+
+def image_failure(result) -> str:
+    """Why the image a tunnel needs cannot be had: said before anything is created, in one line."""
+    return failure(result, "error: no image ").removesuffix("; nothing was changed")
 
 
 @contextlib.contextmanager
@@ -68,8 +73,8 @@ def registry(status: int, headers: dict[str, str] | None = None):
 
 def test_an_unreachable_registry_says_so_and_how_to_get_the_image_another_way(docker_api, project, tmp_path):
     # .invalid never resolves (RFC 2606): the engine's DNS lookup fails as it does for Docker Hub on an offline machine.
-    line = failure(apply(tmp_path, project, "registry.invalid/pinggy/pinggy:latest"))
-    assert line.startswith("figma: failed to create: cannot pull image 'registry.invalid/pinggy/pinggy:latest': "
+    line = image_failure(apply(tmp_path, project, "registry.invalid/pinggy/pinggy:latest"))
+    assert line.startswith("error: no image 'registry.invalid/pinggy/pinggy:latest' on engine 'default', and "
                            "the engine at unix:///var/run/docker.sock cannot reach the registry registry.invalid (")
     assert "no such host" in line
     assert line.endswith("load the image another way (docker save on a machine that has it, docker load here), "
@@ -80,8 +85,8 @@ def test_an_unreachable_registry_says_so_and_how_to_get_the_image_another_way(do
 
 def test_an_image_the_registry_does_not_have_says_check_the_name(docker_api, project, tmp_path):
     with registry(404) as address:
-        line = failure(apply(tmp_path, project, f"{address}/pinggy/pinggy:typo"))
-    assert line.startswith(f"figma: failed to create: cannot pull image '{address}/pinggy/pinggy:typo': the registry "
+        line = image_failure(apply(tmp_path, project, f"{address}/pinggy/pinggy:typo"))
+    assert line.startswith(f"error: no image '{address}/pinggy/pinggy:typo' on engine 'default', and the registry "
                            f"{address} has no such image, or refuses it without a login (")
     assert "manifest unknown" in line
     assert line.endswith(f"check the name and tag in `image:`, or log the engine in (docker login {address})")
@@ -89,9 +94,9 @@ def test_an_image_the_registry_does_not_have_says_check_the_name(docker_api, pro
 
 def test_an_image_that_needs_a_login_says_log_in(docker_api, project, tmp_path):
     with registry(401, {"WWW-Authenticate": 'Basic realm="team"'}) as address:
-        line = failure(apply(tmp_path, project, f"{address}/private/pinggy:1"))
-    assert f"cannot pull image '{address}/private/pinggy:1': the registry {address} has no such image, or " \
-           "refuses it without a login (" in line
+        line = image_failure(apply(tmp_path, project, f"{address}/private/pinggy:1"))
+    assert (f"no image '{address}/private/pinggy:1' on engine 'default', and the registry {address} has no such "
+            "image, or refuses it without a login (") in line
     assert line.endswith(f"check the name and tag in `image:`, or log the engine in (docker login {address})")
 
 

@@ -67,7 +67,7 @@ def test_undefined_variable_names_variable_tunnel_and_position(write_manifest):
             token: "{{ env.PINGGY_TOKEN }}"
     """)
     [error] = load_errors(path)
-    assert error.startswith(f"{path}:6:5: tunnels[0].token (tunnel 'figma'): undefined variable 'PINGGY_TOKEN'")
+    assert error.startswith(f"{path}:6:5: tunnels[0].token (tunnel 'figma'): variable 'PINGGY_TOKEN' is not set")
 
 
 def test_every_error_is_reported_with_its_line_in_file_order(write_manifest):

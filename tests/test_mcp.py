@@ -121,8 +121,9 @@ def test_check_proves_an_mcp_server_answers_through_the_public_url_with_the_key_
 
         status = json.loads(run_tunnelctl("status", "--json", cwd=tmp_path, env=env).stdout)
         figma = next(item for item in status["tunnels"] if item["tunnel"] == "figma")
-        assert figma["mcp_url"] == figma["urls"][1] + "/mcp" and figma["urls"][1].startswith("https://")
-        assert "MCP URL" in run_tunnelctl("status", cwd=tmp_path, env=env).stdout
+        assert figma["urls"] == [figma["mcp_url"].removesuffix("/mcp")]  # https_only: only the URL that serves
+        assert figma["mcp_url"].startswith("https://")
+        assert "MCP URL" in run_tunnelctl("status", "--wide", cwd=tmp_path, env=env).stdout
 
         configurations = {client: run_tunnelctl("connect", "figma", "--client", client, cwd=tmp_path, env=env)
                           for client in MCP_CLIENTS}
@@ -234,7 +235,8 @@ def test_the_edge_applies_the_sessions_options(pinggy, edge, project, local_serv
     assert applied.returncode == 0, applied.stdout + applied.stderr
     urls = {item["tunnel"]: item["urls"] for item in
             json.loads(run_tunnelctl("status", "--json", cwd=tmp_path, env=env).stdout)["tunnels"]}
-    http_url, https_url = urls["web"]
+    [https_url] = urls["web"]  # https_only: status lists only the URL that serves; the http one redirects
+    http_url = "http://" + https_url.removeprefix("https://")
     edges = edge_addresses(env)
 
     def get(url, headers=None, method="GET"):

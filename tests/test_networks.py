@@ -135,7 +135,7 @@ def test_a_tunnel_on_a_user_defined_network_reaches_the_service_by_name(pinggy, 
 
     status = status_of(tmp_path, env)
     site = status["site"]
-    assert site["healthy"] is True and status["_exit"] == 0
+    assert site["ok"] is True and status["_exit"] == 0
     assert site["local"] == {"host": "web", "port": 8080, "network": name, "listening": True}
     found = re.search(r"-p(\d+)\.", site["urls"][0])  # the stand-in names its forward's port in the URL
     assert found, site["urls"]
@@ -143,7 +143,7 @@ def test_a_tunnel_on_a_user_defined_network_reaches_the_service_by_name(pinggy, 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
         assert response.read().startswith(b"hello from web ")  # visitor → stand-in → ssh → web, by its name
 
-    text = run_tunnelctl("status", cwd=tmp_path, env=env).stdout
+    text = run_tunnelctl("status", "--wide", cwd=tmp_path, env=env).stdout
     assert re.search(rf"^site\s+up\s+\S+\s+0\s+web:8080 on {re.escape(name)} listening\s", text, re.MULTILINE)
 
     docker_api.stop(web_id, timeout=1)  # the service goes away: status judges it from inside the network

@@ -59,7 +59,7 @@ def test_the_whole_lifecycle_runs_on_podman(podman, pinggy, tunnel_client, local
         [row] = podman_containers(podman, project)
         assert row["Names"] == [f"/{project}-mcp"] and row["State"] == "running"
 
-        status = run_tunnelctl("status", cwd=tmp_path, env=env)
+        status = run_tunnelctl("status", "--wide", cwd=tmp_path, env=env)
         assert status.returncode == 0, status.stdout + status.stderr
         assert re.search(rf"^mcp\s+up .* 127\.0\.0\.1:{port} listening\s+http://", status.stdout,
                          re.MULTILINE), status.stdout

@@ -110,7 +110,7 @@ def test_a_replacement_that_fails_gives_the_old_tunnel_back(docker_api, pinggy, 
     (tmp_path / "tunnels.yaml").write_text(manifest(pinggy.port))
 
     def restored_client_healthy():  # it logs in again by itself
-        return json.loads(run_tunnelctl("status", "--json", cwd=tmp_path).stdout)["tunnels"][0]["healthy"]
+        return json.loads(run_tunnelctl("status", "--json", cwd=tmp_path).stdout)["tunnels"][0]["ok"]
 
     wait_until(restored_client_healthy, 20, "the restored tunnel became healthy")
 

@@ -67,7 +67,7 @@ def test_tunnelctls_labels_fit_kubernetes_label_limit_and_the_long_digests_are_a
     what may be longer (the spec hash, a digest per setting) is kept apart, for an engine to store as annotations."""
     [spec] = spec_for(write_manifest, FIGMA_MANIFEST, FIGMA_ENV)
     assert max(len(value) for value in spec.labels.values()) <= 63
-    assert set(spec.annotations) == {labels.SPEC_HASH, labels.SETTING_DIGESTS}
+    assert set(spec.annotations) == {labels.SPEC_HASH, labels.SETTING_DIGESTS, labels.SETTING_VALUES}
     assert len(spec.annotations[labels.SETTING_DIGESTS]) > 63
 
 

@@ -141,3 +141,46 @@ def test_a_server_the_cli_cannot_reach_is_named_with_the_cause_from_its_daemon_l
 def test_a_cli_that_is_up_by_its_daemon_log_stays_up(loaded):
     a = cli_tunnel(loaded, CLI_UP, [SDK_LINE, STARTED, SDK_LINE])
     assert (a.condition, a.urls) == ("up", URLS)
+
+
+def test_a_stopped_tunnel_says_why_in_words_not_with_its_old_url(loaded):
+    engine, specs = engine_for(loaded)
+    engine.run(specs["a"]).print(BANNER, *URLS)
+    engine.named("p-a").exit(143)  # docker stop: the client's last words were its URLs
+    a = by_tunnel(engine, loaded)["a"]
+    assert "://" not in a.problem
+    assert a.problem == ("the tunnel client exited with code 143 (stopped from outside, e.g. docker stop); "
+                         "tunnelctl apply starts it again")
+
+
+def test_https_only_lists_only_the_https_url(tmp_path):
+    (tmp_path / "tunnels.yaml").write_text(manifest_text("""
+        version: 1
+        project: p
+        defaults: {image: "img:1", allow_cidrs: [127.0.0.0/8]}
+        tunnels:
+          - {name: a, port: 1, https_only: true}
+    """))
+    loaded = manifest.load(tmp_path / "tunnels.yaml", {})
+    engine, specs = engine_for(loaded)
+    engine.run(specs["a"]).print(BANNER, *URLS)
+    assert by_tunnel(engine, loaded)["a"].urls == ("https://a-p4000.a.pinggy.link",)
+
+
+def test_status_fits_80_columns_with_urls_and_reasons_beneath_each_row(loaded):
+    from provisioner.cli.render import status_text
+
+    engine, specs = engine_for(loaded)
+    engine.run(specs["a"]).print(BANNER, *URLS)
+    engine.run(specs["b"]).exit(255, "ssh: connect to host pro.pinggy.io port 443: Connection refused; and a long "
+                                      "explanation that goes well past the eightieth column of any terminal")
+    items = gather(engine, "p", loaded.tunnels)
+    text = status_text("p", items)
+    assert max(len(line) for line in text.splitlines()) <= 80, text
+    lines = text.splitlines()
+    assert lines[2].split() == ["TUNNEL", "STATE", "UPTIME", "RESTARTS", "LOCAL"]
+    a_row = next(index for index, line in enumerate(lines) if line.startswith("a "))
+    assert lines[a_row + 1:a_row + 3] == ["    " + url for url in URLS]
+    assert "    why: ssh: connect to host pro.pinggy.io port 443: Connection refused;" in text
+    wide = status_text("p", items, wide=True)
+    assert max(len(line) for line in wide.splitlines()) > 80 and "PUBLIC URLS" in wide

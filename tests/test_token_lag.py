@@ -102,10 +102,10 @@ def test_changes_to_existing_tunnels_converge_while_the_server_holds_the_token(d
     write(keepalive=50)
     def restored_and_healthy():  # the restored client logs in again by itself
         now = status(tmp_path)
-        return now if now["a"]["healthy"] else None
+        return now if now["a"]["ok"] else None
 
     now = wait_until(restored_and_healthy, 30, "the restored client logged in again")
-    assert now["_exit"] == 0 and now["a"]["healthy"] and now["b"]["healthy"]
+    assert now["_exit"] == 0 and now["a"]["ok"] and now["b"]["ok"]
     assert run_tunnelctl("plan", "--detailed-exitcode", cwd=tmp_path).returncode == 0
 
 
@@ -145,7 +145,7 @@ def test_a_move_between_engines_converges_while_the_server_holds_the_token(stand
             assert placed.returncode == 0, placed.stdout + placed.stderr
         assert "laptop/m: moved server → laptop" in placed.stdout and "restored" not in placed.stdout
         assert refusals(pinggy, tokens["m"]) >= 1  # the first login on the laptop came too early, and was retried
-        assert status(tmp_path)["m"]["healthy"]
+        assert status(tmp_path)["m"]["ok"]
         assert project_rows(second.api, project) == []
     finally:
         remove_project(second.api, project)

@@ -94,16 +94,20 @@ class ChangesView(Protocol):
 
     def plan(self, fleet: FleetPlan) -> None: ...
 
+    def nothing(self, line: str) -> None:
+        """There is nothing to change, said in the command's own words."""
+
     def saved_plan(self, path: Path) -> None: ...
 
     def confirm(self, question: str) -> bool: ...
 
     def outcome(self, outcome: Outcome, grouped: bool) -> None: ...
 
-    def summary(self, verb: str, outcomes: list[Outcome], kinds: tuple[ActionKind, ...]) -> None: ...
+    def summary(self, verb: str, outcomes: list[Outcome], kinds: tuple[ActionKind, ...], down: list[str]) -> None:
+        """The last word, after every verdict: `down` are the tunnels started that did not come up."""
 
     def readiness(self, results: list[Readiness]) -> None:
-        """Progress while tunnels come up: called again whenever a tunnel's state changes."""
+        """Progress while tunnels come up: called at every look, so that a view can show the time waited."""
 
     def readiness_done(self, results: list[Readiness]) -> None: ...
 
@@ -170,6 +174,9 @@ def destroy(options: DestroyOptions, view: ChangesView, engines: Opener = open_e
     project = loaded.project
     with planned_fleet(scope, project, loaded.engines, lambda name, kind: [], view, engines,
                        removal_reason="destroy", lock=options.execute) as fleet:
+        if not fleet.has_changes and not fleet.unreachable:  # not "No changes… 0 tunnels up to date"
+            view.nothing(f"Nothing to destroy: project '{project}' has no containers.")
+            return EXIT_OK
         code = carry_out(fleet, options.execute, view, f"Remove these containers of project '{project}'?",
                          verb="Destroy", kinds=(REMOVE,))
         return EXIT_ERROR if fleet.unreachable else code
@@ -208,29 +215,33 @@ def planned_fleet(scope: Scope, project: str, engine_configs: Mapping[str, Engin
 def carry_out(fleet: FleetPlan, options: ExecuteOptions, view: ChangesView, question: str, verb: str = "Apply",
               kinds: tuple[ActionKind, ...] = CHANGE_KINDS,
               came_up: Callable[[list[Readiness]], None] = lambda results: None) -> int:
-    """Show the plan, ask, execute it, and wait for what it started to come up (`came_up` hears how they did)."""
+    """Show the plan, make sure of what it needs (preconditions.py), ask, execute it, wait for what it started to
+    come up (`came_up` hears how they did), and say last how it all went."""
     from ..run.executor import execute_fleet
+    from ..run.preconditions import published_ports_free, pull_missing_images
     from ..run.readiness import FAILED, Deadline
 
     view.plan(fleet)
     unreachable = _report_unreachable(fleet, view)
     if not fleet.has_changes:
         return EXIT_ERROR if fleet.conflicts or unreachable else EXIT_OK
+    published_ports_free(fleet)
+    pull_missing_images(fleet, view.error)
     if not options.auto_approve and not view.confirm(question):
         return EXIT_ERROR
     deadline = None if options.wait_timeout is None else Deadline.starting_now(options.wait_timeout)
     outcomes = execute_fleet(fleet, lambda outcome: view.outcome(outcome, not fleet.single), options.parallelism,
                              wait_timeout=deadline)
-    view.summary(verb, outcomes, kinds)
-    failed = any(outcome.failed for outcome in outcomes)
-    if deadline is None:
-        return EXIT_ERROR if failed else EXIT_OK
-    started = [outcome for outcome in outcomes if not outcome.failed and outcome.container_id]
-    cleaned = {outcome.action.tunnel for outcome in outcomes if not outcome.failed and outcome.action.kind == REMOVE}
-    results = _wait_until_up(fleet, started, deadline, view, cleaned)
-    came_up(results)
-    down = any(result.state == FAILED for result in results)
-    return EXIT_ERROR if down or failed else EXIT_OK
+    down: list[str] = []  # started, but did not come up
+    if deadline is not None:
+        started = [outcome for outcome in outcomes if not outcome.failed and outcome.container_id]
+        cleaned = {outcome.action.tunnel for outcome in outcomes
+                   if not outcome.failed and outcome.action.kind == REMOVE}
+        results = _wait_until_up(fleet, started, deadline, view, cleaned)
+        came_up(results)
+        down = [result.tunnel for result in results if result.state == FAILED]
+    view.summary(verb, outcomes, kinds, down)  # after the verdicts: what it says includes them
+    return EXIT_ERROR if down or any(outcome.failed for outcome in outcomes) else EXIT_OK
 
 
 def _wait_until_up(fleet: FleetPlan, started: list[Outcome], deadline: Deadline, view: ChangesView,

@@ -22,19 +22,23 @@ class ValidateOptions:
     ignore_missing_env: bool = False
 
 
-class ManifestToolsView(Protocol):
+class ValidateView(Protocol):
     def hide(self, secrets: Iterable[str]) -> None: ...
 
     def warn(self, lines: Iterable[str]) -> None: ...
 
-    def problem(self, error: UserError) -> None: ...
-
     def valid(self, path: Path, loaded: manifest.Manifest) -> None: ...
 
+    def invalid(self, path: Path, error: UserError) -> None: ...
+
+
+class ManifestToolsView(Protocol):
     def say(self, line: str) -> None: ...
 
+    def warn(self, lines: Iterable[str]) -> None: ...
 
-def validate(options: ValidateOptions, view: ManifestToolsView) -> int:
+
+def validate(options: ValidateOptions, view: ValidateView) -> int:
     failed = 0
     for path in options.manifests:
         try:
@@ -42,7 +46,7 @@ def validate(options: ValidateOptions, view: ManifestToolsView) -> int:
                                    ignore_missing_env=options.ignore_missing_env)
         except UserError as error:
             failed += 1
-            view.problem(error)
+            view.invalid(path, error)
             continue
         view.hide(loaded.secrets)
         view.warn(loaded.warnings)
@@ -51,17 +55,30 @@ def validate(options: ValidateOptions, view: ManifestToolsView) -> int:
 
 
 def init(path: Path, view: ManifestToolsView) -> int:
-    """Write the commented starter manifest, and the schema beside it for editors; never overwrite."""
+    """Write the commented starter manifest, and the schema beside it for editors; never overwrite. The starter fits
+    where it is written: the folder's project, or the user's own tunnels in the dotfiles folder, whose missing folders
+    are made; a new ./tunnels.yaml that hides the dotfiles manifest from this folder says so."""
+    import os
     from importlib import resources
 
+    from ..manifest.loader import project_from_folder
+    from ..manifest.locate import FILE_NAME, config_manifest
     from ..manifest.schema import MODELINE, SCHEMA_FILE, schema_text
 
     if path.exists():
         raise UserError(f"{path} already exists; nothing was written (edit it, or name another file with -f)")
+    dotfiles, _ = config_manifest(os.environ)
+    personal = path.resolve() == dotfiles.resolve()
     starter = resources.files("provisioner").joinpath("starter.yaml").read_text(encoding="utf-8")
     rest = starter.partition("\n")[2]  # its first line is replaced by the modeline
+    rest = rest.replace(STARTER_HOW, _how_to_use(path, personal)).replace(
+        STARTER_PROJECT, f"project: {_personal_project() if personal else project_from_folder(path)}")
     schema_file = path.parent / SCHEMA_FILE
     existing_schema = _text_of(schema_file) if schema_file.exists() else None  # read first: nothing half-written
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"{path.parent}: cannot make this folder: {error.strerror}") from None
     _write_new(path, MODELINE + "\n" + rest)
     if existing_schema is None:
         _write_new(schema_file, schema_text())
@@ -71,7 +88,34 @@ def init(path: Path, view: ManifestToolsView) -> int:
     else:
         wrote = f"Wrote {path}."
     view.say(f"{wrote} Set PINGGY_TOKEN and FIGMA_ACCESS_KEY (tunnelctl gen-key makes a key), then run tunnelctl plan.")
+    if not personal and path.resolve() == (Path.cwd() / FILE_NAME).resolve() and dotfiles.is_file():
+        view.warn([f"note: in this folder, ./{FILE_NAME} now hides your dotfiles manifest {dotfiles}: tunnelctl uses "
+                   f"the one here (-f {dotfiles} names the other)"])
     return EXIT_OK
+
+
+STARTER_HOW = "# Copy to tunnels.yaml, then: tunnelctl plan, tunnelctl apply."
+STARTER_PROJECT = "project: figma"
+
+
+def _how_to_use(path: Path, personal: bool) -> str:
+    if personal:
+        return ("# Your own tunnels, found from any folder that has no ./tunnels.yaml (dotfiles):\n"
+                "# tunnelctl plan, tunnelctl apply, tunnelctl status.")
+    return (f"# This folder's tunnels: run tunnelctl plan, then tunnelctl apply, here (or -f {path} from "
+            "elsewhere).")
+
+
+def _personal_project() -> str:
+    """The dotfiles manifest's project: the user's, so that two people's tunnels on one engine stay apart."""
+    import getpass
+    import re
+
+    try:
+        user = re.sub(r"[^a-z0-9_.-]+", "-", getpass.getuser().lower()).strip("-_.")
+    except (KeyError, OSError):
+        user = ""
+    return f"{user}-tunnels" if user else "my-tunnels"
 
 
 def _text_of(path: Path) -> str:

@@ -41,16 +41,17 @@ class ConnectOptions:
 class McpView(Protocol):
     def hide(self, secrets: Iterable[str]) -> None: ...
 
-    def say(self, text: str) -> None: ...
-
     def check(self, project: str, results: list[TunnelCheck]) -> None: ...
 
     def error(self, line: str) -> None: ...
 
-    def secret_output(self, text: str) -> None:
-        """Output that is a secret the user asked for: not redacted."""
+    def client_config(self, tunnel: str, client: str, url: str, text: str, revealed: bool) -> None:
+        """What the MCP client needs; `revealed`: it holds the key the user asked to see, so it is not redacted."""
 
     def url_changes(self, changes: list[UrlChange], aside: bool = False) -> None: ...
+
+    def wrote(self, line: str) -> None:
+        """connect --write: what became of the client's file."""
 
 
 def check(options: CheckOptions, view: McpView, engines: Opener = open_engines) -> int:
@@ -115,10 +116,8 @@ def connect(options: ConnectOptions, view: McpView, engines: Opener = open_engin
     view.url_changes(url_memory.note_urls(loaded.project, {tunnel.name: url}), aside=True)  # stdout is to paste
     if options.write:
         _write(options, loaded.project, tunnel.name, url, credential, view)
-    elif options.reveal:
-        view.secret_output(text)
     else:
-        view.say(text)
+        view.client_config(tunnel.name, options.client, url, text, options.reveal)
     return EXIT_OK
 
 
@@ -133,10 +132,10 @@ def _write(options: ConnectOptions, project: str, name: str, url: str, credentia
     url_memory.remember_client_file(project, name, url_memory.ClientFile(options.client, str(path.absolute()), name),
                                     url)
     if backup is None:
-        view.say(f"{path}: already has '{name}' at {url}; nothing changed")
+        view.wrote(f"{path}: already has '{name}' at {url}; nothing changed")
     else:
         kept = f" (the previous file is {backup})" if backup else ""
-        view.say(f"{path}: wrote '{name}' at {url}{kept}; tunnelctl will keep it pointed at the tunnel")
+        view.wrote(f"{path}: wrote '{name}' at {url}{kept}; tunnelctl will keep it pointed at the tunnel")
 
 
 def _targeted(loaded: manifest.Manifest, names: Sequence[str]) -> list[manifest.Tunnel]:

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     completion.enable(parser)
     args = parser.parse_args(argv)  # --help and usage mistakes end here, before anything heavy is imported
-    console = Console()
+    console = Console(no_colour=getattr(args, "no_color", False))
     from .commands import COMMANDS
     from .views import HumanView
 
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         HumanView(console).problem(error)
         return getattr(error, "exit_code", EXIT_ERROR)
     except KeyboardInterrupt:
-        console.error("interrupted")
+        console.error(console.paint_error("interrupted", "red"))
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_ERROR

@@ -23,6 +23,8 @@ environment:
   DOCKER_API_VERSION                                 the Docker API version to speak (default: 1.41)
   TUNNELCTL_EDGE=http=HOST:PORT,https=HOST:PORT      check: send public URLs there (the stand-in's edge)
   TUNNELCTL_DEBUG=1                                  show a traceback on internal errors
+  NO_COLOR=1, FORCE_COLOR=1                          no colours / colours even where output is not a terminal
+                                                     (by default: colours on a terminal only; --no-color wins)
 """
 
 
@@ -43,10 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help_text: str, manifest: bool = True) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub.add_argument("--no-color", action="store_true",
+                         help="no colours (also: NO_COLOR=1; FORCE_COLOR=1 forces them where output is not a terminal)")
         if manifest:
             sub.add_argument("-f", "--file", type=Path, metavar="FILE",
                              help="the manifest (default: $TUNNELCTL_FILE, else ./tunnels.yaml, else "
                                   "$XDG_CONFIG_HOME/tunnelctl/tunnels.yaml, by default ~/.config/…)")
+            sub.add_argument("-q", "--quiet", action="store_true",
+                             help="do not say which manifest is used when it is not ./tunnels.yaml")
             _completes(completion.engine_names, sub.add_argument(
                 "--engine", action="append", default=[], metavar="NAME",
                 help="only this engine of the manifest's engines (repeatable)"))
@@ -59,11 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="*", type=Path, metavar="FILE",
                           help="manifests to check instead of -f (as a pre-commit hook passes them)")
     validate.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    _add_json(validate, "each manifest's verdict, warnings and errors")
     validate.add_argument("--ignore-missing-env", action="store_true",
                           help="do not fail on unset variables (for checks where the secrets are not set)")
 
-    init = command("init", "write a commented starter manifest (never overwrites)")
-    init.set_defaults(env_file=[])
+    init = command("init", "write a commented starter manifest (never overwrites); -f FILE writes it there, making "
+                           "its folders, e.g. ~/.config/tunnelctl/tunnels.yaml for dotfiles", manifest=False)
+    init.add_argument("-f", "--file", type=Path, metavar="FILE", help="where to write it (default: ./tunnels.yaml)")
     shells = command("completion", "print the shell code that completes tunnelctl's commands and "
                      "tunnel names (eval it in your shell's start-up file)", manifest=False)
     shells.add_argument("shell", choices=completion.SHELLS, help="bash, zsh or fish")
@@ -77,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "manifest")
 
     plan = command("plan", "show what apply would change")
-    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    _add_json(plan, "the plan")
     plan.add_argument("--detailed-exitcode", action="store_true",
                       help="exit 0 when converged, 2 when there are changes, 1 on error")
     plan.add_argument("--out", type=Path, metavar="FILE", help="save the plan for `tunnelctl apply FILE` (no secrets)")
@@ -87,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("plan_file", nargs="?", type=Path, metavar="PLAN",
                        help="carry out exactly this saved plan (refused if the manifest or the engine changed since)")
     apply.add_argument("--auto-approve", action="store_true", help="apply without asking for confirmation")
+    _add_json(apply, "the plan, what was done and how each tunnel came up (needs --auto-approve)")
     _add_scope(apply)
     _add_lock_timeout(apply)
     apply.add_argument("--no-wait", action="store_true",
@@ -104,15 +113,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = command("doctor", "check the manifest, engines, images, Pinggy servers and local ports, "
                                "and say what to do about each problem")
-    doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
+    _add_json(doctor, "the findings")
 
     status = command("status", "show every tunnel's state, local target and public URLs")
-    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    _add_json(status, "the status")
+    status.add_argument("--wide", action="store_true",
+                        help="one row per tunnel with every column (URLs, MCP URL), however wide")
+    status.add_argument("--watch", action="store_true",
+                        help="show the status again every 2 seconds, redrawn in place, until Ctrl-C")
 
     check = command("check", "prove that each tunnel works end to end: the local server answers (the MCP "
                     "handshake for MCP tunnels), the public URL answers with the key, and refuses a stranger")
     check.add_argument("--target", action="append", default=[], metavar="NAME", help="only this tunnel (repeatable)")
-    check.add_argument("--json", action="store_true", help="print the results as JSON")
+    _add_json(check, "the results")
     check.add_argument("--timeout", type=float, default=10, metavar="SECONDS",
                        help="how long to wait for each answer (default: 10)")
 
@@ -126,10 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
                               "(default: .cursor/mcp.json, .vscode/mcp.json, .mcp.json for Claude Code, Windsurf's "
                               "and Claude Desktop's user file); a backup of the old file is kept as FILE.bak, and "
                               "apply and status keep the entry pointed at the tunnel when its URL changes")
+    _add_json(connect, "the tunnel's MCP URL and the client's configuration")
 
-    logs = command("logs", "show a tunnel's output, secrets masked and spinner frames collapsed")
-    _completes(completion.tunnel_names, logs.add_argument("tunnel", metavar="NAME", help="the tunnel's name"))
-    logs.add_argument("--follow", action="store_true", help="keep printing new output")
+    logs = command("logs", "show a tunnel's output, or every tunnel's with a `name |` prefix, secrets masked and "
+                           "spinner frames collapsed")
+    _completes(completion.tunnel_names, logs.add_argument(
+        "tunnel", nargs="?", metavar="NAME", help="the tunnel's name (default: every tunnel of the project)"))
+    logs.add_argument("--follow", action="store_true", help="keep printing new output (Ctrl-C ends it)")
+    logs.add_argument("-t", "--timestamps", action="store_true", help="start each line with the time it was written")
+    logs.add_argument("--since", metavar="WHEN",
+                      help="only output since WHEN: a time ago (30s, 10m, 2h, 1d) or a date and time (2026-12-06, "
+                           "2026-12-06T03:00:00, UTC unless it says otherwise)")
     logs.add_argument("--tail", default="1000", metavar="N",
                       help="only the last N lines, or 'all' that Docker kept (default: 1000)")
     return parser
@@ -149,6 +169,12 @@ def _add_scope(parser: argparse.ArgumentParser) -> None:
         help="recreate this tunnel even if it matches (repeatable)"))
     parser.add_argument("--pull", action="store_true",
                         help="pull the images first; tunnels whose image changed are recreated")
+
+
+def _add_json(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help=f"print {what} as one JSON document (its schema: schemas/output/ in the source; "
+                             "`ok` says whether the command succeeded)")
 
 
 def _add_lock_timeout(parser: argparse.ArgumentParser) -> None:

@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import json
+import textwrap
+from collections.abc import Collection
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from ..constants import JSON_FORMAT_VERSION
 from ..engine import Unreachable
-from ..plan.fleet import FleetPlan, plan_document
-from ..plan.planner import CHANGE_KINDS, CONFLICT, CREATE, MOVE, RECREATE, REMOVE, UNCHANGED, ActionKind
+from ..observe.conditions import UP_LOCAL_DOWN
+from ..plan.fleet import FleetPlan
+from ..plan.planner import (
+    CHANGE_KINDS,
+    CONFLICT,
+    CREATE,
+    MOVE,
+    RECREATE,
+    REMOVE,
+    UNCHANGED,
+    ActionKind,
+    SettingChange,
+)
+from ..redaction import SENSITIVE
 from ..run.executor import Outcome
+from ..run.readiness import REFUSED, STARTING
+from .console import Painter, plain
 
+STATUS_WIDTH = 80  # columns, when output is not a terminal that says its own
+SUB_INDENT = "    "  # a tunnel's URLs and reason, beneath its row
 _SYMBOLS = {CREATE: "+", RECREATE: "-/+", REMOVE: "-", CONFLICT: "!"}
+_KIND_STYLES = {CREATE: "green", RECREATE: "yellow", MOVE: "yellow", REMOVE: "red", CONFLICT: "red"}
+_STATE_STYLES = {"up": "green", "connecting": "yellow", "starting": "yellow", "restarting": "yellow"}
 _PAST_TENSE = {CREATE: "created", RECREATE: "recreated", MOVE: "moved", REMOVE: "removed"}
 
 if TYPE_CHECKING:
@@ -20,7 +39,7 @@ if TYPE_CHECKING:
     from ..mcp.check import TunnelCheck
 
 
-def plan_text(fleet: FleetPlan) -> str:
+def plan_text(fleet: FleetPlan, paint: Painter = plain) -> str:
     """Terraform-like: a line per change, grouped by engine when the manifest names several."""
     notes = [f"Warning: {note}" for part in fleet.reachable for note in part.plan.health_notes]
     notes += [f"Note: {note}" for part in fleet.reachable for note in part.notes]
@@ -39,7 +58,7 @@ def plan_text(fleet: FleetPlan) -> str:
             lines.append("  could not be reached (see below)")
             continue
         changes = [action for action in part.plan.actions if action.kind != UNCHANGED]
-        lines += ([""] if fleet.single else []) + [_action_line(action, width) for action in changes]
+        lines += ([""] if fleet.single else []) + [_action_line(action, width, paint) for action in changes]
         if not changes and not fleet.single:
             lines.append("  no changes")
     if fleet.moves:
@@ -49,8 +68,26 @@ def plan_text(fleet: FleetPlan) -> str:
     return "\n".join(lines + ["", summary_line(fleet)] + ([""] + notes if notes else []))
 
 
-def _action_line(action, width: int) -> str:
-    return f"{_SYMBOLS[action.kind]:>3} {action.tunnel:<{width}}  {action.kind:<8}  {_detail(action)}"
+def _action_line(action, width: int, paint: Painter = plain) -> str:
+    style = _KIND_STYLES[action.kind]
+    line = (f"{paint(f'{_SYMBOLS[action.kind]:>3}', style)} {action.tunnel:<{width}}  "
+            f"{paint(f'{action.kind:<8}', style)}  {_detail(action)}")
+    created = action.kind == CREATE
+    sign = paint("+" if created else "~", style)
+    settings = [f"{'':>{width + 6}}{sign} {change.setting}: {setting_values(change, created)}"
+                for change in action.settings]
+    return "\n".join([line, *settings])
+
+
+def setting_values(change: SettingChange, created: bool) -> str:
+    """A create's value, a change's `old → new`, or `(sensitive)` for a setting that holds a secret."""
+    if change.sensitive:
+        return SENSITIVE
+    new = json.dumps(change.new, ensure_ascii=False)
+    if created:
+        return new
+    old = json.dumps(change.old, ensure_ascii=False) if change.old_known else "(not recorded)"
+    return f"{old} → {new}"
 
 
 def _detail(action) -> str:
@@ -71,49 +108,69 @@ def summary_line(fleet: FleetPlan) -> str:
     return line
 
 
-def plan_json(fleet: FleetPlan) -> str:
-    return json.dumps(plan_document(fleet), indent=2)
-
-
-def outcome_line(outcome: Outcome, with_engine: bool = False) -> str:
+def outcome_line(outcome: Outcome, with_engine: bool = False, paint: Painter = plain) -> str:
     action = outcome.action
     who = f"{outcome.engine}/{action.tunnel}" if with_engine else action.tunnel
     if outcome.failed:
-        return f"{who}: failed to {action.kind if action.kind != CONFLICT else 'create'}: {outcome.error}"
+        failed = paint(f"failed to {action.kind if action.kind != CONFLICT else 'create'}", "red")
+        return f"{who}: {failed}: {outcome.error}"
     container = action.container_name + (f" ({outcome.container_id[:12]})" if outcome.container_id else "")
     if action.kind == MOVE:
-        return f"{who}: moved {action.reasons[0]}, now {container}"
-    return f"{who}: {_PAST_TENSE[action.kind]} {container}"
+        return f"{who}: {paint('moved', 'yellow')} {action.reasons[0]}, now {container}"
+    return f"{who}: {paint(_PAST_TENSE[action.kind], _KIND_STYLES[action.kind])} {container}"
 
 
-def apply_summary(verb: str, outcomes: list[Outcome], kinds: tuple[ActionKind, ...] = CHANGE_KINDS) -> str:
+def apply_summary(verb: str, outcomes: list[Outcome], kinds: tuple[ActionKind, ...] = CHANGE_KINDS,
+                  down: Collection[str] = (), paint: Painter = plain) -> str:
+    """`down`: tunnels whose container was made but that did not come up; they count as failed."""
     if any(outcome.action.kind == MOVE for outcome in outcomes):
         kinds = (*kinds[:-1], MOVE, kinds[-1])
-    failed = [outcome for outcome in outcomes if outcome.failed]
+    failed = sorted({outcome.action.tunnel for outcome in outcomes if outcome.failed} | set(down))
     done = {kind: sum(1 for o in outcomes if not o.failed and o.action.kind == kind) for kind in kinds}
     counts = ", ".join(f"{count} {_PAST_TENSE[kind]}" for kind, count in done.items())
     if not failed:
-        return f"{verb} complete: {counts}."
-    names = ", ".join(sorted(outcome.action.tunnel for outcome in failed))
-    return f"{verb} failed for {len(failed)} of {len(outcomes)} tunnels ({names}); {counts}."
+        return f"{paint(f'{verb} complete:', 'green')} {counts}."
+    not_up = f"; {', '.join(sorted(down))} did not come up" if down else ""
+    return (f"{paint(f'{verb} failed', 'red')} for {len(failed)} of {len(outcomes)} tunnels ({', '.join(failed)}); "
+            f"{counts}{not_up}.")
 
 
-def table(header: list[str], rows: list[list[str]]) -> str:
+def progress_line(result, elapsed: float, width: int | None = None, paint: Painter = plain) -> str:
+    """A tunnel while apply waits: its state, and while it starts the time waited and Pinggy's latest words; cut
+    to `width` columns."""
+    head = f"{result.tunnel}: "
+    rest = ""
+    if result.state == STARTING:
+        words = result.problem.removeprefix(REFUSED)  # the newest attempt's words, Pinggy's own
+        rest = f" [{int(elapsed)}s elapsed]" + (f" Pinggy: {words}" if words else "")
+    if width is not None and len(head) + len(result.state) + len(rest) > width:
+        rest = rest[:max(0, width - len(head) - len(result.state) - 1)] + "…"
+    return head + paint(result.state, state_style(result.state)) + rest
+
+
+def table(header: list[str], rows: list[list[str]], paint: Painter = plain, painted: int | None = None) -> str:
+    """Aligned columns; the cells of column `painted` in the style their text calls for (padded first, so that
+    colour codes do not count as width)."""
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
+
+    def cell(text: str, column: int, is_header: bool) -> str:
+        padded = text.ljust(widths[column])
+        if column != painted or is_header:
+            return padded
+        return paint(text, state_style(text)) + padded[len(text):]
+
+    return "\n".join("  ".join(cell(text, column, row is header) for column, text in enumerate(row)).rstrip()
                      for row in [header, *rows])
 
 
-def readiness_line(result) -> str:
-    text = f"{result.tunnel}: {result.state}"
-    if result.urls:
-        text += " " + " ".join(result.urls)
-    return text + (f" ({result.problem})" if result.problem else "")
+def state_style(state: str) -> str:
+    """up is green, on its way yellow, anything else (exited, missing, failed…) red."""
+    return _STATE_STYLES.get(state.split(" ")[0].rstrip(","), "red")
 
 
-def readiness_table(results) -> str:
+def readiness_table(results, paint: Painter = plain) -> str:
     rows = [[result.tunnel, result.state, " ".join(result.urls) or "-"] for result in results]
-    text = table(["TUNNEL", "STATE", "PUBLIC URLS"], rows)
+    text = table(["TUNNEL", "STATE", "PUBLIC URLS"], rows, paint, 1)
     problems = [f"{result.tunnel}: {result.problem}" for result in results if result.problem]
     return "\n".join([text, *problems])
 
@@ -140,8 +197,44 @@ def _local_text(item) -> str:
     return where + {True: " listening", False: " NOT listening", None: ""}[item.listening]
 
 
-def status_text(project: str, items, grouped: bool = False) -> str:
-    """`grouped`: the manifest names several engines, so each row says which one."""
+def status_text(project: str, items, grouped: bool = False, width: int = STATUS_WIDTH, wide: bool = False,
+                paint: Painter = plain) -> str:
+    """`grouped`: the manifest names several engines, so each row says which one. Fits `width` columns: a row per
+    tunnel, its URLs and why it is down on lines of their own beneath it; `wide`, one long row per tunnel."""
+    if wide:
+        return _status_wide(project, items, grouped, paint)
+    with_local = True
+    while True:
+        header = (["ENGINE"] if grouped else []) + ["TUNNEL", "STATE", "UPTIME", "RESTARTS"] + (
+            ["LOCAL"] if with_local else [])
+        rows = [([item.engine] if grouped else []) + [
+            item.tunnel, _narrow_state(item), duration(item.uptime_seconds),
+            "-" if item.restarts is None else str(item.restarts)] + ([_local_text(item)] if with_local else [])
+            for item in items]
+        if not with_local or max(len(line) for line in table(header, rows).splitlines()) <= width:
+            break
+        with_local = False  # the local target moves to a line of its own
+    lines = table(header, rows, paint, header.index("STATE")).splitlines()
+    out = [f"Project '{project}':", "", lines[0]]
+    for item, row in zip(items, lines[1:], strict=True):
+        out.append(row)
+        below = [] if with_local else [f"local: {_local_text(item)}"]
+        below += list(item.urls) + ([f"MCP: {item.mcp_url}"] if item.mcp_url else [])
+        below += [] if item.in_manifest else ["not in the manifest: tunnelctl apply removes it"]
+        out += [SUB_INDENT + line for line in below]
+        if item.problem:
+            out += textwrap.wrap(item.problem, width, initial_indent=SUB_INDENT + "why: ",
+                                 subsequent_indent=SUB_INDENT + "     ", break_on_hyphens=False)
+    return "\n".join(out)
+
+
+def _narrow_state(item) -> str:
+    """The condition, short: 'up' with a local server not listening says so in LOCAL."""
+    state = "up" if item.condition == UP_LOCAL_DOWN else item.condition
+    return state + (f" ({item.exit_code})" if item.exit_code is not None else "")
+
+
+def _status_wide(project: str, items, grouped: bool, paint: Painter) -> str:
     mcp = any(item.mcp_path for item in items)  # MCP clients want the endpoint's URL, so it gets its own column
     header = (["ENGINE"] if grouped else []) + ["TUNNEL", "STATE", "UPTIME", "RESTARTS", "LOCAL", "PUBLIC URLS"] + (
         ["MCP URL"] if mcp else [])
@@ -150,7 +243,7 @@ def status_text(project: str, items, grouped: bool = False) -> str:
         "-" if item.restarts is None else str(item.restarts), _local_text(item), " ".join(item.urls) or "-"] + (
         [item.mcp_url or "-"] if mcp else [])
         for item in items]
-    lines = [f"Project '{project}':", "", table(header, rows)]
+    lines = [f"Project '{project}':", "", table(header, rows, paint, header.index("STATE"))]
     problems = [f"{item.tunnel}: {item.problem}" for item in items if item.problem]
     return "\n".join(lines + ([""] + problems if problems else []))
 
@@ -171,10 +264,9 @@ def url_change_lines(changes) -> list[str]:
     return lines
 
 
-def status_json(project: str, items, changes=()) -> str:
+def status_document(project: str, items, changes=()) -> dict:
     moved = {change.tunnel: change for change in changes}
-    return json.dumps({
-        "format_version": JSON_FORMAT_VERSION,
+    return {
         "project": project,
         "tunnels": [{
             "engine": item.engine, "tunnel": item.tunnel, "container": item.container, "in_manifest": item.in_manifest,
@@ -188,9 +280,9 @@ def status_json(project: str, items, changes=()) -> str:
             "client_files_followed": list(moved[item.tunnel].followed) if item.tunnel in moved else [],
             "client_files_stale": [{"file": file, "why": why} for file, why in moved[item.tunnel].stale]
             if item.tunnel in moved else [],
-            "healthy": item.healthy, "problem": item.problem or None,
+            "ok": item.healthy, "problem": item.problem or None,
         } for item in items],
-    }, indent=2)
+    }
 
 
 def diagnosis_text(diagnosis: Diagnosis) -> str:
@@ -207,10 +299,8 @@ def diagnosis_text(diagnosis: Diagnosis) -> str:
     return "\n".join(lines)
 
 
-def diagnosis_json(diagnosis: Diagnosis) -> str:
-    return json.dumps({"format_version": JSON_FORMAT_VERSION, "manifest": str(diagnosis.manifest),
-                       "ok": diagnosis.healthy,
-                       "checks": [asdict(finding) for finding in diagnosis.findings]}, indent=2, ensure_ascii=False)
+def diagnosis_document(diagnosis: Diagnosis) -> dict:
+    return {"manifest": str(diagnosis.manifest), "checks": [asdict(finding) for finding in diagnosis.findings]}
 
 
 def check_text(project: str, checks: list[TunnelCheck]) -> str:
@@ -237,15 +327,14 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
 
 
-def check_json(project: str, checks: list[TunnelCheck]) -> str:
-    return json.dumps({
-        "format_version": JSON_FORMAT_VERSION, "project": project,
-        "passed": all(check.passed for check in checks),
+def check_document(project: str, checks: list[TunnelCheck]) -> dict:
+    return {
+        "project": project,
         "tunnels": [{
-            "tunnel": check.tunnel, "kind": check.kind, "url": check.url, "passed": check.passed,
+            "tunnel": check.tunnel, "kind": check.kind, "url": check.url, "ok": check.passed,
             "parts": [{"part": part.name, "result": part.result, "detail": part.detail,
                        "seconds": None if part.seconds is None else round(part.seconds, 4),
                        "http_status": part.http_status,
                        **({"server": part.server} if part.server else {})} for part in check.parts],
         } for check in checks],
-    }, indent=2)
+    }

@@ -15,6 +15,7 @@ TUNNEL = LABEL_PREFIX + "tunnel"
 SPEC_VERSION = LABEL_PREFIX + "spec-version"
 SPEC_HASH = LABEL_PREFIX + "spec-hash"
 SETTING_DIGESTS = LABEL_PREFIX + "setting-digests"
+SETTING_VALUES = LABEL_PREFIX + "setting-values"  # the settings that hold no secret, as JSON: plan shows old → new
 
 MANAGER = "tunnelctl"
 
@@ -41,3 +42,16 @@ def encode_digests(digests: Mapping[str, str]) -> str:
 
 def decode_digests(label: str) -> dict[str, str]:
     return dict(part.split("=", 1) for part in label.split(",") if "=" in part)
+
+
+def encode_values(values: Mapping[str, Any]) -> str:
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_values(label: str) -> dict[str, Any] | None:
+    """None when the container recorded no values (made by an older tunnelctl), or the label is not ours to read."""
+    try:
+        values = json.loads(label) if label else None
+    except ValueError:
+        return None
+    return values if isinstance(values, dict) else None

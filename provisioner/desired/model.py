@@ -5,20 +5,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .labels import (
     MANAGED_BY,
     MANAGER,
     PROJECT,
     SETTING_DIGESTS,
+    SETTING_VALUES,
     SPEC_FORMAT,
     SPEC_HASH,
     SPEC_VERSION,
     TUNNEL,
     decode_digests,
+    decode_values,
     digest,
     encode_digests,
+    encode_values,
 )
 
 if TYPE_CHECKING:
@@ -103,12 +106,18 @@ class ContainerSpec:
     environment: Mapping[str, str] = field(default_factory=lambda: dict(CLIENT_ENVIRONMENT))
     network: str = "host"  # Docker's network mode: host, bridge, or the name of a user-defined network
     published: tuple[tuple[str, int, int], ...] = ()  # (host address, host port, container port), e.g. the debugger
+    sensitive: frozenset[str] = frozenset()  # settings that hold a secret (or what a template made of one)
 
     # Computed only when a container is created or a plan explains a change: most runs change nothing.
     @cached_property
     def setting_digests(self) -> dict[str, str]:
         """A short digest per setting, so that a plan can say which settings changed (never a secret in clear)."""
         return {name: digest(value)[:12] for name, value in self.settings.given().items()}
+
+    @cached_property
+    def visible_settings(self) -> dict[str, Any]:
+        """The settings a plan may show, and a container may carry in a label: every one that holds no secret."""
+        return {name: value for name, value in self.settings.given().items() if name not in self.sensitive}
 
     @cached_property
     def labels(self) -> dict[str, str]:
@@ -125,7 +134,8 @@ class ContainerSpec:
     def annotations(self) -> dict[str, str]:
         """What the container was made from, as digests: values too long for a label anywhere labels are bounded.
         Docker keeps them as labels too; an engine with annotations (Kubernetes) keeps them there."""
-        return {SPEC_HASH: self.spec_hash, SETTING_DIGESTS: encode_digests(self.setting_digests)}
+        return {SPEC_HASH: self.spec_hash, SETTING_DIGESTS: encode_digests(self.setting_digests),
+                SETTING_VALUES: encode_values(self.visible_settings)}
 
 
 @dataclass(frozen=True)
@@ -141,6 +151,12 @@ class ObservedContainer:
     digest_label: str = ""  # the setting digests, as labelled at creation
     image_id: str = ""
     spec_version: str = SPEC_FORMAT  # the container layout of the tunnelctl that made it
+    values_label: str = ""  # the settings that hold no secret, as labelled at creation
+
+    @property
+    def setting_values(self) -> dict[str, Any] | None:
+        """None: the container did not record them (an older tunnelctl made it)."""
+        return decode_values(self.values_label)
 
     @property
     def short_id(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ..engine.docker_form import hardening_arguments, log_driver_options
@@ -11,7 +11,7 @@ from ..engine.platforms import DESKTOP_HOST, DOCKER_DESKTOP, LINUX_DOCKER, Engin
 from ..manifest import Manifest, Tunnel
 from ..manifest.domain_checks import is_loopback
 from ..manifest.options import remote_words
-from ..manifest.schema import field_defaults
+from ..manifest.schema import field_defaults, secret_settings
 from ..manifest.settings import Settings
 from .labels import digest
 from .model import CLIENT_ENVIRONMENT, HARDENED, ContainerSpec, LogBounds
@@ -23,7 +23,7 @@ _NEEDS_QUOTES = re.compile(r"""[\s"'\\]""")
 
 
 def desired_specs(manifest: Manifest, kind: EngineKind = LINUX_DOCKER) -> list[ContainerSpec]:
-    return [container_spec(manifest.project, tunnel, kind) for tunnel in manifest.tunnels]
+    return [container_spec(manifest.project, tunnel, kind, manifest.secrets) for tunnel in manifest.tunnels]
 
 
 def engine_specs(manifest: Manifest) -> Callable[[str, Callable[[], EngineKind]], list[ContainerSpec]]:
@@ -32,7 +32,7 @@ def engine_specs(manifest: Manifest) -> Callable[[str, Callable[[], EngineKind]]
     def for_engine(name: str, engine_kind: Callable[[], EngineKind]) -> list[ContainerSpec]:
         mine = [tunnel for tunnel in manifest.tunnels if tunnel.engine == name]
         kind = engine_kind() if any(not tunnel.settings.network for tunnel in mine) else LINUX_DOCKER
-        return [container_spec(manifest.project, tunnel, kind) for tunnel in mine]
+        return [container_spec(manifest.project, tunnel, kind, manifest.secrets) for tunnel in mine]
     return for_engine
 
 
@@ -53,7 +53,20 @@ def forwarded_host(settings: Settings, kind: EngineKind) -> str:
     return host
 
 
-def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER) -> ContainerSpec:
+def sensitive_settings(settings: Settings, secrets: Collection[str]) -> frozenset[str]:
+    """The secret fields, and every setting whose value holds a secret anywhere inside it (what a template made of
+    one: a header carrying a key)."""
+    def holds_secret(value: Any) -> bool:
+        if isinstance(value, Mapping):
+            return any(holds_secret(key) or holds_secret(item) for key, item in value.items())
+        if isinstance(value, (list, tuple)):
+            return any(holds_secret(item) for item in value)
+        return isinstance(value, str) and any(secret and secret in value for secret in secrets)
+    return secret_settings() | frozenset(name for name, value in settings.given().items() if holds_secret(value))
+
+
+def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER,
+                   secrets: Collection[str] = ()) -> ContainerSpec:
     settings = tunnel.settings
     network = network_mode(settings, kind)
     forward_to = forwarded_host(settings, kind)
@@ -96,6 +109,7 @@ def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER
         hardening=HARDENED,
         network=network,
         published=published,
+        sensitive=sensitive_settings(settings, secrets),
     )
 
 

@@ -87,14 +87,16 @@ class Engine(Protocol):
     def inspect(self, container_ids: Iterable[str]) -> list[ContainerDetails]:
         """Details of each container; containers gone meanwhile are left out."""
 
-    def logs(self, container_id: str, tail: LogTail, since: float | None = None) -> str: ...
+    def logs(self, container_id: str, tail: LogTail, since: float | None = None, timestamps: bool = False) -> str:
+        """`timestamps`: each line starts with the engine's RFC 3339 time of it and a space."""
 
     def read_file(self, container_id: str, path: str, limit: int) -> str | None:
         """The last `limit` bytes of a file inside the running container, read by a program the image has (`tail`,
         else `node`): a client's own log on its tmpfs, which no copy from outside sees. None when the container
         does not run or nothing in it can read the file."""
 
-    def follow_logs(self, container_id: str, tail: LogTail) -> Iterator[str]: ...
+    def follow_logs(self, container_id: str, tail: LogTail, since: float | None = None,
+                    timestamps: bool = False) -> Iterator[str]: ...
 
     # What `doctor` asks besides: it creates, pulls and changes nothing.
     def version(self) -> EngineVersion:

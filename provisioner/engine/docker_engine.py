@@ -345,10 +345,10 @@ class DockerEngine:
 
         return [details for details in map_parallel(one, container_ids) if details is not None]
 
-    def logs(self, container_id: str, tail: LogTail, since: float | None = None) -> str:
+    def logs(self, container_id: str, tail: LogTail, since: float | None = None, timestamps: bool = False) -> str:
         """The newest `tail` log entries (stdout and stderr), since `since` if given: always a bounded read."""
         with self._call(f"reading the logs of container {container_id[:12]}"):
-            raw = self.reads.logs(container_id, tail, int(since) if since else None)
+            raw = self.reads.logs(container_id, tail, int(since) if since else None, timestamps)
         return raw.decode("utf-8", errors="replace")
 
     def read_file(self, container_id: str, path: str, limit: int) -> str | None:
@@ -365,9 +365,11 @@ class DockerEngine:
                 return output.decode("utf-8", errors="replace")
         return None
 
-    def follow_logs(self, container_id: str, tail: LogTail) -> Iterator[str]:
+    def follow_logs(self, container_id: str, tail: LogTail, since: float | None = None,
+                    timestamps: bool = False) -> Iterator[str]:
         with self._call(f"reading the logs of container {container_id[:12]}"):
-            for chunk in self.api.logs(container_id, stdout=True, stderr=True, tail=tail, stream=True, follow=True):
+            for chunk in self.api.logs(container_id, stdout=True, stderr=True, tail=tail, stream=True, follow=True,
+                                       since=int(since) if since else None, timestamps=timestamps):
                 yield chunk.decode("utf-8", errors="replace")
 
 
@@ -421,6 +423,7 @@ def _observed(row: Mapping) -> ObservedContainer:
         status=row.get("Status", ""),
         spec_hash=tags.get(labels.SPEC_HASH, ""),
         digest_label=tags.get(labels.SETTING_DIGESTS, ""),
+        values_label=tags.get(labels.SETTING_VALUES, ""),
         image_id=row.get("ImageID", ""),
         spec_version=tags.get(labels.SPEC_VERSION, ""),
     )

@@ -44,6 +44,9 @@ class FakeContainer:
         self.state, self.exit_code = "exited", code
 
 
+FAKE_LOG_TIME = "2026-01-02T03:04:05.000000000Z"  # every line's time, with timestamps
+
+
 class FakeEngine:
     def __init__(self, name: str = "default", *, endpoint: str = "fake://engine", kind: EngineKind = LINUX_DOCKER,
                  images: dict[str, str] | None = None, registry: Iterable[str] = (), is_local: bool = True,
@@ -164,15 +167,17 @@ class FakeEngine:
         return [_details(self.containers[container_id]) for container_id in container_ids
                 if container_id in self.containers]
 
-    def logs(self, container_id: str, tail: LogTail, since: float | None = None) -> str:
+    def logs(self, container_id: str, tail: LogTail, since: float | None = None, timestamps: bool = False) -> str:
         container = self.containers.get(container_id)
         if container is None:
             return ""
         lines = container.output if tail == "all" else container.output[-tail:] if tail else []
-        return "".join(line + "\n" for line in lines)
+        stamp = FAKE_LOG_TIME + " " if timestamps else ""
+        return "".join(stamp + line + "\n" for line in lines)
 
-    def follow_logs(self, container_id: str, tail: LogTail) -> Iterator[str]:
-        yield self.logs(container_id, tail)
+    def follow_logs(self, container_id: str, tail: LogTail, since: float | None = None,
+                    timestamps: bool = False) -> Iterator[str]:
+        yield self.logs(container_id, tail, since, timestamps)
 
     def read_file(self, container_id: str, path: str, limit: int) -> str | None:
         container = self.containers.get(container_id)
@@ -220,6 +225,7 @@ def _observed(container: FakeContainer) -> ObservedContainer:
         id=container.id, name=container.name, tunnel=container.labels.get(labels.TUNNEL, ""), state=container.state,
         status=status, spec_hash=container.labels.get(labels.SPEC_HASH, ""),
         digest_label=container.labels.get(labels.SETTING_DIGESTS, ""), image_id="",
+        values_label=container.labels.get(labels.SETTING_VALUES, ""),
         spec_version=container.labels.get(labels.SPEC_VERSION, ""))
 
 

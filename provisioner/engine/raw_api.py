@@ -36,7 +36,7 @@ class EngineReads(Protocol):
 
     def info(self) -> dict[str, Any]: ...
 
-    def logs(self, container_id: str, tail: int | str, since: int | None) -> bytes: ...
+    def logs(self, container_id: str, tail: int | str, since: int | None, timestamps: bool = False) -> bytes: ...
 
 
 def raw_reads_for(base_url: str, api_version: str) -> RawReads | None:
@@ -104,10 +104,12 @@ class RawReads:
     def info(self) -> dict[str, Any]:
         return self._json("/info") or {}
 
-    def logs(self, container_id: str, tail: int | str, since: int | None) -> bytes:
+    def logs(self, container_id: str, tail: int | str, since: int | None, timestamps: bool = False) -> bytes:
         query: dict[str, Any] = {"stdout": 1, "stderr": 1, "tail": tail}
         if since:
             query["since"] = since
+        if timestamps:
+            query["timestamps"] = 1
         body = self._get(f"/containers/{quote(container_id, safe='')}/logs", query)
         return b"" if body is None else demultiplexed(body)
 
@@ -181,8 +183,8 @@ class DockerPyReads:
     def info(self) -> dict[str, Any]:
         return self.api.info()
 
-    def logs(self, container_id: str, tail: int | str, since: int | None) -> bytes:
+    def logs(self, container_id: str, tail: int | str, since: int | None, timestamps: bool = False) -> bytes:
         try:
-            return self.api.logs(container_id, stdout=True, stderr=True, tail=tail, since=since)
+            return self.api.logs(container_id, stdout=True, stderr=True, tail=tail, since=since, timestamps=timestamps)
         except self.errors.NotFound:
             return b""

@@ -160,7 +160,7 @@ def load(path: FilePath, environ: Mapping[str, str] | None = None, *, env_files:
                                      secrets_optional=need_secrets is False,
                                      secrets_reason=need_secrets if isinstance(need_secrets, str) else "",
                                      trust=trust(process))
-    _note_rendering(problems, rendering, process)
+    _note_rendering(problems, rendering, process, looked_in(path, env_files))
     secrets = frozenset(rendering.secrets)  # what templates read, and made of it: never shown
 
     # A value still holding a template that could not be rendered is not checked, nor what contains it.
@@ -219,7 +219,7 @@ def load_scope(path: FilePath, environ: Mapping[str, str] | None = None, *,
     subset = {key: data[key] for key in ("project", "engines") if data.get(key) is not None}
     process = os.environ if environ is None else environ
     rendering = templates.render_all(subset, environment(path, env_files, process), trust=trust(process))
-    _note_rendering(problems, rendering, process)
+    _note_rendering(problems, rendering, process, looked_in(path, env_files))
     secrets = frozenset(rendering.secrets)
     problems.raise_if_any(secrets)
     for where, message in schema.validation_problems({"version": 1, "tunnels": [], **subset}, rendering.sources):
@@ -229,17 +229,46 @@ def load_scope(path: FilePath, environ: Mapping[str, str] | None = None, *,
                           _engines(subset.get("engines"), path.parent), secrets)
 
 
-def _note_rendering(problems: _Problems, rendering: templates.Rendering, process: Mapping[str, str]) -> None:
+def looked_in(path: FilePath, env_files: Iterable[FilePath] = ()) -> str:
+    """Where an unset variable was looked for, said with the message about it: the one place people do not expect
+    is not read (a .env in the current folder, when the manifest is elsewhere)."""
+    beside = path.parent / ".env"
+    shown = str(beside) if beside.parent.parts else "./.env"
+    files = ([shown] if beside.is_file() else []) + [str(env_file) for env_file in env_files]
+    text = "looked in the environment" + "".join(f" and {name}" for name in files)
+    here = FilePath(".env")
+    if here.is_file() and here.resolve() != beside.resolve() and not any(
+            FilePath(env_file).resolve() == here.resolve() for env_file in env_files):
+        text += f"; ./.env is not read, only {shown} beside the manifest: pass --env-file .env to read it"
+    elif not beside.is_file():
+        text += f"; there is no {shown}"
+    return text
+
+
+def _note_rendering(problems: _Problems, rendering: templates.Rendering, process: Mapping[str, str],
+                    looked: str = "") -> None:
     """Take the rendering's problems; in an untrusted manifest, refuse a template that reads the environment into
     any field but a secret one. Any other field is shown (plans, --json, messages: a character, a length or an index
     made of a variable would be blanked only where it is recognised, and where it is tells what it is), or is an
     address, whose name reaches whoever answers DNS (`tcp://{{ env.S }}.evil.example:2376`, an image's registry).
-    Secret fields are never shown, nor sent anywhere but Pinggy."""
+    Secret fields are never shown, nor sent anywhere but Pinggy.
+
+    An unset variable is said once, where it is first used, with where it was looked for and how many other places
+    use it: fifty tunnels reading one unset token are one line, not fifty."""
     decided = trust(process)
     problems.sources, problems.read, problems.rendered = rendering.sources, rendering.read, rendering.rendered
     problems.hide_short = decided.trusted
+    same: dict[str, list[Path]] = {}
     for where, message in rendering.problems:
-        problems.add(where, message)
+        if message.startswith(templates.UNDEFINED_START):
+            same.setdefault(message, []).append(where)
+        else:
+            problems.add(where, message)
+    for message, places in same.items():
+        more = f" (also used in {len(places) - 1} more place{'s' if len(places) > 2 else ''})" if len(places) > 1 \
+            else ""
+        name, _, rest = message.partition(" is not set")
+        problems.add(places[0], f"{name} is not set ({looked}){rest}{more}")
     if decided.trusted:
         return
     for where, names in rendering.sources.items():

@@ -77,6 +77,33 @@ class _Loader(*_PARSERS, _DepthLimitedComposer,  # type: ignore[misc]
     compose_node = _DepthLimitedComposer.compose_node
 
 
+# What libyaml says when a line's indentation does not fit the block it is in (a key dedented by a space, an item
+# under a mapping's key at the key's own column, a key indented into the value above).
+_INDENTATION = ("did not find expected '-' indicator", "did not find expected key", "mapping values are not allowed",
+                "expected <block end>", "did not find expected <document start>")
+
+
+def yaml_message(text: str, line: int, problem: str) -> str:
+    """libyaml's words, told in the manifest's terms where they are about indentation or tabs."""
+    if "tab" in problem or "'\\t'" in problem:
+        return "a tab: YAML indents with spaces only; replace the tab with spaces"
+    if not any(known in problem for known in _INDENTATION):
+        return f"invalid YAML: {problem}"
+    lines = text.splitlines()
+    here = lines[line - 1] if 0 < line <= len(lines) else ""
+    above = next((lines[index] for index in range(line - 2, -1, -1)
+                  if lines[index].strip() and not lines[index].lstrip().startswith("#")), "")
+
+    def indent(each: str) -> int:
+        return len(each) - len(each.lstrip(" ").lstrip("- ")) if each.lstrip().startswith("- ") else \
+            len(each) - len(each.lstrip(" "))
+
+    if here.strip() and above and indent(here) != indent(above) and not above.rstrip().endswith(":"):
+        return (f"the indentation is off: this line starts at column {indent(here) + 1}, the line above at column "
+                f"{indent(above) + 1}; keys of one block line up (YAML said: {problem})")
+    return f"the indentation is off here or on the line above: keys of one block line up (YAML said: {problem})"
+
+
 def parse(text: str) -> tuple[Any, dict[Path, tuple[int, int]], list[YamlProblem]]:
     """Return the data, a map path → (line, column), both 1-based, and the duplicate or non-string keys found.
 
@@ -96,7 +123,7 @@ def parse(text: str) -> tuple[Any, dict[Path, tuple[int, int]], list[YamlProblem
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise YamlProblem(line, column, f"invalid YAML: {error.problem or error.context}") from None
+        raise YamlProblem(line, column, yaml_message(text, line, str(error.problem or error.context))) from None
     except yaml.reader.ReaderError as error:
         raise _unreadable(text, error) from None
     except yaml.YAMLError as error:

@@ -125,6 +125,17 @@ def field_defaults() -> dict[str, Any]:
     return {name: spec["default"] for name, spec in settings.items() if "default" in spec}
 
 
+@cache
+def secret_settings() -> frozenset[str]:
+    """The tunnel settings that are secret fields, or hold one (basic_auth's passwords)."""
+    def holds_secret(node: Any) -> bool:
+        if isinstance(node, dict):
+            return is_secret(node) or any(holds_secret(child) for child in node.values())
+        return isinstance(node, list) and any(holds_secret(child) for child in node)
+    settings = manifest_schema()["$defs"]["settings"]["properties"]
+    return frozenset(name for name, node in settings.items() if holds_secret(node))
+
+
 def format_path(path: Path) -> str:
     text = ""
     for part in path:
@@ -171,14 +182,20 @@ def _problems(data: Any, sources: Mapping[Path, tuple[str, ...]]) -> list[tuple[
     errors = list(_validator().iter_errors(data))
     secret_paths = [path for path, node, _ in walk(data) if is_secret(node)] if errors else []
     problems: list[tuple[Path, str]] = []
+    adopted: set[Path] = set()  # empty blocks whose fields sit beside them
     for error in errors:
         if error.context:
             error = best_match(error.context)
         path = tuple(error.absolute_path)
         if error.validator in ("unevaluatedProperties", "additionalProperties") and isinstance(error.instance, dict):
-            problems.extend(_unknown_fields(error, path))
+            for where, message, owner in _unknown_fields(error, path):
+                problems.append((where, message))
+                if owner:
+                    adopted.add(path + (owner,))
             continue
         problems.append((path, _message(error, path, sources, any(_related(path, secret) for secret in secret_paths))))
+    # An empty block whose fields sit beside it is one mistake: the line that says where they belong is enough.
+    problems = [(path, message) for path, message in problems if path not in adopted]
     reported = {path for path, _ in problems}
     for path, value in _strings(data):
         if _CONTROL.search(value) and path not in reported:
@@ -220,17 +237,42 @@ def _message(error, path: Path, sources: Mapping[Path, tuple[str, ...]], secret:
         return f"{shown[:SHOWN]}… " + _message_without_value(error, path)
     if error.validator == "pattern" and "description" in error.schema:
         return f"{shown} is not allowed: {error.schema['description']}"
-    return error.message
+    return _in_users_terms(error, path) or error.message
 
 
-def _unknown_fields(error, path: Path) -> Iterator[tuple[Path, str]]:
-    known = list(_resolve(error.schema).get("properties", {}))
+def _in_users_terms(error, path: Path) -> str | None:
+    """The type mistakes people make by hand: a number or yes/no in quotes, a block left empty because what belongs
+    in it is not indented under it."""
+    if error.validator != "type":
+        return None
+    expected, value, name = error.validator_value, error.instance, str(path[-1]) if path else "the value"
+    if isinstance(value, str) and expected in ("integer", "number") and re.fullmatch(r"[+-]?[0-9]+", value.strip()):
+        return f"{name} is a number, but {value!r} is text (in quotes): remove the quotes ({name}: {value.strip()})"
+    if isinstance(value, str) and expected == "boolean" and value.lower() in ("true", "false", "yes", "no"):
+        return f"{name} is yes or no, but {value!r} is text (in quotes): remove the quotes ({name}: {value.lower()})"
+    if value is None and expected in ("object", "array"):
+        return (f"{name} is empty: what belongs to it must be indented under it, further in than `{name}:` "
+                f"(or remove the line)")
+    return None
+
+
+def _unknown_fields(error, path: Path) -> Iterator[tuple[Path, str, str | None]]:
+    """Each unknown field, with the empty field above it that it belongs to, if it does."""
+    properties = _resolve(error.schema).get("properties", {})
+    known = list(properties)
+    # An empty block just above, whose own fields include this one: the line was meant to be indented under it.
+    empty = [field for field, value in error.instance.items() if value is None and field in properties]
     for name in error.instance:
         if name in known:
             continue
+        owner = next((field for field in empty if name in _resolve(properties[field]).get("properties", {})), None)
+        if owner:
+            yield path + (name,), f"'{shorten(name)}' belongs to '{owner}' above, which is empty: indent it further " \
+                                  f"in than `{owner}:`", owner
+            continue
         hint = difflib.get_close_matches(name, known, n=1) if len(name) <= 100 else []
         suggestion = f" (did you mean '{hint[0]}'?)" if hint else f" (known fields: {', '.join(sorted(known))})"
-        yield path + (name,), f"unknown field '{shorten(name)}'{suggestion}"
+        yield path + (name,), f"unknown field '{shorten(name)}'{suggestion}", None
 
 
 def _message_without_value(error, path: Path) -> str:

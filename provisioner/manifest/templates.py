@@ -433,13 +433,15 @@ def within(path: Path, secret_paths: set[Path]) -> bool:
     return any(path[:length] in secret_paths for length in range(len(path) + 1))
 
 
+UNDEFINED_START = "variable '"  # how the message about an unset variable begins (the loader adds to it)
+
+
 def _undefined_message(name: str, source: str, secret: bool) -> str:
     if secret:  # a fallback would put the secret itself in a file that is committed to git
-        return (f"undefined variable '{name}': set {name} in the environment or in a .env file kept out of git; "
-                "a secret has no safe default in the manifest")
+        return f"{UNDEFINED_START}{name}' is not set: set it in the environment or a .env file kept out of git"
     if f"env.{name}" in source or f"env['{name}']" in source or f'env["{name}"]' in source:
-        return (f"undefined variable '{name}': set {name} in the environment or a .env file, "
-                f"or give a fallback with {{{{ env.{name} | default('…') }}}}")
+        return (f"{UNDEFINED_START}{name}' is not set: set it in the environment or a .env file, "
+                f"or give a fallback: {{{{ env.{name} | default('…') }}}}")
     return f"undefined variable '{name}': environment variables are read as env.{name}"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import ssl
 import time
 import urllib.parse
@@ -163,6 +164,9 @@ def _network_problem(error: Exception, timeout: float) -> str:
         return "connection refused: nothing listens there"
     if isinstance(error, http.client.BadStatusLine | http.client.RemoteDisconnected):
         return "the connection closed without an HTTP answer"
+    if isinstance(error, socket.gaierror):  # the stand-in's URLs name hosts no DNS knows: its edge is local
+        return (f"the URL's host has no address ({error.strerror}); for a local stand-in's URLs, set "
+                f"{EDGE_VARIABLE}=http=HOST:PORT,https=HOST:PORT to reach its edge")
     return getattr(error, "strerror", None) or str(error) or type(error).__name__
 
 

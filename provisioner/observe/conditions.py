@@ -3,6 +3,8 @@ listens, judged from where the server is."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..desired.model import CLIENT_ENVIRONMENT
 from ..desired.specs import HOST_NETWORK
 from ..engine import Engine
@@ -27,6 +29,10 @@ def client_session(engine: Engine, container_id: str, running: bool, since: floa
     daemon_log = engine.read_file(container_id, DAEMON_LOG, DAEMON_LOG_TAIL)
     return with_daemon_log(session, daemon_log) if daemon_log else session
 
+
+def serving_urls(urls: Iterable[str], https_only: bool) -> tuple[str, ...]:
+    """The URLs that serve: with `https_only`, Pinggy answers http:// with a redirect, so only https:// counts."""
+    return tuple(url for url in urls if not https_only or url.startswith("https://"))
 
 
 def local_down_note(host: str, port: int) -> str:

@@ -235,23 +235,33 @@ def _urls_after(lines: list[str], heading_at: int, heading: str) -> tuple[str, .
     return tuple(dict.fromkeys(found))
 
 
-def collapse_frames(chunks: Iterable[str]) -> Iterator[str]:
+def collapse_frames(chunks: Iterable[str], timestamped: bool = False) -> Iterator[str]:
     """Output as a terminal would leave it, one finished line at a time: each line shows only its last `\\r`-redrawn
     frame, and a run of lines that are frames of the same spinner (or the traffic counter) shows once. Four hours of
-    a reconnecting CLI's spinner are a line, not 47,000. Colour codes stay: `logs` shows what the client printed."""
+    a reconnecting CLI's spinner are a line, not 47,000. Colour codes stay: `logs` shows what the client printed.
+    `timestamped`: each line starts with the engine's time of it, kept in front of what is shown of the line."""
     pending = ""
     previous = None
     for chunk in chunks:
         lines = (pending + chunk).replace("\r\n", "\n").split("\n")
         pending = lines.pop()
         for line in lines:
+            stamp, line = _stamp(line, timestamped)
             shown, previous = _collapsed(line, previous)
             if shown is not None:
-                yield shown + "\n"
+                yield stamp + shown + "\n"
     if pending:
+        stamp, pending = _stamp(pending, timestamped)
         shown, _ = _collapsed(pending, previous)
         if shown is not None:
-            yield shown
+            yield stamp + shown
+
+
+def _stamp(line: str, timestamped: bool) -> tuple[str, str]:
+    if not timestamped:
+        return "", line
+    stamp, space, rest = line.partition(" ")
+    return stamp + space, rest
 
 
 def _collapsed(line: str, previous: str | None) -> tuple[str | None, str | None]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..desired.model import ALIVE_STATES, ContainerDetails
 from ..desired.specs import HOST_NETWORK, forward_target, network_mode, secrets_in_command
@@ -16,7 +16,7 @@ from ..manifest.domain_checks import is_loopback
 from ..mcp.protocol import mcp_path, mcp_url
 from ..parallel import map_parallel
 from . import probe
-from .conditions import UP, UP_LOCAL_DOWN, client_session, local_down_note, local_side
+from .conditions import UP, UP_LOCAL_DOWN, client_session, local_down_note, local_side, serving_urls
 from .pinggy_output import client_problem, read_session
 
 
@@ -111,9 +111,25 @@ def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel]) -> list[Tunn
         if found is None:
             return base
         debugger_port = tunnel.settings.debugger_port if tunnel else None
-        return _with_container(engine, base, found, debugger_port)
+        seen = _with_container(engine, base, found, debugger_port)
+        return replace(seen, urls=serving_urls(seen.urls, bool(tunnel and tunnel.settings.https_only)))
 
     return map_parallel(one, names)
+
+
+def down_reason(state: str, exit_code: int | None, last_line: str) -> str:
+    """Why a tunnel without URLs is down, in words: the client's last line, unless that is only what it printed
+    while it was up (its URLs), which says nothing about why it stopped."""
+    if last_line and "://" not in last_line:
+        return last_line
+    if state in ("exited", "dead"):
+        stopped = " (stopped from outside, e.g. docker stop)" if exit_code in (137, 143) else ""
+        return f"the tunnel client exited with code {exit_code}{stopped}; tunnelctl apply starts it again"
+    if state == "created":
+        return "the container was created but never started; tunnelctl apply starts it"
+    if state == "paused":
+        return "the container is paused (docker unpause resumes it)"
+    return "the tunnel client is logging in to Pinggy"
 
 
 def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
@@ -136,7 +152,7 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
     elif not urls and not problem and running and found.restart_count == 0 and session:
         problem = session.last_line  # connecting in its first run: what it said so far is all it said
     elif not urls and not problem:  # exited, or restarted and not (yet) connected: the last words of any run say why
-        problem = read_session(engine.logs(found.id, tail=50)).last_line
+        problem = down_reason(found.state, found.exit_code, read_session(engine.logs(found.id, tail=50)).last_line)
     return TunnelStatus(
         engine=base.engine, tunnel=base.tunnel, container=found.name, in_manifest=base.in_manifest, state=found.state,
         exit_code=found.exit_code,

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from dataclasses import replace as with_changes
 from typing import Any
 
-from ..constants import JSON_FORMAT_VERSION
 from ..desired.labels import digest
 from ..desired.model import ContainerSpec, Observation
 from ..engine import Engine, Unreachable
@@ -50,6 +49,7 @@ class EnginePlan:
     observed_tunnels: frozenset[str] = frozenset()
     pull_failures: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # what differs on this kind of engine, said when the plan creates containers there
+    absent_images: frozenset[str] = frozenset()  # images the specs name that the engine does not have (yet)
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,8 @@ def _prepare_engine(engine: Engine, project: str, specs: Sequence[ContainerSpec]
         desired_digest=digest([project, sorted((spec.tunnel, spec.spec_hash) for spec in specs),
                                 sorted(targets), sorted(replace)] + ([salt] if salt else [])),
         observed_digest=observation_digest(observed), observed_tunnels=held, pull_failures=failures,
-        notes=_kind_notes(engine, engine_plan, observed))
+        notes=_kind_notes(engine, engine_plan, observed),
+        absent_images=frozenset(spec.image for spec in specs) - set(observed.image_ids))
 
 
 def _kind_notes(engine: Engine, engine_plan: Plan, observed: Observation) -> tuple[str, ...]:
@@ -184,9 +185,8 @@ def changed_engines(fleet: FleetPlan) -> list[EnginePlan]:
 def plan_document(fleet: FleetPlan) -> dict[str, Any]:
     """The plan as data (what `plan --json` prints and a saved plan holds): no secret, only names and reasons."""
     return {
-        "format_version": JSON_FORMAT_VERSION,
         "project": fleet.project,
-        "changes": fleet.has_changes,
+        "has_changes": fleet.has_changes,
         "summary": {**{kind: fleet.count(kind) for kind in SUMMARY_KINDS}, MOVE: len(fleet.moves)},
         "actions": [
             {
@@ -196,6 +196,8 @@ def plan_document(fleet: FleetPlan) -> dict[str, Any]:
                 "container": action.container_name,
                 "reasons": list(action.reasons),
                 "replaces": [container.id for container in action.replaces],
+                "settings": [{"setting": change.setting, "old": change.old, "new": change.new,
+                              "sensitive": change.sensitive} for change in action.settings],
             }
             for part in fleet.reachable for action in part.plan.actions
         ],

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from ..desired.labels import SPEC_FORMAT
 from ..desired.model import ContainerSpec, Observation, ObservedContainer
@@ -28,6 +29,18 @@ CHANGE_KINDS = (CREATE, RECREATE, REMOVE)
 
 
 @dataclass(frozen=True)
+class SettingChange:
+    """One setting as a plan shows it, Terraform's way: `old → new`, or `(sensitive)` for a setting that holds a
+    secret. `old_known` is false for a create, and for a container that did not record its values."""
+
+    setting: str
+    old: Any = None
+    new: Any = None
+    sensitive: bool = False
+    old_known: bool = False
+
+
+@dataclass(frozen=True)
 class Action:
     kind: ActionKind
     tunnel: str
@@ -35,6 +48,7 @@ class Action:
     reasons: tuple[str, ...] = ()
     spec: ContainerSpec | None = None  # what the manifest wants (every kind but remove)
     replaces: tuple[ObservedContainer, ...] = ()  # what to remove first (recreate, remove)
+    settings: tuple[SettingChange, ...] = ()  # create: every setting given; recreate: the ones that changed
 
     @property
     def creates(self) -> ContainerSpec:
@@ -105,7 +119,7 @@ def _converge(spec: ContainerSpec, current: tuple[ObservedContainer, ...], obser
             f"network '{spec.network}' does not exist on this engine: create it (docker network create "
             f"{spec.network}), start the project that defines it, or change the tunnel's network",), spec=spec)]
     if not current:
-        return [Action(CREATE, spec.tunnel, spec.container_name, spec=spec)]
+        return [Action(CREATE, spec.tunnel, spec.container_name, spec=spec, settings=created_settings(spec))]
     keeper = next((container for container in current if container.name == spec.container_name
                    and container.spec_hash == spec.spec_hash and container.alive), None)
     drift = _image_drift(spec, keeper, observed) if keeper else None
@@ -118,7 +132,29 @@ def _converge(spec: ContainerSpec, current: tuple[ObservedContainer, ...], obser
         return actions
     reasons = (["replacement requested (--replace)"] if replace else []) + ([drift] if drift else [])
     reasons += replacement_reasons(spec, current)
-    return [Action(RECREATE, spec.tunnel, spec.container_name, tuple(reasons), spec=spec, replaces=current)]
+    return [Action(RECREATE, spec.tunnel, spec.container_name, tuple(reasons), spec=spec, replaces=current,
+                   settings=changed_values(spec, current))]
+
+
+def created_settings(spec: ContainerSpec) -> tuple[SettingChange, ...]:
+    """Every setting the new container has a value for (empty ones left out, as Terraform leaves out nulls)."""
+    return tuple(SettingChange(name, new=None if name in spec.sensitive else value, sensitive=name in spec.sensitive)
+                 for name, value in sorted(spec.settings.given().items()) if value not in ("", [], {}))
+
+
+def changed_values(spec: ContainerSpec, current: tuple[ObservedContainer, ...]) -> tuple[SettingChange, ...]:
+    if len(current) != 1 or current[0].spec_hash == spec.spec_hash:
+        return ()
+    container = current[0]
+    recorded = container.setting_values
+    changes = []
+    for name in changed_settings(spec.setting_digests, container.setting_digests):
+        sensitive = name in spec.sensitive
+        known = recorded is not None and name in recorded
+        changes.append(SettingChange(name, old=recorded.get(name) if recorded and not sensitive else None,
+                                     new=None if sensitive else spec.settings.given().get(name), sensitive=sensitive,
+                                     old_known=known and not sensitive))
+    return tuple(changes)
 
 
 def replacement_reasons(spec: ContainerSpec, current: tuple[ObservedContainer, ...]) -> list[str]:

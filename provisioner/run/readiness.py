@@ -26,16 +26,16 @@ from functools import partial
 from ..desired.specs import server_name
 from ..engine import Engine
 from ..errors import EngineError
-from ..observe.conditions import UP, UP_LOCAL_DOWN, client_session, local_down_note, local_side
+from ..observe.conditions import UP, UP_LOCAL_DOWN, client_session, local_down_note, local_side, serving_urls
 from ..observe.pinggy_output import RECENT_ENTRIES, client_problem, read_session
 from ..parallel import map_parallel
 from ..plan.planner import Action
 
 STARTING, FAILED = "starting", "failed"
+REFUSED = "Pinggy refused the login: "  # how a problem that is Pinggy's refusal begins
 _GIVEN_UP = ("exited", "dead")  # Docker will not start these again by itself
 _BACKING_OFF = "restarting"  # the client exited and Docker waits before starting it again
 _NOT_STARTED = "created"  # made by apply and left for the wait to start when its server takes another login
-_REFUSED = "Pinggy refused the login: "
 # What OpenSSH says when the server reset or closed the connection before the login: a server shedding a burst of
 # logins, which asks for fewer at once rather than the same again.
 _SHED = re.compile(r"Connection reset by|Connection closed by|kex_exchange_identification|banner exchange")
@@ -66,13 +66,14 @@ class Target:
     port: int
     network: str = "host"
     server: str = ""  # the Pinggy server it logs in to (host:port): logins are paced per server
+    https_only: bool = False  # only its https:// URL serves
 
     @classmethod
     def started(cls, action: Action, container_id: str) -> Target:
         """What to wait for after `action` created the container `container_id`."""
         spec = action.creates
         return cls(action.tunnel, container_id, spec.local_host, spec.local_port, spec.network,
-                   f"{server_name(spec.settings)}:{spec.settings.server_port}")
+                   f"{server_name(spec.settings)}:{spec.settings.server_port}", spec.settings.https_only)
 
 
 class LoginPace:
@@ -114,16 +115,14 @@ def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: 
             break
         states = {container.id: container.state for container in engine.observe(project, []).owned}
         judged = map_parallel(partial(_judge_in, engine, states), pending)
-        changed, grown = False, set()
+        grown = set()
         for target, result in zip(pending, judged, strict=True):
-            changed |= result.state != STARTING
             results[target.tunnel] = result
             if result.state in (UP, UP_LOCAL_DOWN) and target.server not in grown:
                 grown.add(target.server)
                 pace.grow(target.server)
         started = _log_in_more(engine, pending, results, states, pace, counted_reset)
-        if changed:
-            on_change(list(results.values()))
+        on_change(list(results.values()))  # at every look, not only on a change: a view shows the time waited
         if deadline.passed:  # the last word, with what Pinggy's CLI wrote only to its daemon log (one exec each)
             _start_the_rest(engine, [target for target in pending if target.container_id not in started], states,
                             results)
@@ -164,7 +163,7 @@ def _log_in_more(engine: Engine, pending: list[Target], results: dict[str, Readi
                 pace.shed(target.server)
             if logging_in[target.server] >= pace.allowed[target.server]:
                 continue
-        elif not newest.startswith(_REFUSED):
+        elif not newest.startswith(REFUSED):
             continue  # anything else (an unknown token, a crash) is left to Docker's back-off and the timeout
         turns.append(partial(engine.skip_back_off, target.container_id))
         logging_in[target.server] += 1
@@ -218,12 +217,13 @@ def _judge(engine: Engine, target: Target, state: str | None, with_daemon_log: b
         return Readiness(target.tunnel, FAILED, problem="the container disappeared")
     session = (client_session(engine, target.container_id, running=state == "running") if with_daemon_log
                else read_session(engine.logs(target.container_id, tail=RECENT_ENTRIES)))
-    if session.urls and state == "running":
+    urls = serving_urls(session.urls, target.https_only)
+    if urls and state == "running":
         listening, note = local_side(engine, target.network, target.host, target.port)
         if listening is False:
-            return Readiness(target.tunnel, UP_LOCAL_DOWN, session.urls,
+            return Readiness(target.tunnel, UP_LOCAL_DOWN, urls,
                              local_down_note(target.host, target.port) + (f" ({note})" if note else ""))
-        return Readiness(target.tunnel, UP, session.urls)
+        return Readiness(target.tunnel, UP, urls)
     if session.invalid_settings:  # no retry changes settings
         return Readiness(target.tunnel, FAILED, problem=client_problem(session))
     if state in _GIVEN_UP:
@@ -234,13 +234,13 @@ def _judge(engine: Engine, target: Target, state: str | None, with_daemon_log: b
         detail = f": {session.last_line}" if session.last_line else ""
         return Readiness(target.tunnel, FAILED, problem=f"the tunnel client exited{detail}")
     # Connecting, or refused/disconnected and about to be restarted by Docker: the next attempt may well succeed.
-    newest = f"{_REFUSED}{session.refusal}" if session.refusal else client_problem(session) or session.last_line
+    newest = f"{REFUSED}{session.refusal}" if session.refusal else client_problem(session) or session.last_line
     return Readiness(target.tunnel, STARTING, problem=newest)
 
 
 def _timed_out(result: Readiness, timeout: float) -> Readiness:
-    if result.problem.startswith(_REFUSED):
-        refusal = result.problem.removeprefix(_REFUSED)
+    if result.problem.startswith(REFUSED):
+        refusal = result.problem.removeprefix(REFUSED)
         return replace(result, state=FAILED, problem=f"{refusal_problem(refusal)} (still refused after {timeout:g}s)")
     last = f"; last output: {result.problem}" if result.problem else ""
     if "Permission denied" in result.problem:  # the server did not take the login: the token is unknown to it
@@ -252,5 +252,5 @@ def refusal_problem(refusal: str) -> str:
     """Pinggy's own words, and what to do about the refusal that lasts: a token held elsewhere."""
     advice = ("; another machine or project holds the token: stop the tunnel there, or set `force: true` to take "
               "the token over" if "already active" in refusal else "")
-    return f"Pinggy refused the login: {refusal}{advice}"
+    return f"{REFUSED}{refusal}{advice}"
 

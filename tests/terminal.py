@@ -1,0 +1,71 @@
+"""A real terminal for tests that assert what a person sees: tmux runs `tunnelctl` in a pane of a given size, and the
+test reads the screen (with or without its colours), types keys, and waits for the command to end."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+
+class Terminal:
+    def __init__(self, *args: str, cwd: Path, env: dict[str, str] | None = None, width: int = 80, height: int = 50):
+        self.name = f"tunnelctl-test-{uuid.uuid4().hex[:8]}"
+        environment = {**os.environ, **(env or {}), "TERM": "xterm-256color"}
+        for unset in ("NO_COLOR", "FORCE_COLOR", "TUNNELCTL_DEBUG"):
+            if env is None or unset not in env:
+                environment.pop(unset, None)
+        command = shlex.join([sys.executable, "-m", "provisioner", *args])
+        self._tmux("new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), "-c", str(cwd),
+                   f"exec {command}", env=environment)
+        self._tmux("set-option", "-t", self.name, "remain-on-exit", "on")
+
+    def _tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
+        return subprocess.run(["tmux", "-L", self.name, *args], capture_output=True, text=True, check=True,
+                              env=env).stdout
+
+    def screen(self, colours: bool = False) -> str:
+        """What the pane shows now, a line too long for the pane joined up again (so a test can see it was too long);
+        `colours`: with the escape sequences that colour it."""
+        return self._tmux("capture-pane", "-p", "-J", *(["-e"] if colours else []), "-t", self.name)
+
+    def lines(self) -> list[str]:
+        """The screen's lines, without tmux's own note that the command ended."""
+        return [line for line in self.screen().rstrip("\n").splitlines() if not line.startswith("Pane is dead")]
+
+    def wait_for(self, text: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            shown = self.screen()
+            if text in shown:
+                return shown
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not shown within {timeout:g} s; the screen:\n{shown}")
+            time.sleep(0.2)
+
+    def press(self, *keys: str) -> None:
+        self._tmux("send-keys", "-t", self.name, *keys)
+
+    def exit_code(self, timeout: float = 60) -> int:
+        """Wait for the command to end; its exit status."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dead, status, killed_by = self._tmux("display-message", "-p", "-t", self.name,
+                                                 "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}").strip().split(":")
+            if dead == "1" and (status or killed_by):  # tmux may say dead a moment before it says how
+                return int(status) if status else 128 + int(killed_by)  # as a shell reports a signal
+            time.sleep(0.2)
+        raise AssertionError(f"the command did not end within {timeout:g} s; the screen:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.name, "kill-server"], capture_output=True)
+
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
