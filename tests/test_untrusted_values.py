@@ -109,6 +109,7 @@ def test_a_short_slice_of_a_secret_is_sensitive_as_a_whole(write_manifest):
 def test_the_sandbox_is_immutable_and_the_record_of_reads_out_of_reach(write_manifest, template):
     printed = errors(write_manifest, {"host": template}, {"S": SECRET})
     assert SECRET not in printed and "tunnels[0].host" in printed
+    assert "undefined variable '_read'" not in printed  # the sandbox refused it; no variable is named so
 
 
 @pytest.mark.parametrize("template", [

@@ -216,6 +216,7 @@ def _time_limit(seconds: float):
 
 def _environment(marked_secret: set[str]):
     from jinja2 import StrictUndefined, Undefined
+    from jinja2.exceptions import SecurityError
     from jinja2.runtime import LoopContext
     from jinja2.sandbox import ImmutableSandboxedEnvironment
     from jinja2.utils import missing, object_type_repr
@@ -260,6 +261,8 @@ def _environment(marked_secret: set[str]):
 
     class ReportingUndefined(StrictUndefined):
         def _fail_with_undefined_error(self, *args, **kwargs):
+            if self._undefined_exception is SecurityError:  # `env._read`: the sandbox's refusal, not a variable
+                raise SecurityError(self._undefined_hint)
             if self._undefined_obj is missing or isinstance(self._undefined_obj, EnvironmentVariables):
                 raise UndefinedVariable(self._undefined_name or "?")
             # `{}[env.SECRET]`: the missing key may be a value, so it is not named
