@@ -139,6 +139,12 @@ def status(tmp_path) -> dict:
     return {item["tunnel"]: item for item in json.loads(result.stdout)["tunnels"]}
 
 
+def client_host_config(engine: RealClientEngine) -> dict:
+    """For a client a test starts itself: restarted when it fails, as tunnelctl's are, since on a busy machine the
+    CLI can give up on its own daemon (`✖ Failed to start daemon: Daemon failed to start within timeout`)."""
+    return engine.api.create_host_config(network_mode="host", restart_policy={"Name": "on-failure"})
+
+
 @pytest.fixture
 def real_project(real_engine, request):
     """A project name of this test's own; its containers on the real client's engine go afterwards."""
@@ -208,7 +214,7 @@ def test_a_login_the_server_refuses_never_comes_up(real_engine, real_image, ping
     port, _ = local_server
     token = new_token(pinggy_protocol, release_lag=0)
     holder = real_engine.api.create_container(real_image, pinggy_protocol.cli_args(token, f"localhost:{port}"),
-                                              host_config=real_engine.api.create_host_config(network_mode="host"),
+                                              host_config=client_host_config(real_engine),
                                               labels={"io.tunnelctl.test": "holder"})
     real_engine.api.start(holder)
     try:
@@ -256,7 +262,7 @@ def test_the_stand_ins_roughness_reaches_the_real_client(real_engine, real_image
     """+force takes over a live token, a slow server delays the URLs, a time-limited session ends and the CLI logs in
     again: what the stand-in does, the real CLI sees (no tunnelctl here: these are the double's own guarantees)."""
     token = new_token(pinggy_protocol, release_lag=0, banner_delay=2)
-    host = real_engine.api.create_host_config(network_mode="host")
+    host = client_host_config(real_engine)
     started: list[dict] = []
     sessions: list[dict] = []
     try:
