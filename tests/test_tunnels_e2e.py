@@ -83,7 +83,8 @@ def test_apply_brings_a_tunnel_up_that_carries_traffic(docker_api, pinggy, tunne
 
     applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert re.search(r"^mcp\s+up\s+http://\S+ https://\S+$", applied.stdout, re.MULTILINE), applied.stdout
+    # https_only: only the URL that serves is listed (the http one only redirects)
+    assert re.search(r"^mcp\s+up\s+https://\S+$", applied.stdout, re.MULTILINE), applied.stdout
     assert "headers.add.Host sends a second Host header" in applied.stderr  # warned, and carried as the user insists
 
     status = status_of(tmp_path, env)
@@ -91,7 +92,7 @@ def test_apply_brings_a_tunnel_up_that_carries_traffic(docker_api, pinggy, tunne
     mcp = status["mcp"]
     assert mcp["state"] == "running" and mcp["ok"] is True
     assert mcp["local"] == {"host": "127.0.0.1", "port": port, "network": None, "listening": True}
-    assert [url.split("://")[0] for url in mcp["urls"]] == ["http", "https"]
+    assert [url.split("://")[0] for url in mcp["urls"]] == ["https"]
 
     with urllib.request.urlopen(f"http://127.0.0.1:{forwarded_port(mcp['urls'][0])}/through-the-tunnel",
                                 timeout=10) as response:
