@@ -10,10 +10,18 @@
  *     $XDG_STATE_HOME/pinggy-cli/logs or ~/.local/state/pinggy-cli/logs, and fails to start where it cannot;
  *   - redraws a spinner (`⠋ …`) after a bare \r every 80 ms while it connects;
  *   - prints ` ✔ Success: Tunnel established!`, a rule, `Remote URLs:`, each URL indented by two spaces;
- *   - reconnects inside the process every PINGGY_DOUBLE_RETRY_SECONDS (default 2) after a dropped or refused
- *     session, printing `⚠ Warning: Disconnected: …` or Pinggy's refusal as a warning, `Reconnecting (attempt #N)...`
- *     and ` ✔ Success: Reconnected: URL, URL`; after PINGGY_DOUBLE_MAX_ATTEMPTS (default 5) attempts in a row it
- *     prints `✖ Error: Reconnection failed after N attempts` and exits 1;
+ *   - refuses a token under 10 characters before connecting: `✖ Error: Failed to start tunnel: Validation failed:`
+ *     and `- Token must be at least 10 characters long` on the next line, exit 1;
+ *   - prints nothing about a refused login, a failed connection or a dropped session: until its first session the
+ *     spinner goes on, after it nothing until ` ✔ Success: Reconnected: URL, URL`; the reasons go to its daemon log
+ *     in the CLI's format (`ISO-TIME [tunnel:ID8] [info] Tunnel will reconnect {"error":"…",…}`, `Tunnel
+ *     reconnecting {"retryCnt":N}`, `Tunnel started {"urls":[…]}`, `Tunnel reconnection completed {"urls":[…]}`);
+ *   - reconnects inside the process every PINGGY_DOUBLE_RETRY_SECONDS (default 2; the CLI's is 6) and after
+ *     PINGGY_DOUBLE_MAX_ATTEMPTS (default 5; the CLI's is 20) attempts in a row prints
+ *     `✖ Error: Failed to start tunnel: Maximum reconnection attempts reached. Exiting.` and exits 1 (the only
+ *     deliberate difference: its pace, so that tests do not wait minutes);
+ *   - run as `tail -c N FILE` (a link named tail), prints the file's last N bytes: how tunnelctl reads the daemon
+ *     log of a running container (the real image has node for that);
  *   - once its tunnel is established, on SIGINT, SIGTERM or SIGHUP prints `Stopping tunnel...`, closes its session
  *     (ssh leaves the server cleanly) and exits 0; before that it has no handler (the CLI installs its shutdown
  *     handlers after connecting), so as PID 1 without an init process it ignores SIGTERM and `docker stop` waits out
@@ -52,7 +60,6 @@ static pid_t ssh_pid;
 static const char *paint(const char *code) { return colour ? code : ""; }
 #define GREEN paint("\x1b[32m")
 #define RED paint("\x1b[31m")
-#define YELLOW paint("\x1b[33m")
 #define CYAN paint("\x1b[36m")
 #define GRAY paint("\x1b[90m")
 #define MAGENTA paint("\x1b[95m")
@@ -78,11 +85,34 @@ static void spin(const char *text) {
     say(1, "\r%s%s%s %s", CYAN, FRAMES[frame++ % 10], RESET, text);
 }
 
-static void warn(const char *message) { say(2, "%s%s\xe2\x9a\xa0 Warning:%s %s%s%s\n", YELLOW, BOLD, RESET, YELLOW, message, RESET); }
 static void error(const char *kind, const char *message) { say(2, "%s%s\xe2\x9c\x96 %s:%s %s%s%s\n", RED, BOLD, kind, RESET, RED, message, RESET); }
 static void success(const char *message) { say(1, "%s%s \xe2\x9c\x94 Success:%s %s%s%s\n", GREEN, BOLD, RESET, GREEN, message, RESET); }
 
 static void on_signal(int signal_number) { stop_signal = signal_number; }
+
+static char daemon_log_path[1200], tunnel_id[9];
+
+/* One line of the daemon log, as the CLI's winston logger writes it: `ISO-TIME [tunnel:ID8] [info] MESSAGE JSON`. */
+static void daemon_log(const char *message, const char *json) {
+    char stamp[40];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", gmtime(&now.tv_sec));
+    int fd = daemon_log_path[0] ? open(daemon_log_path, O_WRONLY | O_CREAT | O_APPEND, 0600) : -1;
+    if (fd < 0) return;
+    say(fd, "%s.%03ldZ [tunnel:%s] [info] %s %s\n", stamp, now.tv_nsec / 1000000, tunnel_id, message, json);
+    close(fd);
+}
+
+/* `text` as a JSON string's inside: quotes and backslashes escaped, control characters dropped. */
+static void json_text(char *out, size_t size, const char *text) {
+    size_t used = 0;
+    for (; *text && used + 3 < size; text++) {
+        if (*text == '"' || *text == '\\') out[used++] = '\\';
+        if ((unsigned char)*text >= 0x20) out[used++] = *text;
+    }
+    out[used] = 0;
+}
 
 static void handle_stop_signals(void) {
     struct sigaction action = {0};
@@ -135,10 +165,12 @@ static int prepare_daemon_folders(char *problem, size_t size) {
     if (state && *state) snprintf(folder, sizeof folder, "%s/pinggy-cli/logs", state);
     else snprintf(folder, sizeof folder, "%s/.local/state/pinggy-cli/logs", home);
     snprintf(text, sizeof text, "[info] Daemon starting {\"pid\":%d}\n", (int)getpid());
+    snprintf(daemon_log_path, sizeof daemon_log_path, "%s/daemon.log", folder);
     return write_into(folder, "daemon.log", text, problem, size);
 }
 
 struct options {
+    const char *destination;  /* TOKEN[+type][+force]@server */
     const char *ssh_args[MAX_ARGS];
     int count;
     int reconnect;
@@ -210,6 +242,7 @@ static int parse_arguments(int argc, char **argv, struct options *options) {
         if (*count > MAX_ARGS - 40) return -1;
     }
     if (!destination) destination = "a.pinggy.io";
+    options->destination = destination;
     static const char *fixed[] = {"-T", "-n", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                                   "-o", "LogLevel=ERROR", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2",
                                   "-o", "ExitOnForwardFailure=yes"};
@@ -280,6 +313,15 @@ static int run_session(struct options *options, const char *spinner_text, int fi
         if (ready == 0) {
             if (banner && url_count && !announced) {
                 announced = 1;
+                char json[4200] = "{\"urls\":[";
+                for (int i = 0; i < url_count; i++) {
+                    if (i) strncat(json, ",", sizeof json - strlen(json) - 1);
+                    strncat(json, "\"", sizeof json - strlen(json) - 1);
+                    strncat(json, urls[i], sizeof json - strlen(json) - 1);
+                    strncat(json, "\"", sizeof json - strlen(json) - 1);
+                }
+                strncat(json, "]}", sizeof json - strlen(json) - 1);
+                daemon_log(first_success ? "Tunnel started" : "Tunnel reconnection completed", json);
                 if (first_success) {
                     handle_stop_signals();
                     say(1, "\r%s\xe2\x9c\x94%s  Connected to Pinggy\n", GREEN, RESET);
@@ -297,7 +339,7 @@ static int run_session(struct options *options, const char *spinner_text, int fi
                     say(1, "\r\x1b[K");
                     success(line);
                 }
-            } else if (!announced) {
+            } else if (!announced && spinner_text) {
                 spin(spinner_text);
             }
             continue;
@@ -316,8 +358,6 @@ static int run_session(struct options *options, const char *spinner_text, int fi
                 } else if (banner && !announced && is_url(start)) {
                     if (url_count < MAX_URLS) snprintf(urls[url_count++], sizeof urls[0], "%.511s", start);
                 } else if (strstr(start, REFUSAL)) {
-                    say(1, "\r\x1b[K");
-                    warn(strstr(start, REFUSAL));
                     snprintf(reason, reason_size, "%s", strstr(start, REFUSAL));
                 } else {
                     snprintf(reason, reason_size, "%.*s", (int)reason_size - 1, start);
@@ -338,9 +378,37 @@ static int run_session(struct options *options, const char *spinner_text, int fi
     return announced;
 }
 
+/* `tail -c N FILE`: the file's last N bytes. */
+static int tail_bytes(int argc, char **argv) {
+    if (argc != 4 || strcmp(argv[1], "-c") != 0) return 2;
+    int fd = open(argv[3], O_RDONLY);
+    if (fd < 0) return 1;
+    off_t size = lseek(fd, 0, SEEK_END), limit = atol(argv[2]);
+    lseek(fd, size > limit ? size - limit : 0, SEEK_SET);
+    char buffer[8192];
+    ssize_t got;
+    while ((got = read(fd, buffer, sizeof buffer)) > 0)
+        if (write(1, buffer, got) != got) return 1;
+    close(fd);
+    return 0;
+}
+
+/* The CLI's token rule: `TOKEN[+type][+force]@server`, the token shorter than 10 characters is refused. */
+static int token_too_short(const char *destination) {
+    static const char *words[] = {"http", "tcp", "tls", "udp", "tlstcp", "force", "qr", "aqr", "auth"};
+    const char *at = strrchr(destination, '@');
+    if (!at) return 0;
+    size_t length = strcspn(destination, "+@");
+    for (size_t k = 0; k < sizeof words / sizeof *words; k++)
+        if (length == strlen(words[k]) && strncmp(destination, words[k], length) == 0) return 0;
+    return length > 0 && length < 10;
+}
+
 int main(int argc, char **argv) {
     struct options options = {0};
-    char problem[1200], reason[1024], message[1200], tunnel_id[9];
+    char problem[1200], reason[1024], message[1200], json[1300];
+    const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+    if (strcmp(name, "tail") == 0) return tail_bytes(argc, argv);
     colour = isatty(1) && (!getenv("TERM") || strcmp(getenv("TERM"), "dumb") != 0);
     if (parse_arguments(argc, argv, &options) != 0) return 1;
     int retry_seconds = getenv("PINGGY_DOUBLE_RETRY_SECONDS") ? atoi(getenv("PINGGY_DOUBLE_RETRY_SECONDS")) : 2;
@@ -356,39 +424,33 @@ int main(int argc, char **argv) {
     }
     say(1, "\r%s\xe2\x9c\x94%s Initialized\n", GREEN, RESET);
     for (int i = 0; i < 3; i++) { spin("Submitting tunnel to daemon..."); usleep(80000); }
+    if (token_too_short(options.destination)) {
+        say(1, "\r%s\xe2\x9c\x96%s Failed to start\n", RED, RESET);
+        error("Error", "Failed to start tunnel: Validation failed:\n- Token must be at least 10 characters long");
+        return 1;
+    }
     say(1, "\r\x1b[K");
 
     char waiting[100];
     snprintf(waiting, sizeof waiting, "Tunnel %s \xe2\x80\x94 waiting for connection...", tunnel_id);
     int ever_up = 0, attempt = 0;
     for (;;) {
-        int was_up = run_session(&options, attempt ? "Connecting to Pinggy..." : waiting, !ever_up, reason,
-                                 sizeof reason);
-        say(1, "\r\x1b[K");
-        if (was_up) {
-            ever_up = 1;
-            attempt = 0;
-            snprintf(message, sizeof message, "Disconnected: %s", reason[0] ? reason : "connection to Pinggy closed");
-            warn(message);
-        } else if (!strstr(reason, REFUSAL)) {
-            snprintf(message, sizeof message, "Failed to connect: %s", reason[0] ? reason : "no answer");
-            warn(message);
-        }
-        if (!options.reconnect) {
-            snprintf(message, sizeof message, "Failed to start tunnel: %s", reason[0] ? reason : "closed");
-            error("Error", message);
-            return 1;
-        }
-        if (attempt >= max_attempts) {
-            snprintf(message, sizeof message, "Reconnection failed after %d attempts", attempt);
-            error("Error", message);
+        int was_up = run_session(&options, ever_up ? NULL : waiting, !ever_up, reason, sizeof reason);
+        if (was_up) ever_up = 1, attempt = 0;
+        json_text(message, sizeof message, reason[0] ? reason : "Connection closed");
+        snprintf(json, sizeof json, "{\"error\":\"%s\",\"messages\":[\"Reconnecting\"]}", message);
+        daemon_log("Tunnel will reconnect", json);
+        if (!options.reconnect || attempt >= max_attempts) {
+            if (!ever_up) say(1, "\r%s\xe2\x9c\x96%s Failed to connect\n", RED, RESET);
+            error("Error", "Failed to start tunnel: Maximum reconnection attempts reached. Exiting.");
             return 1;
         }
         attempt++;
-        say(1, "%sReconnecting (attempt #%d)...%s\n", GRAY, attempt, RESET);
+        snprintf(json, sizeof json, "{\"retryCnt\":%d}", attempt);
+        daemon_log("Tunnel reconnecting", json);
         for (int waited = 0; waited < retry_seconds * 1000; waited += 80) {
             if (stop_signal) quit();
-            spin("Reconnecting to Pinggy...");
+            if (!ever_up) spin(waiting);
             usleep(80000);
         }
     }

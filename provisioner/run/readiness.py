@@ -33,6 +33,9 @@ from ..plan.planner import Action
 
 STARTING, FAILED = "starting", "failed"
 REFUSED = "Pinggy refused the login: "  # how a problem that is Pinggy's refusal begins
+# How often a pending tunnel's daemon log is read while apply waits (Pinggy's CLI prints a refusal nowhere else): a
+# `docker exec` each time, so not at every poll.
+DAEMON_LOG_EVERY = 2.0
 _GIVEN_UP = ("exited", "dead")  # Docker will not start these again by itself
 _BACKING_OFF = "restarting"  # the client exited and Docker waits before starting it again
 _NOT_STARTED = "created"  # made by apply and left for the wait to start when its server takes another login
@@ -109,14 +112,21 @@ def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: 
     results = {target.tunnel: Readiness(target.tunnel) for target in targets}
     on_change(list(results.values()))
     pace, counted_reset = LoginPace(), set[str]()
+    daemon_log_read: dict[str, float] = {}  # tunnel → when its client's daemon log was last read
     while True:
         pending = [target for target in targets if results[target.tunnel].state == STARTING]
         if not pending:
             break
         states = {container.id: container.state for container in engine.observe(project, []).owned}
-        judged = map_parallel(partial(_judge_in, engine, states), pending)
+        reading = {target.tunnel for target in pending
+                   if time.monotonic() - daemon_log_read.get(target.tunnel, 0.0) >= DAEMON_LOG_EVERY}
+        daemon_log_read.update(dict.fromkeys(reading, time.monotonic()))
+        judged = map_parallel(partial(_judge_in, engine, states, reading), pending)
         grown = set()
         for target, result in zip(pending, judged, strict=True):
+            if result.state == STARTING and target.tunnel not in reading and \
+                    results[target.tunnel].problem.startswith(REFUSED) and not result.problem.startswith(REFUSED):
+                result = results[target.tunnel]  # a refusal the daemon log gave stands until the next read
             results[target.tunnel] = result
             if result.state in (UP, UP_LOCAL_DOWN) and target.server not in grown:
                 grown.add(target.server)
@@ -208,8 +218,8 @@ def _take_turn(start: Callable[[], None]) -> None:
         pass  # gone or refused meanwhile: the next poll judges it
 
 
-def _judge_in(engine: Engine, states: dict[str, str], target: Target) -> Readiness:
-    return _judge(engine, target, states.get(target.container_id))
+def _judge_in(engine: Engine, states: dict[str, str], reading: set[str], target: Target) -> Readiness:
+    return _judge(engine, target, states.get(target.container_id), with_daemon_log=target.tunnel in reading)
 
 
 def _judge(engine: Engine, target: Target, state: str | None, with_daemon_log: bool = False) -> Readiness:
