@@ -182,8 +182,8 @@ def with_daemon_log(session: SessionOutput, text: str) -> SessionOutput:
     """What stdout said, corrected by the daemon log: URLs it printed are dead once the daemon says the session went
     down; a refusal the CLI never printed is Pinggy's refusal; any other failure is the connection's."""
     daemon = read_daemon_log(text)
-    if daemon.condition == "up":
-        return replace(session, urls=session.urls or daemon.urls, refusal=None, connection_error=None)
+    if daemon.condition == "up":  # the URLs are stdout's: the daemon logs them before the CLI prints them all
+        return replace(session, refusal=None, connection_error=None)
     if daemon.condition != "down" or session.invalid_settings:
         return session
     if REFUSAL in daemon.reason:
