@@ -20,9 +20,10 @@ class Terminal:
             if env is None or unset not in env:
                 environment.pop(unset, None)
         command = shlex.join([sys.executable, "-m", "provisioner", *args])
+        # One tmux command: the pane stays after the command ends even when it ends at once (set afterwards, a quick
+        # command's pane could be gone before it was told to stay).
         self._tmux("new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), "-c", str(cwd),
-                   f"exec {command}", env=environment)
-        self._tmux("set-option", "-t", self.name, "remain-on-exit", "on")
+                   f"exec {command}", ";", "set-option", "-t", self.name, "remain-on-exit", "on", env=environment)
 
     def _tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
         return subprocess.run(["tmux", "-L", self.name, *args], capture_output=True, text=True, check=True,
