@@ -11,6 +11,16 @@ import time
 import uuid
 from pathlib import Path
 
+# The pane's command: run tunnelctl as a child and write its exit status to a file. Ctrl-C reaches both (one process
+# group); a handler (not SIG_IGN, which a child would inherit) keeps this parent waiting for the child's own exit.
+_RUN_AND_RECORD_STATUS = """
+import signal, subprocess, sys
+signal.signal(signal.SIGINT, lambda *_: None)
+code = subprocess.call(sys.argv[2:])
+with open(sys.argv[1], "w") as status:
+    status.write(str(code if code >= 0 else 128 - code))
+"""
+
 
 class Terminal:
     def __init__(self, *args: str, cwd: Path, env: dict[str, str] | None = None, width: int = 80, height: int = 50):
@@ -19,7 +29,11 @@ class Terminal:
         for unset in ("NO_COLOR", "FORCE_COLOR", "TUNNELCTL_DEBUG"):
             if env is None or unset not in env:
                 environment.pop(unset, None)
-        command = shlex.join([sys.executable, "-m", "provisioner", *args])
+        # The exit status comes from a file the pane's own parent process writes: tmux 3.3 now and then misses the
+        # SIGCHLD of a command that has ended, leaving it a zombie and the pane "alive" for ever.
+        self._status_file = Path(f"/tmp/{self.name}.status")
+        command = shlex.join([sys.executable, "-c", _RUN_AND_RECORD_STATUS, str(self._status_file),
+                              sys.executable, "-m", "provisioner", *args])
         # One tmux command: the pane stays after the command ends even when it ends at once (set afterwards, a quick
         # command's pane could be gone before it was told to stay).
         self._tmux("new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), "-c", str(cwd),
@@ -52,18 +66,17 @@ class Terminal:
         self._tmux("send-keys", "-t", self.name, *keys)
 
     def exit_code(self, timeout: float = 60) -> int:
-        """Wait for the command to end; its exit status."""
+        """Wait for the command to end; its exit status (128 + N for a command killed by signal N, as a shell says)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            dead, status, killed_by = self._tmux("display-message", "-p", "-t", self.name,
-                                                 "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}").strip().split(":")
-            if dead == "1" and (status or killed_by):  # tmux may say dead a moment before it says how
-                return int(status) if status else 128 + int(killed_by)  # as a shell reports a signal
+            if self._status_file.exists() and (recorded := self._status_file.read_text()):
+                return int(recorded)
             time.sleep(0.2)
         raise AssertionError(f"the command did not end within {timeout:g} s; the screen:\n{self.screen()}")
 
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.name, "kill-server"], capture_output=True)
+        self._status_file.unlink(missing_ok=True)
 
     def __enter__(self) -> Terminal:
         return self
