@@ -38,6 +38,19 @@ def test_help_starts_without_loading_heavy_libraries():
     assert "plan" in result.stdout and result.stdout.strip().endswith("[]")
 
 
+def test_plan_and_status_read_the_engine_without_loading_an_http_client(tmp_path):
+    # docker-py (with requests), http.client and ssl cost more to import than a plan of 50 tunnels takes to run
+    (tmp_path / "tunnels.yaml").write_text(f"version: 1\nproject: lean-reads\ntunnels:\n"
+                                           f"  - {{name: web, port: 8080, image: {SLEEPER_IMAGE}}}\n")
+    for command in ("plan", "status"):
+        code = ("import sys; from provisioner import cli\n"
+                f"try: cli.main([{command!r}])\nexcept SystemExit: pass\n"
+                "print(sorted(m for m in ('docker', 'requests', 'http.client', 'ssl', 'urllib.request') "
+                "if m in sys.modules))")
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+        assert "web" in result.stdout and result.stdout.strip().endswith("[]"), (command, result.stdout)
+
+
 def test_validate_prints_one_line_and_needs_no_docker(tmp_path):
     (tmp_path / "team.yaml").write_text(cli_manifest("team"))
     result = run_tunnelctl("validate", "-f", "team.yaml", cwd=tmp_path, env={**SECRETS, "DOCKER_HOST": "unix:///nope"})

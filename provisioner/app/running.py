@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .. import manifest
 from ..constants import EXIT_DEGRADED, EXIT_ERROR, EXIT_OK
@@ -15,7 +15,9 @@ from ..engine.registry import Opener, open_engines
 from ..errors import UserError
 from ..mcp.url_memory import UrlChange
 from ..observe.status import TunnelStatus
-from .doctor import Diagnosis
+
+if TYPE_CHECKING:  # status and logs do not load doctor's code
+    from .doctor import Diagnosis
 
 
 @dataclass(frozen=True)

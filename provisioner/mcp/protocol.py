@@ -7,11 +7,9 @@ the URL's host, the way `curl --connect-to` does; real Pinggy URLs need nothing.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
-import ssl
 import time
 import urllib.parse
 from collections.abc import Mapping
@@ -102,6 +100,9 @@ def request(url: str, method: str, headers: Mapping[str, str], body: bytes | Non
 
     `verify=False` accepts any certificate: for a local server's own (x:localServerTls), never a public URL.
     """
+    import http.client  # only here: status needs this module's URL helpers, not its client (with ssl and email)
+    import ssl
+
     parts = urllib.parse.urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     host_header = parts.netloc
@@ -158,6 +159,8 @@ def _first_event(response, deadline: float) -> bytes:
 
 
 def _network_problem(error: Exception, timeout: float) -> str:
+    import http.client
+
     if isinstance(error, TimeoutError) or "timed out" in str(error):
         return f"no answer within {timeout:g} s"
     if isinstance(error, ConnectionRefusedError):

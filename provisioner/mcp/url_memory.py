@@ -92,8 +92,6 @@ def _save(path: Path, data: dict[str, Any]) -> None:
 def note_urls(project: str, current: Mapping[str, str], path: Path | None = None) -> list[UrlChange]:
     """Remember each tunnel's URL as reported now; the tunnels whose URL moved since the last report, with the client
     files tunnelctl wrote for them brought along (or said to be stale)."""
-    from .client_files import follow
-
     path = path or state_file()
     data = _load(path)
     moved, learned = [], False
@@ -106,6 +104,10 @@ def note_urls(project: str, current: Mapping[str, str], path: Path | None = None
                 moved.append((tunnel, previous, url))
     if learned:  # a status that finds every URL where it was writes nothing
         _save(path, data)
+    if not moved:
+        return []
+    from .client_files import follow  # only for news: it brings platform and subprocess, a status needs neither
+
     changes = []
     for tunnel, previous, url in moved:
         files = [ClientFile(**entry) for entry in data["clients"].get(_key(project, tunnel), [])]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import urllib.request
 
 from .pinggy_output import urls_from_debugger
 
@@ -39,6 +38,8 @@ def debugger_urls(port: int, timeout: float = 1.0) -> tuple[str, ...]:
     fails, and it carries on) would answer with URLs of their own, which `check` would send the access key to."""
     if not _listener_is_ours(port):
         return ()
+    import urllib.request  # only here: with http.client and ssl it is a tenth of every plan's and status's imports
+
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/urls", timeout=timeout) as response:
             return urls_from_debugger(response.read(1_000_000))

@@ -90,14 +90,17 @@ def gather_manifest(loaded: Manifest, engine_names: list[str],
 
 def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel]) -> list[TunnelStatus]:
     """The engine's side: `tunnels` are those the manifest places on it."""
-    owned = engine.observe(project).owned
-    details = {item.tunnel: item for item in engine.inspect(container.id for container in owned)}
+    listed = {container.tunnel: container for container in engine.observe(project).owned}
     wanted = {tunnel.name: tunnel for tunnel in tunnels}
-    names = list(wanted) + sorted(set(details) - set(wanted))
+    names = list(wanted) + sorted(set(listed) - set(wanted))
 
-    def one(name: str) -> TunnelStatus:
+    def one(name: str) -> TunnelStatus | None:
+        # Each tunnel's reads (inspect, logs, its port) one after another, tunnels side by side: the engine answers
+        # one tunnel's inspect while another's logs are parsed, rather than every inspect waiting for the last one.
         tunnel = wanted.get(name)
-        found = details.get(name)
+        found = next(iter(engine.inspect([listed[name].id])), None) if name in listed else None
+        if found is None and tunnel is None:
+            return None  # a container that left the manifest, and is gone since it was listed
         host, port = ((tunnel.settings.host, tunnel.settings.port) if tunnel
                       else forward_target(found.command) if found else (None, None))
         network = (network_mode(tunnel.settings, engine.kind) if tunnel and tunnel.settings.network
@@ -114,7 +117,7 @@ def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel]) -> list[Tunn
         seen = _with_container(engine, base, found, debugger_port)
         return replace(seen, urls=serving_urls(seen.urls, bool(tunnel and tunnel.settings.https_only)))
 
-    return map_parallel(one, names)
+    return [item for item in map_parallel(one, names) if item is not None]
 
 
 def down_reason(state: str, exit_code: int | None, last_line: str) -> str:
