@@ -80,6 +80,7 @@ class Crowd:
         self.states |= {f"u{n}": "restarting" for n in range(unknown)} | {f"n{n}": "created" for n in range(new)}
         self.restarted: list[str] = []
         self.started: list[str] = []
+        self.read: list[str] = []  # whose logs were asked for
 
     def start(self, container_id):
         self.started.append(container_id)
@@ -89,6 +90,7 @@ class Crowd:
         return Observed(tuple(Listed(name, state) for name, state in self.states.items()))
 
     def logs(self, container_id, tail="all", since=None):
+        self.read.append(container_id)
         return {"r": RESET, "u": "(sensitive)@127.0.0.1: Permission denied (password).\n"}.get(container_id[0], "")
 
     def skip_back_off(self, container_id):
@@ -118,6 +120,14 @@ def test_new_containers_are_started_as_many_at_a_time_as_a_server_takes_logins()
     shedding = Crowd(logging_in=3, reset=1, new=5)  # one reset: five at once
     one_poll(shedding)
     assert shedding.restarted == ["r0"] and shedding.started[0] == "n0" and len(shedding.started) == 5
+
+
+def test_containers_waiting_for_their_turn_cost_the_engine_no_reads():
+    """Fifty made at once, ten logging in: the forty with no output yet are not asked for it at every poll, which took
+    the engine's time from the starts and logins that were due."""
+    crowded = Crowd(logging_in=10, reset=0, new=40)
+    one_poll(crowded)
+    assert sorted(set(crowded.read)) == sorted(f"l{n}" for n in range(10))
 
 
 def test_out_of_time_the_containers_still_waiting_for_their_turn_start_all_the_same():

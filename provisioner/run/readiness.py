@@ -225,6 +225,8 @@ def _judge_in(engine: Engine, states: dict[str, str], reading: set[str], target:
 def _judge(engine: Engine, target: Target, state: str | None, with_daemon_log: bool = False) -> Readiness:
     if state is None:
         return Readiness(target.tunnel, FAILED, problem="the container disappeared")
+    if state == _NOT_STARTED:  # waiting for its turn to log in: nothing to read yet (reading the empty logs of 40
+        return Readiness(target.tunnel)  # of 50 at every poll took the engine's time from the starts that were due)
     session = (client_session(engine, target.container_id, running=state == "running") if with_daemon_log
                else read_session(engine.logs(target.container_id, tail=RECENT_ENTRIES)))
     urls = serving_urls(session.urls, target.https_only)
