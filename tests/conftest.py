@@ -157,7 +157,7 @@ def tunnel_names(api, project: str) -> list[str]:
 
 def remove_project(api, project: str) -> None:
     for row in project_rows(api, project):
-        api.remove_container(row["Id"], force=True)
+        api.remove_container(row["Id"], force=True, v=True)
 
 
 @pytest.fixture(scope="session")
@@ -302,8 +302,8 @@ def pytest_collection_modifyitems(config, items):
 
 class PrivateEngine:
     """A dockerd of the test session's own (tests/support/second-engine): its own socket, data, exec root, config
-    and pid file, no bridge, no iptables rules. Tests may stop, kill and restart it; the machine's engine is never
-    touched."""
+    and pid file, network namespace (with a bridge of its own), no iptables rules. Tests may stop, kill and restart
+    it; the machine's engine is never touched."""
 
     def __init__(self, purpose: str):
         import uuid

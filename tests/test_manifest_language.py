@@ -54,7 +54,7 @@ def test_every_option_lands_in_the_exact_argv(write_manifest):
             labels: {team: design}
     """, key=STRONG_KEY))
     assert spec.command == (
-        "-p", "443", "-R0:127.0.0.1:8080", "-L4301:localhost:4300",
+        "-p", "443", "-R0:127.0.0.1:8080", "-L0.0.0.0:4301:localhost:4300",
         "-o", "StrictHostKeyChecking=no", "-o", "ServerAliveInterval=15",
         "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveCountMax=3",
         "-t", "tok1+force@eu.pro.pinggy.io",

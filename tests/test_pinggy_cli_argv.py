@@ -108,7 +108,7 @@ def test_every_http_option_is_accepted_and_understood(pinggy_cli, write_manifest
     assert config["token"] == "tok1" and config["force"] is True
     assert config["serverAddress"] == "eu.pro.pinggy.io"
     assert config["forwarding"] == [{"address": "https://127.0.0.1:8080", "type": "http"}]  # local_tls: https
-    assert config["webDebugger"] == "localhost:4301"
+    assert config["webDebugger"] == "0.0.0.0:4301"  # its own network namespace (relays_loopback)
     assert config["bearerTokenAuth"] == [KEY, KEY[::-1]]
     assert config["basicAuth"] == [{"username": "alice", "password": "open sesame"},
                                    {"username": "bob", "password": "p@ss"}]

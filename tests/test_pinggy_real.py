@@ -1,11 +1,14 @@
 """Pinggy's real CLI, end to end: tunnelctl drives tunnelctl-test/pinggy-real:latest (npm pinggy 0.5.3 on libpinggy
 built from the pinned sources) against the Pinggy-protocol stand-in (standin/pinggy-protocol-standin).
 
-The CLI dials port 443 and nothing else, so it runs on a private engine (tests/support/second-engine) whose
-host-network containers share that engine's network namespace: there 127.0.0.1:443 is relayed to the stand-in, and
-each test's local server is relayed from this machine's loopback (tests/support/netns-relay). The machine's own port
-443 is never used. Visitors reach the tunnels through pinggy-edge in front of the stand-in's sessions, so `check`
-works as it does on the OpenSSH stand-in.
+The CLI dials port 443 and nothing else, so it runs on a private engine (tests/support/second-engine), whose
+network namespace plays the machine's: there port 443 (of every address: the loopback, and the bridge's gateway that
+containers in a namespace of their own reach) is relayed to the stand-in, and each test's local server is relayed
+from this machine's loopback to that namespace's (tests/support/netns-relay). The machine's own port 443 is never
+used. tunnelctl's tunnels run the image under the default image's name (REAL_AS_DEFAULT), so that they get the
+default image's container layout: the CLI in a network namespace of its own, beside a relay container on the host
+network (provisioner/engine/loopback.py). Visitors reach the tunnels through pinggy-edge in front of the stand-in's
+sessions, so `check` works as it does on the OpenSSH stand-in.
 
 What the real client printed in each case is written down in standin/README.md (Pinggy's real CLI, what it says);
 issue 19's tunnelctl side extends these tests with what apply, status and logs must make of it.
@@ -14,11 +17,13 @@ issue 19's tunnelctl side extends these tests with what apply, status and logs m
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import re
 import signal
 import subprocess
+import sys
 import textwrap
 import time
 import uuid
@@ -27,8 +32,11 @@ import pytest
 from test_mcp import SERVER_NAME, mcp_server
 
 from conftest import SUPPORT, manifest_text, remove_project, run_tunnelctl, wait_until
+from provisioner.engine.loopback import RELAY_FOR
+from provisioner.mcp.protocol import edge_addresses, request
 
 REAL_ENGINE = "real"
+REAL_AS_DEFAULT = "pinggy/pinggy:tunnelctl-test-real"  # the real CLI's image, named as the default image is
 
 
 @pytest.fixture(scope="session")
@@ -56,14 +64,20 @@ def pinggy_protocol(real_image):
 class RealClientEngine:
     """The private engine the real CLI runs on, with the stand-in at 127.0.0.1:443 of its network namespace."""
 
+    image = REAL_AS_DEFAULT
+
     def __init__(self, engine, sockets):
         self.engine, self.url, self.api, self.sockets = engine, engine.url, engine.api, sockets
+        # where a container on the engine's bridge reaches the engine's namespace (and the stand-in, on 443)
+        [config] = engine.api.inspect_network("bridge")["IPAM"]["Config"]  # the default bridge names no gateway
+        self.gateway = config.get("Gateway") or str(ipaddress.ip_network(config["Subnet"])[1])
 
-    def relay(self, port: int, far_port: int | None = None) -> subprocess.Popen:
-        """127.0.0.1:far_port (default port) in the engine's namespace → 127.0.0.1:port here; kill it to cut it."""
+    def relay(self, port: int, far_port: int | None = None, far_address: str = "127.0.0.1") -> subprocess.Popen:
+        """far_address:far_port (default 127.0.0.1:port) in the engine's namespace → 127.0.0.1:port here; kill it to
+        cut it."""
         path = self.sockets / f"relay-{uuid.uuid4().hex[:8]}.sock"
         command = [str(SUPPORT / "netns-relay"), str(self.engine.pid), str(port), str(path)]
-        process = subprocess.Popen(command + ([str(far_port)] if far_port else []), stdout=subprocess.PIPE,
+        process = subprocess.Popen(command + [str(far_port or port), far_address], stdout=subprocess.PIPE,
                                    text=True, start_new_session=True)
         assert process.stdout is not None and process.stdout.readline().strip() == "ready"
         return process
@@ -99,8 +113,10 @@ def real_engine(second_engine, real_image, pinggy_protocol, tmp_path_factory):
         subprocess.run(["docker", "-H", second_engine.url, "load", "-q"], stdin=save.stdout, check=True,
                        capture_output=True, timeout=300)
         assert save.wait() == 0
+    repository, tag = REAL_AS_DEFAULT.split(":")
+    second_engine.api.tag(real_image, repository, tag)
     engine = RealClientEngine(second_engine, tmp_path_factory.mktemp("relays"))
-    relay = engine.relay(pinggy_protocol.port, REAL_CLI_PORT)
+    relay = engine.relay(pinggy_protocol.port, REAL_CLI_PORT, "0.0.0.0")
     try:
         yield engine
     finally:
@@ -122,9 +138,9 @@ def manifest(project: str, engine: RealClientEngine, tunnels: str, image: str, *
         project: $project
         engines:
           $name: {docker: "$url"}
-        defaults: {image: $image, server: 127.0.0.1, engine: $name}
+        defaults: {image: $image, server: $server, engine: $name}
         tunnels:
-    """, project=project, name=REAL_ENGINE, url=engine.url, image=image) + textwrap.indent(
+    """, project=project, name=REAL_ENGINE, url=engine.url, image=image, server=engine.gateway) + textwrap.indent(
         manifest_text(tunnels, **values).lstrip("\n"), "  ")
 
 
@@ -162,7 +178,7 @@ def test_the_real_client_comes_up_serves_visitors_through_the_edge_and_stops(rea
         (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
             - {name: web, port: $port, token: "{{ env.REAL_TOKEN }}", mcp: true, https_only: true,
                access_keys: ["{{ env.REAL_KEY }}"], headers: {update: {Host: "localhost:$port"}}}
-        """, real_image, port=port))
+        """, real_engine.image, port=port))
         applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
         assert applied.returncode == 0, applied.stdout + applied.stderr
         session = pinggy_protocol.wait_for_record(token, status="active")
@@ -177,10 +193,106 @@ def test_the_real_client_comes_up_serves_visitors_through_the_edge_and_stops(rea
         assert parts["public"]["result"] == "pass" and parts["public"]["server"]["name"] == SERVER_NAME
         assert parts["stranger"]["result"] == "pass" and parts["stranger"]["http_status"] == 401
 
-        [container] = real_engine.api.containers(filters={"label": f"io.tunnelctl.project={real_project}"})
+        [container] = tunnel_containers(real_engine, real_project)
         real_engine.api.stop(container["Id"], timeout=10)
         assert real_engine.api.inspect_container(container["Id"])["State"]["ExitCode"] == 0  # it handled SIGTERM
         assert pinggy_protocol.wait_for_status(session, "closed")["end_reason"] == "client-disconnected"
+
+
+def tunnel_containers(engine: RealClientEngine, project: str) -> list[dict]:
+    """The project's tunnel containers, without their relays (engine/loopback.py)."""
+    return [row for row in engine.api.containers(all=True, filters={"label": f"io.tunnelctl.project={project}"})
+            if RELAY_FOR not in row["Labels"]]
+
+
+# Run as another user (nobody) in the engine's network namespace, the machine's for its containers: every TCP port
+# of the loopback that answers is asked what Pinggy's CLI daemon answers on its control port, GET /tunnels. Prints
+# the open ports and those whose answer held the token.
+NEIGHBOUR = r"""
+import json, socket, sys
+token, found, open_ports = sys.argv[1], [], []
+for port in range(1024, 65536):
+    with socket.socket() as probe:
+        probe.settimeout(0.2)
+        if probe.connect_ex(("127.0.0.1", port)) != 0:
+            continue
+        open_ports.append(port)
+        probe.settimeout(2)
+        try:
+            probe.sendall(b"GET /tunnels HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            answer = b""
+            while chunk := probe.recv(65536):
+                answer += chunk
+        except OSError:
+            pass
+        if token.encode() in answer:
+            found.append(port)
+print(json.dumps({"uid": __import__("os").getuid(), "open": open_ports, "token_at": found}))
+"""
+
+
+def neighbour_probe(engine: RealClientEngine, token: str) -> dict:
+    command = ["nsenter", f"--net=/proc/{engine.engine.pid}/ns/net", "--", "setpriv", "--reuid", "65534",
+               "--regid", "65534", "--clear-groups", sys.executable, "-c", NEIGHBOUR, token]
+    probed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert probed.returncode == 0, probed.stderr
+    found = json.loads(probed.stdout)
+    assert found["uid"] == 65534
+    return found
+
+
+def test_another_user_of_the_machine_cannot_read_the_token_from_the_clis_control_port(
+        real_engine, real_image, pinggy_protocol, real_project, local_server, tmp_path):
+    """Issue 19, item 7. The CLI's daemon answers GET /tunnels (the token, the whole configuration) on 127.0.0.1 of
+    its network namespace without authentication: tunnelctl runs it in a namespace of its own, and relays the local
+    server from the host's loopback to it (engine/loopback.py). Visitors still reach that server; a neighbour
+    scanning the host's loopback finds no control port; the same probe finds the token when the same client runs
+    with host networking, as it did before; and destroy leaves no container and no volume behind."""
+    port, seen = local_server
+    token = new_token(pinggy_protocol, release_lag=0)
+    env = {"TUNNELCTL_EDGE": pinggy_protocol.edge}
+    with real_engine.reaching(port):
+        (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
+            - {name: web, port: $port, token: "$token"}
+        """, real_engine.image, port=port, token=token))
+        applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        [url, *_] = up_in(applied, "web")
+        answer = request(url + "/through-the-relay", "GET", {}, None, 10, edge_addresses(env))
+        assert (answer.status, answer.body) == (200, b"hello from the local MCP server")
+        assert seen[-1]["path"] == "/through-the-relay"
+
+        [tunnel] = tunnel_containers(real_engine, real_project)
+        details = real_engine.api.inspect_container(tunnel["Id"])
+        assert details["HostConfig"]["NetworkMode"] == "bridge"
+        volumes = [mount["Name"] for mount in details["Mounts"] if mount["Type"] == "volume"]
+        relays = real_engine.api.containers(filters={"label": f"{RELAY_FOR}={tunnel['Id']}"})
+        assert [relay["HostConfig"]["NetworkMode"] for relay in relays] == ["host"] and volumes
+
+        isolated = neighbour_probe(real_engine, token)
+        assert isolated["open"] and isolated["token_at"] == [], isolated  # the local server's relay answers
+
+        stopping = time.monotonic()
+        real_engine.api.stop(tunnel["Id"], timeout=10)
+        assert time.monotonic() - stopping < 3  # the launcher passes SIGTERM on to the CLI, which says goodbye
+        assert real_engine.api.inspect_container(tunnel["Id"])["State"]["ExitCode"] == 0
+
+        destroyed = run_tunnelctl("destroy", "--auto-approve", cwd=tmp_path, env=env)
+        assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
+        assert real_engine.api.containers(all=True, filters={"label": f"io.tunnelctl.project={real_project}"}) == []
+        left = {volume["Name"] for volume in real_engine.api.volumes().get("Volumes") or ()}
+        assert not left & set(volumes)
+
+        # the probe can fail: the same image and arguments under host networking, as tunnelctl ran them before
+        exposed = real_engine.api.create_container(
+            real_engine.image, pinggy_protocol.cli_args(token, f"localhost:{port}"),
+            host_config=client_host_config(real_engine), labels={"io.tunnelctl.test": "host-network-client"})
+        real_engine.api.start(exposed)
+        try:
+            pinggy_protocol.wait_for_record(token, status="active", timeout=60)
+            assert neighbour_probe(real_engine, token)["token_at"]
+        finally:
+            real_engine.api.remove_container(exposed, force=True)
 
 
 def test_a_session_the_server_drops_comes_back_with_a_new_url(real_engine, real_image, pinggy_protocol,
@@ -190,7 +302,7 @@ def test_a_session_the_server_drops_comes_back_with_a_new_url(real_engine, real_
     with real_engine.reaching(port):
         (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
             - {name: web, port: $port, token: "$token"}
-        """, real_image, port=port, token=token))
+        """, real_engine.image, port=port, token=token))
         applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path)
         assert applied.returncode == 0, applied.stdout + applied.stderr
         first = pinggy_protocol.wait_for_record(token, status="active")
@@ -223,7 +335,7 @@ def test_a_login_the_server_refuses_never_comes_up(real_engine, real_image, ping
         with real_engine.reaching(port):
             (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
                 - {name: web, port: $port, token: "$token"}
-            """, real_image, port=port, token=token))
+            """, real_engine.image, port=port, token=token))
             applied = run_tunnelctl("apply", "--auto-approve", "--timeout", "25", cwd=tmp_path)
         assert applied.returncode == 1, applied.stdout + applied.stderr
         assert re.search(r"^(?:\S+/)?web\s+failed", applied.stdout, re.MULTILINE), applied.stdout
@@ -244,7 +356,7 @@ def test_a_server_nobody_answers_for_never_comes_up(real_engine, real_image, rea
     with real_engine.reaching(port):
         (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
             - {name: web, port: $port, token: "$token", server: 127.0.0.2}
-        """, real_image, port=port, token="real" + uuid.uuid4().hex[:12]))
+        """, real_engine.image, port=port, token="real" + uuid.uuid4().hex[:12]))
         started = time.monotonic()
         # long enough for a daemon slow to start on a loaded machine to have tried once
         applied = run_tunnelctl("apply", "--auto-approve", "--timeout", "25", cwd=tmp_path)

@@ -68,19 +68,37 @@ FIGMA = """
 """
 
 
-@pytest.mark.parametrize("recorded", ["linux-dockerd", "docker-rootless", "podman", "podman-rootless"])
-def test_where_the_host_network_is_the_users_machine_the_tunnel_uses_it_as_before(recorded, write_manifest):
-    spec = container_spec("figma", tunnel(write_manifest, FIGMA), describe(info(recorded)))
-    assert spec.network == "host" and spec.published == ()
+LINUX_KINDS = ["linux-dockerd", "docker-rootless", "podman", "podman-rootless"]
+OPENSSH = "  image: tunnelctl-test/pinggy-ssh:latest\n"
+
+
+@pytest.mark.parametrize("recorded", LINUX_KINDS)
+def test_where_the_host_network_is_the_users_machine_an_openssh_tunnel_uses_it_as_before(recorded, write_manifest):
+    spec = container_spec("figma", tunnel(write_manifest, FIGMA + OPENSSH), describe(info(recorded)))
+    assert spec.network == "host" and spec.published == () and not spec.loopback_relay
     assert spec.command[:4] == ("-p", "443", "-R0:127.0.0.1:3845", "-L4300:localhost:4300")
     assert spec.target == "127.0.0.1:3845 → pro.pinggy.io:443"
     # the same hash as before engine kinds existed: knowing the engine's kind recreates nothing (the hardened
     # container, layouts 2 and 3, is what changed it)
-    assert spec.spec_hash == digest({"name": "figma-figma", "image": "pinggy/pinggy:latest", "command": spec.command,
-                                     "restart": "unless-stopped", "network_mode": "host",
+    assert spec.spec_hash == digest({"name": "figma-figma", "image": "tunnelctl-test/pinggy-ssh:latest",
+                                     "command": spec.command, "restart": "unless-stopped", "network_mode": "host",
                                      "log_options": log_driver_options(spec.log_bounds),
                                      "hardening": hardening_arguments(HARDENED),
                                      "environment": CLIENT_ENVIRONMENT})
+
+
+@pytest.mark.parametrize("recorded", LINUX_KINDS)
+def test_pinggy_cli_gets_a_network_namespace_of_its_own_with_a_relay_to_the_local_server(recorded, write_manifest):
+    """Its daemon's control port (no authentication) must not be on the machine's loopback (engine/loopback.py)."""
+    spec = container_spec("figma", tunnel(write_manifest, FIGMA), describe(info(recorded)))
+    assert spec.network == "bridge" and spec.loopback_relay
+    assert spec.command[:4] == ("-p", "443", "-R0:127.0.0.1:3845", "-L0.0.0.0:4300:localhost:4300")
+    assert spec.published == (("127.0.0.1", 4300, 4300),)  # the debugger, on the machine's loopback as before
+    assert (spec.local_host, spec.local_port) == ("127.0.0.1", 3845)  # still checked here, where the server is
+    # host networking where the user asks for it, or the server is not on loopback (nothing to relay)
+    for chosen in ("  network: host\n", "  host: 192.0.2.10\n"):
+        other = container_spec("figma", tunnel(write_manifest, FIGMA + chosen), describe(info(recorded)))
+        assert other.network == "host" and not other.loopback_relay
 
 
 @pytest.mark.parametrize("recorded", ["docker-desktop-macos", "docker-desktop-windows"])

@@ -252,7 +252,7 @@ def test_no_field_can_inject_an_ssh_argument(write_manifest, chosen):
     assert re.fullmatch(r"-R0:[A-Za-z0-9][A-Za-z0-9.:-]*:[0-9]+", command[2])
     index = 3
     if command[index].startswith("-L"):
-        assert re.fullmatch(r"-L[0-9]+:localhost:4300", command[index])
+        assert re.fullmatch(r"-L(0\.0\.0\.0:)?[0-9]+:localhost:4300", command[index])
         index += 1
     while command[index] == "-o":
         assert OPTION_VALUE.fullmatch(command[index + 1]), command[index + 1]

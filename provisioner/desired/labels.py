@@ -21,8 +21,10 @@ MANAGER = "tunnelctl"
 
 # Bump only when the container layout itself changes (not when tunnelctl's code is refactored): every
 # container whose spec hash differs is recreated. 2: the hardened container (model.HARDENED). 3: an init process,
-# and HOME and the XDG folders on the tmpfs whatever the image's user (model.CLIENT_ENVIRONMENT).
-SPEC_FORMAT = "3"
+# and HOME and the XDG folders on the tmpfs whatever the image's user (model.CLIENT_ENVIRONMENT). 4: Pinggy's CLI in a
+# network namespace of its own, with a relay container to the local server (engine/loopback.py); only those
+# containers' hashes changed, so only they are recreated.
+SPEC_FORMAT = "4"
 
 
 def ownership_filter(project: str) -> list[str]:

@@ -107,6 +107,10 @@ class ContainerSpec:
     network: str = "host"  # Docker's network mode: host, bridge, or the name of a user-defined network
     published: tuple[tuple[str, int, int], ...] = ()  # (host address, host port, container port), e.g. the debugger
     sensitive: frozenset[str] = frozenset()  # settings that hold a secret (or what a template made of one)
+    # The container has a network namespace of its own (`network`) and reaches local_host:local_port on the
+    # engine's host loopback through a relay container beside it (engine/loopback.py): Pinggy's CLI, whose daemon
+    # answers on 127.0.0.1 without authentication, then answers only inside that namespace.
+    loopback_relay: bool = False
 
     # Computed only when a container is created or a plan explains a change: most runs change nothing.
     @cached_property

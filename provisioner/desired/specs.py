@@ -6,10 +6,11 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from ..engine import loopback
 from ..engine.docker_form import hardening_arguments, log_driver_options
 from ..engine.platforms import DESKTOP_HOST, DOCKER_DESKTOP, LINUX_DOCKER, EngineKind
 from ..manifest import Manifest, Tunnel
-from ..manifest.domain_checks import is_loopback
+from ..manifest.domain_checks import is_loopback, runs_pinggy_cli
 from ..manifest.options import remote_words
 from ..manifest.schema import field_defaults, secret_settings
 from ..manifest.settings import Settings
@@ -17,6 +18,7 @@ from .labels import digest
 from .model import CLIENT_ENVIRONMENT, HARDENED, ContainerSpec, LogBounds
 
 HOST_NETWORK = "host"
+OWN_NAMESPACE_NETWORK = "bridge"  # Docker's default: a namespace of the container's own, with a way out to Pinggy
 DEBUGGER_CONTAINER_PORT = 4300  # where the client serves its web debugger, inside the tunnel's session
 
 _NEEDS_QUOTES = re.compile(r"""[\s"'\\]""")
@@ -44,6 +46,15 @@ def network_mode(settings: Settings, kind: EngineKind) -> str:
     return HOST_NETWORK if kind.host_network_is_users_machine else "bridge"
 
 
+def relays_loopback(settings: Settings, kind: EngineKind) -> bool:
+    """Whether the tunnel runs in a network namespace of its own, reaching its local server on the host's loopback
+    through a relay container (engine/loopback.py): Pinggy's CLI, which would otherwise open its unauthenticated
+    control port on the machine's loopback. Not a `network` the user chose, nor a server elsewhere than loopback
+    (host networking then; README, Security), nor OpenSSH-based images (no control port)."""
+    return (network_mode(settings, kind) == HOST_NETWORK and not settings.network and runs_pinggy_cli(settings.image)
+            and is_loopback(settings.host))
+
+
 def forwarded_host(settings: Settings, kind: EngineKind) -> str:
     """The address the client forwards to, seen from inside the container: on Docker Desktop's bridge, the user's
     loopback is host.docker.internal (Pinggy's image maps localhost so too; the OpenSSH client does not)."""
@@ -68,7 +79,8 @@ def sensitive_settings(settings: Settings, secrets: Collection[str]) -> frozense
 def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER,
                    secrets: Collection[str] = ()) -> ContainerSpec:
     settings = tunnel.settings
-    network = network_mode(settings, kind)
+    relayed = relays_loopback(settings, kind)
+    network = OWN_NAMESPACE_NETWORK if relayed else network_mode(settings, kind)
     forward_to = forwarded_host(settings, kind)
     command = tuple(ssh_arguments(settings, forward_to, host_network=network == HOST_NETWORK))
     logging = log_bounds(settings)
@@ -87,6 +99,8 @@ def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER
     }
     if published:  # only when present, so that the hash of every existing host-network container stays the same
         runtime["published"] = [list(binding) for binding in published]
+    if relayed:
+        runtime["loopback_relay"] = loopback.PROGRAMS
     where = f"{settings.host}:{settings.port}"
     if settings.network and network != HOST_NETWORK:
         where += f" in network {network}"
@@ -110,6 +124,7 @@ def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER
         network=network,
         published=published,
         sensitive=sensitive_settings(settings, secrets),
+        loopback_relay=relayed,
     )
 
 

@@ -16,7 +16,7 @@ from ..desired import labels
 from ..desired.model import ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from ..errors import EngineError
 from ..parallel import map_parallel
-from . import EngineVersion, LogTail, platforms
+from . import EngineVersion, LogTail, loopback, platforms
 from . import errors as engine_errors
 from .config import (
     BUILT_IN_NETWORKS,
@@ -150,7 +150,9 @@ class DockerEngine:
         networks when tunnels join user-defined ones."""
         with self._call("listing containers"):
             rows = self.reads.containers({"label": labels.ownership_filter(project)})
-        owned = tuple(_observed(row) for row in rows)
+        ids = {row["Id"] for row in rows}
+        # a relay goes with its tunnel container (loopback.py); one whose tunnel container is gone is a leftover
+        owned = tuple(_observed(row) for row in rows if (row.get("Labels") or {}).get(loopback.RELAY_FOR) not in ids)
         held = {container.name for container in owned}
         missing = sorted(set(wanted_names) - held)
         foreign = {}
@@ -231,42 +233,77 @@ class DockerEngine:
 
     def create(self, spec: ContainerSpec, start: bool = True) -> str:
         """Create the container and start it unless told not to; return its id. Pulls the image when the engine
-        lacks it."""
+        lacks it. A spec with `loopback_relay` gets its relay container too (loopback.py), made right after it."""
         what = f"creating container '{spec.container_name}'"
         with self._call(what):
             api = self.api
             from docker.types import LogConfig
 
-            host_config = api.create_host_config(
-                network_mode=spec.network, restart_policy={"Name": spec.restart_policy},
-                port_bindings={f"{inside}/tcp": (address, port) for address, port, inside in spec.published},
-                # Bounded logs: a CLI that reconnects for days redraws its spinner every 80 ms.
-                log_config=LogConfig(type="json-file", config=log_driver_options(spec.log_bounds)),
-                **hardening_arguments(spec.hardening))
-            try:
-                created = self._create(spec, host_config)
-            except self._errors.ImageNotFound:
-                self.pull(spec.image)
-                created = self._create(spec, host_config)
-            container_id = created["Id"]
+            def host_config(network: str, **extra: Any) -> dict:
+                return api.create_host_config(
+                    network_mode=network, restart_policy={"Name": spec.restart_policy},
+                    # Bounded logs: a CLI that reconnects for days redraws its spinner every 80 ms.
+                    log_config=LogConfig(type="json-file", config=log_driver_options(spec.log_bounds)),
+                    **hardening_arguments(spec.hardening), **extra)
+
+            ports = {f"{inside}/tcp": (address, port) for address, port, inside in spec.published}
+            if not spec.loopback_relay:
+                try:
+                    created = self._create(spec, host_config(spec.network, port_bindings=ports))
+                except self._errors.ImageNotFound:
+                    self.pull(spec.image)
+                    created = self._create(spec, host_config(spec.network, port_bindings=ports))
+                container_id = created["Id"]
+            else:
+                entrypoint = self._entrypoint(spec.image)
+                where = (spec.local_host, spec.local_port)
+                container_id = self._create(spec, host_config(spec.network, port_bindings=ports),
+                                            entrypoint=loopback.launcher_entrypoint(entrypoint, *where),
+                                            volumes=[loopback.SOCKET_FOLDER])["Id"]
+                try:
+                    self._create_relay(spec, container_id, loopback.relay_entrypoint(entrypoint, *where),
+                                       host_config("host", volumes_from=[container_id]))
+                except Exception:
+                    self.remove(container_id)
+                    raise
         pause_points.reached("created-not-started")
         if not start:
             return container_id
         try:
             with self._call(f"starting container '{spec.container_name}'"):
-                self.api.start(container_id)
+                self._start(container_id)
         except EngineError:
             self.remove(container_id)  # a container that never started would only confuse the next plan
             raise
         return container_id
 
-    def _create(self, spec: ContainerSpec, host_config: dict) -> dict:
+    def _entrypoint(self, image: str) -> list[str]:
+        """The image's own entrypoint, which the launcher runs (pulled first when the engine lacks the image)."""
+        details = self.reads.inspect_image(image)
+        if details is None:
+            self.pull(image)
+            details = self.reads.inspect_image(image) or {}
+        entrypoint = list((details.get("Config") or {}).get("Entrypoint") or ())
+        if not entrypoint:
+            raise EngineError(f"image {image} names no entrypoint, so tunnelctl cannot run its client in a network "
+                              "namespace of its own; use an image that runs Pinggy's CLI as its entrypoint")
+        return entrypoint
+
+    def _create_relay(self, spec: ContainerSpec, container_id: str, entrypoint: list[str], host_config: dict) -> None:
+        tags = {labels.MANAGED_BY: labels.MANAGER, labels.PROJECT: spec.project, labels.TUNNEL: spec.tunnel,
+                loopback.RELAY_FOR: container_id}
+        self.api.create_container(image=spec.image, entrypoint=entrypoint, command=[], labels=tags,
+                                  name=f"{spec.container_name}{loopback.RELAY_SUFFIX}-{container_id[:12]}",
+                                  host_config=host_config, detach=True, stop_signal="SIGTERM",
+                                  stop_timeout=STOP_GRACE_SECONDS)
+
+    def _create(self, spec: ContainerSpec, host_config: dict, **extra: Any) -> dict:
         try:
             return self.api.create_container(image=spec.image, command=list(spec.command), name=spec.container_name,
                                              labels={**spec.labels, **spec.annotations}, host_config=host_config,
                                              detach=True, environment=dict(spec.environment),
                                              ports=[inside for _, _, inside in spec.published] or None,
-                                             stop_signal="SIGTERM", stop_timeout=STOP_GRACE_SECONDS)
+                                             stop_signal="SIGTERM", stop_timeout=STOP_GRACE_SECONDS, **extra)
         except self._errors.APIError as error:
             # Docker answers 409; Podman 500, saying the name "is already in use" (tests/test_engine_contract.py)
             if error.status_code == 409 or "already in use" in str(error.explanation or ""):
@@ -310,8 +347,18 @@ class DockerEngine:
             self.api.stop(container_id, timeout=STOP_GRACE_SECONDS)
 
     def start(self, container_id: str) -> None:
+        """Its relay first (when it has one), so that the client finds its way to the local server from the start."""
         with self._call(f"starting container {container_id[:12]}"):
-            self.api.start(container_id)
+            self._start(container_id)
+
+    def _start(self, container_id: str) -> None:
+        for relay in self._relays(container_id):
+            self.api.start(relay)
+        self.api.start(container_id)
+
+    def _relays(self, container_id: str) -> list[str]:
+        """The relay containers of a tunnel container (loopback.py): one, or none."""
+        return [row["Id"] for row in self.reads.containers({"label": [f"{loopback.RELAY_FOR}={container_id}"]})]
 
     def skip_back_off(self, container_id: str) -> None:
         """Asked right after Docker was seen waiting: look again first, since a client Docker has started meanwhile
@@ -323,18 +370,17 @@ class DockerEngine:
                 self.api.restart(container_id, timeout=0)
 
     def remove(self, container_id: str, stop_first: bool = False) -> None:
-        """Remove the container; `stop_first` when it may run a client holding a token (see `stop`)."""
+        """Remove the container, its relay and its volume; `stop_first` when it may run a client holding a token
+        (see `stop`)."""
         if stop_first:
-            with self._call(f"stopping container {container_id[:12]}"):
-                try:
-                    self.api.stop(container_id, timeout=STOP_GRACE_SECONDS)
-                except self._errors.NotFound:
-                    return
+            with self._call(f"stopping container {container_id[:12]}"), contextlib.suppress(self._errors.NotFound):
+                self.api.stop(container_id, timeout=STOP_GRACE_SECONDS)
         with self._call(f"removing container {container_id[:12]}"):
-            try:
-                self.api.remove_container(container_id, force=True)
-            except self._errors.NotFound:
-                pass  # already gone: that is what we wanted
+            for relay in self._relays(container_id):  # first: it uses the tunnel container's volume
+                with contextlib.suppress(self._errors.NotFound):
+                    self.api.remove_container(relay, force=True)
+            with contextlib.suppress(self._errors.NotFound):  # already gone: that is what we wanted
+                self.api.remove_container(container_id, force=True, v=True)
 
     def inspect(self, container_ids: Iterable[str]) -> list[ContainerDetails]:
         """`docker inspect` of each container, concurrently; containers gone meanwhile are left out."""

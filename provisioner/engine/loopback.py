@@ -1,0 +1,102 @@
+"""A tunnel container in a network namespace of its own that still reaches a server on its engine's host loopback.
+
+Why: Pinggy's CLI always starts a daemon whose control port listens on 127.0.0.1:<random port> without
+authentication (`GET /tunnels` answers the token and the whole configuration; `POST /shutdown` stops it), and offers
+no option against it. Under host networking that is the machine's loopback, open to every local user. In a network
+namespace of its own the port answers only inside the container.
+
+How: the tunnel container joins the engine's default bridge (it reaches Pinggy as any container does) and runs
+LAUNCHER with node from its own image: it listens on the local server's address and port *inside* its namespace,
+carries each connection to a unix socket in a folder (an anonymous volume of the tunnel container), and then runs
+the image's own entrypoint with the tunnel's arguments, passing signals on and exiting with the client's status. A
+relay container beside it, from the same image, on the host network and hardened the same way, runs RELAY: it
+listens on that unix socket and connects each stream to the local server. No TCP port is opened on the host, and
+what the socket leads to (the local server) is what every local user reaches anyway.
+
+The relay names its tunnel container by id (label RELAY_FOR), so renaming the tunnel container aside needs nothing;
+the engine removes a tunnel container's relay with it, starts it before it, and folds it into it when it lists a
+project's containers (a relay whose tunnel container is gone is listed, so that the next plan removes it).
+Pure data: the Docker adapter (docker_engine.py) and the spec hash (desired/specs.py) both use it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..desired.labels import LABEL_PREFIX, digest
+
+RELAY_FOR = LABEL_PREFIX + "loopback-relay-for"  # on a relay container: the id of the tunnel container it serves
+SOCKET_FOLDER = "/run/tunnelctl-loopback"  # in both containers: the tunnel container's anonymous volume
+SOCKET = f"{SOCKET_FOLDER}/local-server.sock"
+RELAY_SUFFIX = "-loopback"
+
+# In the tunnel container: argv = HOST PORT SOCKET COMMAND… Listens on each address HOST names in this namespace
+# (localhost: 127.0.0.1 and ::1, where there is one), then runs COMMAND.
+LAUNCHER = r"""'use strict';
+const net = require('net'), dns = require('dns'), os = require('os'), { spawn } = require('child_process');
+const [host, port, socket, ...command] = process.argv.slice(1);
+function carry(visitor) {
+  const path = net.connect(socket);
+  visitor.on('error', () => path.destroy());
+  path.on('error', () => visitor.destroy());
+  visitor.pipe(path).pipe(visitor);
+}
+function run() {
+  const client = spawn(command[0], command.slice(1), { stdio: 'inherit' });
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(signal, () => client.kill(signal));
+  client.on('error', (error) => { console.error(`cannot run ${command[0]}: ${error.message}`); process.exit(127); });
+  client.on('exit', (code, signal) => process.exit(code ?? 128 + (os.constants.signals[signal] || 0)));
+}
+dns.lookup(host, { all: true }, (error, addresses) => {
+  let pending = error ? 0 : addresses.length;
+  if (!pending) return run();
+  for (const { address } of addresses) {
+    const done = () => { if (--pending === 0) run(); };
+    net.createServer(carry).once('error', done).listen(Number(port), address, done);
+  }
+});
+"""
+
+# In the relay container, on the host network: argv = HOST PORT SOCKET. Each stream on the socket goes to the first
+# address of HOST that accepts (as the client would have tried them).
+RELAY = r"""'use strict';
+const net = require('net'), dns = require('dns'), fs = require('fs');
+const [host, port, socket] = process.argv.slice(1);
+function reach(visitor) {
+  let server = null;
+  visitor.on('error', () => server && server.destroy());
+  dns.lookup(host, { all: true }, (error, addresses) => {
+    const attempt = (index) => {
+      if (error || index >= addresses.length) return visitor.destroy();
+      server = net.connect(Number(port), addresses[index].address);
+      server.once('error', () => attempt(index + 1));
+      server.once('connect', () => {
+        server.removeAllListeners('error');
+        server.on('error', () => visitor.destroy());
+        visitor.pipe(server).pipe(visitor);
+      });
+    };
+    attempt(0);
+  });
+}
+fs.rmSync(socket, { force: true });  // what this container's previous run left
+net.createServer(reach).listen(socket, () => fs.chmodSync(socket, 0o666));  // the tunnel's user may be another
+"""
+
+PROGRAMS = digest([LAUNCHER, RELAY, SOCKET])  # in the spec hash: a change to either recreates the containers
+
+
+def interpreter(entrypoint: list[str]) -> str:
+    """node, as the image's own entrypoint names it when it runs node, else as PATH finds it."""
+    if entrypoint and os.path.basename(entrypoint[0]) in ("node", "nodejs"):
+        return entrypoint[0]
+    return "node"
+
+
+def launcher_entrypoint(entrypoint: list[str], host: str, port: int) -> list[str]:
+    """The tunnel container's entrypoint: the launcher, then the image's own entrypoint (its arguments follow)."""
+    return [interpreter(entrypoint), "-e", LAUNCHER, "--", host, str(port), SOCKET, *entrypoint]
+
+
+def relay_entrypoint(entrypoint: list[str], host: str, port: int) -> list[str]:
+    return [interpreter(entrypoint), "-e", RELAY, "--", host, str(port), SOCKET]
