@@ -39,14 +39,16 @@ def test_help_starts_without_loading_heavy_libraries():
 
 
 def test_plan_and_status_read_the_engine_without_loading_an_http_client(tmp_path):
-    # docker-py (with requests), http.client and ssl cost more to import than a plan of 50 tunnels takes to run
+    # docker-py (with requests), http.client and ssl cost more to import than a plan of 50 tunnels takes to run; a
+    # status, which only reads, does without the planner and apply's code as well
     (tmp_path / "tunnels.yaml").write_text(f"version: 1\nproject: lean-reads\ntunnels:\n"
                                            f"  - {{name: web, port: 8080, image: {SLEEPER_IMAGE}}}\n")
-    for command in ("plan", "status"):
+    clients = ("docker", "requests", "http.client", "ssl", "urllib.request")
+    changing = ("provisioner.plan.planner", "provisioner.run.executor", "provisioner.run.readiness")
+    for command, unneeded in (("plan", clients), ("status", clients + changing)):
         code = ("import sys; from provisioner import cli\n"
                 f"try: cli.main([{command!r}])\nexcept SystemExit: pass\n"
-                "print(sorted(m for m in ('docker', 'requests', 'http.client', 'ssl', 'urllib.request') "
-                "if m in sys.modules))")
+                f"print(sorted(m for m in {unneeded!r} if m in sys.modules))")
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
         assert "web" in result.stdout and result.stdout.strip().endswith("[]"), (command, result.stdout)
 

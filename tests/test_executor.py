@@ -15,7 +15,8 @@ from provisioner.desired.model import ContainerSpec
 from provisioner.desired.specs import desired_specs, engine_specs
 from provisioner.engine.fake import FakeEngine
 from provisioner.plan.fleet import plan_fleet
-from provisioner.plan.planner import CONFLICT, CREATE, MOVE, RECREATE, REMOVE, plan
+from provisioner.plan.kinds import CONFLICT, CREATE, MOVE, RECREATE, REMOVE
+from provisioner.plan.planner import plan
 from provisioner.run.executor import Outcome, execute, execute_fleet
 from provisioner.run.readiness import Deadline
 

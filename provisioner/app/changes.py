@@ -19,7 +19,7 @@ from ..engine.registry import Opener, open_engines
 from ..errors import EngineError
 from ..parallel import map_parallel
 from ..plan.fleet import FleetPlan, SpecsFor
-from ..plan.planner import CHANGE_KINDS, REMOVE, UNCHANGED, ActionKind
+from ..plan.kinds import CHANGE_KINDS, REMOVE, UNCHANGED, ActionKind
 from ..run.executor import Outcome
 
 if TYPE_CHECKING:  # waiting is apply's business: a plan does not import it

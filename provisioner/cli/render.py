@@ -10,21 +10,8 @@ from typing import TYPE_CHECKING
 
 from ..engine import Unreachable
 from ..observe.conditions import UP_LOCAL_DOWN
-from ..plan.fleet import FleetPlan
-from ..plan.planner import (
-    CHANGE_KINDS,
-    CONFLICT,
-    CREATE,
-    MOVE,
-    RECREATE,
-    REMOVE,
-    UNCHANGED,
-    ActionKind,
-    SettingChange,
-)
+from ..plan.kinds import CHANGE_KINDS, CONFLICT, CREATE, MOVE, RECREATE, REMOVE, UNCHANGED, ActionKind
 from ..redaction import SENSITIVE
-from ..run.executor import Outcome
-from ..run.readiness import REFUSED, STARTING
 from .console import Painter, plain
 
 STATUS_WIDTH = 80  # columns, when output is not a terminal that says its own
@@ -34,9 +21,12 @@ _KIND_STYLES = {CREATE: "green", RECREATE: "yellow", MOVE: "yellow", REMOVE: "re
 _STATE_STYLES = {"up": "green", "connecting": "yellow", "starting": "yellow", "restarting": "yellow"}
 _PAST_TENSE = {CREATE: "created", RECREATE: "recreated", MOVE: "moved", REMOVE: "removed"}
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a status loads neither the planner nor apply's code (a twentieth of its imports)
     from ..app.doctor import Diagnosis
     from ..mcp.check import TunnelCheck
+    from ..plan.fleet import FleetPlan
+    from ..plan.planner import SettingChange
+    from ..run.executor import Outcome
 
 
 def plan_text(fleet: FleetPlan, paint: Painter = plain) -> str:
@@ -138,6 +128,8 @@ def apply_summary(verb: str, outcomes: list[Outcome], kinds: tuple[ActionKind, .
 def progress_line(result, elapsed: float, width: int | None = None, paint: Painter = plain) -> str:
     """A tunnel while apply waits: its state, and while it starts the time waited and Pinggy's latest words; cut
     to `width` columns."""
+    from ..run.readiness import REFUSED, STARTING  # apply's own: loaded only when it waits
+
     head = f"{result.tunnel}: "
     rest = ""
     if result.state == STARTING:

@@ -16,15 +16,8 @@ from ..engine.config import ENVIRONMENT_ENGINE
 from ..engine.platforms import PODMAN_IMAGE_NOTE, PODMAN_RESTART_NOTE, EngineKind
 from ..errors import EngineError, UserError
 from ..parallel import map_parallel
+from .kinds import CHANGE_KINDS, CONFLICT, CREATE, MOVE, RECREATE, REMOVE, UNCHANGED, ActionKind
 from .planner import (
-    CHANGE_KINDS,
-    CONFLICT,
-    CREATE,
-    MOVE,
-    RECREATE,
-    REMOVE,
-    UNCHANGED,
-    ActionKind,
     Move,
     Plan,
     find_moves,

@@ -5,27 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from ..desired.labels import SPEC_FORMAT
 from ..desired.model import ContainerSpec, Observation, ObservedContainer
-
-
-class ActionKind(StrEnum):
-    """What a plan does about a tunnel; the values are what `plan --json` and saved plans say."""
-
-    CREATE = "create"
-    RECREATE = "recreate"
-    REMOVE = "remove"
-    UNCHANGED = "unchanged"
-    CONFLICT = "conflict"
-    MOVE = "move"  # not planned on one engine: a CREATE and a REMOVE of one tunnel on two engines (find_moves)
-
-
-CREATE, RECREATE, REMOVE, UNCHANGED, CONFLICT, MOVE = ActionKind  # in the order they are defined above
-
-CHANGE_KINDS = (CREATE, RECREATE, REMOVE)
+from .kinds import CHANGE_KINDS, CONFLICT, CREATE, RECREATE, REMOVE, UNCHANGED, ActionKind
 
 
 @dataclass(frozen=True)

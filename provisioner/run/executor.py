@@ -22,7 +22,8 @@ from ..engine import Engine
 from ..errors import EngineError, UserError
 from ..parallel import as_finished, map_parallel
 from ..plan.fleet import FleetPlan, changed_engines
-from ..plan.planner import CONFLICT, CREATE, MOVE, RECREATE, REMOVE, Action, Move, Plan
+from ..plan.kinds import CONFLICT, CREATE, MOVE, RECREATE, REMOVE
+from ..plan.planner import Action, Move, Plan
 
 if TYPE_CHECKING:
     from .readiness import Deadline
