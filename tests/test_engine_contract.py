@@ -65,6 +65,8 @@ def test_a_created_container_is_listed_as_the_projects_with_what_it_was_made_fro
     assert (seen.spec_hash, seen.spec_version) == (spec.spec_hash, SPEC_FORMAT)
     assert seen.setting_digests == spec.setting_digests
     assert engine.observe(f"other-{project}").owned == ()  # labels select the project's containers only
+    every = {container.id: container.project for container in engine.observe(None).owned}  # who else holds a token
+    assert every[container_id] == project and seen.project == project
 
 
 def test_a_name_is_held_once_and_a_holder_outside_the_project_is_named(engine, project, tmp_path):

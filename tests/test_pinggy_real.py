@@ -371,6 +371,97 @@ def test_a_server_nobody_answers_for_never_comes_up(real_engine, real_image, rea
     assert "Could not connect: Connection refused" in connecting["problem"]
 
 
+def kill_the_clis_daemon(engine: RealClientEngine, container_id: str) -> int:
+    """What libpinggy 0.1.7 does to the CLI's daemon right after a refused login (SIGSEGV), done from outside: the
+    image has node, and the daemon is the container's own process. Returns its pid."""
+    script = ("const fs = require('fs'), file = process.env.XDG_CONFIG_HOME + '/pinggy/daemon.json'; "
+              "const {pid} = JSON.parse(fs.readFileSync(file)); process.kill(pid, 'SIGSEGV'); console.log(pid)")
+    run = engine.api.exec_create(container_id, ["/usr/bin/node", "-e", script])["Id"]
+    output = engine.api.exec_start(run).decode()
+    assert engine.api.exec_inspect(run)["ExitCode"] == 0, output
+    return int(output)
+
+
+def the_daemon_runs(engine: RealClientEngine, container_id: str, pid: int | None = None) -> bool:
+    """Whether the daemon has said where it listens (daemon.json), or, given its pid, whether that process is there."""
+    script = (f"require('fs').statSync('/proc/{pid}')" if pid else
+              "require('fs').readFileSync(process.env.XDG_CONFIG_HOME + '/pinggy/daemon.json')")
+    run = engine.api.exec_create(container_id, ["/usr/bin/node", "-e", script])["Id"]
+    engine.api.exec_start(run)
+    return engine.api.exec_inspect(run)["ExitCode"] == 0
+
+
+def test_a_token_another_project_holds_and_a_daemon_that_died_are_named(real_engine, real_image, pinggy_protocol,
+                                                                         real_project, local_server, tmp_path):
+    """The CLI may print nothing but its spinner for either: tunnelctl knows from its own containers and from the
+    daemon's process."""
+    port, _ = local_server
+    token = new_token(pinggy_protocol, release_lag=0)
+    other, mine = tmp_path / "other", tmp_path / "mine"
+    other_project = real_project + "-o"
+    try:
+        with real_engine.reaching(port):
+            for folder, project in ((other, other_project), (mine, real_project)):
+                folder.mkdir()
+                (folder / "tunnels.yaml").write_text(manifest(project, real_engine, """
+                    - {name: web, port: $port, token: "{{ env.REAL_TOKEN }}"}
+                """, real_image, port=port))
+            held = run_tunnelctl("apply", "--auto-approve", cwd=other, env={"REAL_TOKEN": token})
+            assert held.returncode == 0, held.stdout + held.stderr
+            started = time.monotonic()
+            applied = run_tunnelctl("apply", "--auto-approve", "--timeout", "50", cwd=mine, env={"REAL_TOKEN": token})
+            waited = time.monotonic() - started
+        assert applied.returncode == 1, applied.stdout + applied.stderr
+        assert (f"web: its token is also used by tunnel 'web' of project '{other_project}' (container "
+                f"{other_project}-web), which holds the session: Pinggy keeps one session per token") in applied.stdout
+        assert waited < 40, applied.stdout  # at once, not at the timeout: nothing here makes the holder let go
+        assert token not in applied.stdout + applied.stderr
+
+        [container] = tunnel_containers(real_engine, real_project)
+        pid = kill_the_clis_daemon(real_engine, container["Id"])
+        wait_until(lambda: not the_daemon_runs(real_engine, container["Id"], pid), 20, "the daemon to be gone")
+        stuck = status(mine)["web"]
+        assert (stuck["state"], stuck["condition"], stuck["ok"]) == ("running", "stuck", False)
+        assert stuck["problem"].startswith(f"its token is also used by tunnel 'web' of project '{other_project}'")
+        assert "the tunnel client's daemon died without shutting down" in stuck["problem"]
+        logs = run_tunnelctl("logs", "web", cwd=mine).stdout
+        assert "aemon" not in logs and "\u2716" not in logs, logs  # the CLI itself says nothing of it
+
+        remove_project(real_engine.api, other_project)
+        alone = status(mine)["web"]
+        assert alone["condition"] == "stuck"
+        assert "its token is also used" not in alone["problem"]
+        assert "the tunnel client's daemon died without shutting down" in alone["problem"], alone["problem"]
+    finally:
+        remove_project(real_engine.api, other_project)
+
+
+def test_apply_stops_waiting_when_the_clis_daemon_dies(real_engine, real_image, real_project, local_server,
+                                                       tmp_path):
+    port, _ = local_server
+    (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
+        - {name: web, port: $port, token: "$token", server: 127.0.0.2}
+    """, real_image, port=port, token="real" + uuid.uuid4().hex[:12]))
+    started = time.monotonic()
+    applying = subprocess.Popen(
+        [sys.executable, "-m", "provisioner", "apply", "--auto-approve", "--timeout", "90"], cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def running_daemon():
+            rows = tunnel_containers(real_engine, real_project)
+            return rows[0]["Id"] if rows and rows[0]["State"] == "running" and \
+                the_daemon_runs(real_engine, rows[0]["Id"]) else None
+
+        container = wait_until(running_daemon, 60, "the CLI's daemon to start")
+        kill_the_clis_daemon(real_engine, container)
+        output, _ = applying.communicate(timeout=60)
+    finally:
+        applying.kill()
+    assert applying.returncode == 1, output
+    assert time.monotonic() - started < 80, output  # before the timeout: the client would never connect
+    assert "web: the tunnel client's daemon died without shutting down" in output, output
+
+
 def test_the_stand_ins_roughness_reaches_the_real_client(real_engine, real_image, pinggy_protocol):
     """+force takes over a live token, a slow server delays the URLs, a time-limited session ends and the CLI logs in
     again: what the stand-in does, the real CLI sees (no tunnelctl here: these are the double's own guarantees)."""

@@ -162,7 +162,7 @@ def _apply(scope: Scope, execute: ExecuteOptions, view: ChangesView, engines: Op
         check(fleet, loaded.secrets)
         if fleet.has_changes:
             view.warn(loaded.warnings)
-        code = carry_out(fleet, execute, view, "Apply these changes?",
+        code = carry_out(fleet, execute, view, "Apply these changes?", compare_tokens=loaded.trusted,
                          came_up=lambda results: view.url_changes(_moved(loaded, results)))
         return EXIT_ERROR if fleet.pull_failures or fleet.unreachable else code
 
@@ -214,7 +214,7 @@ def planned_fleet(scope: Scope, project: str, engine_configs: Mapping[str, Engin
 
 def carry_out(fleet: FleetPlan, options: ExecuteOptions, view: ChangesView, question: str, verb: str = "Apply",
               kinds: tuple[ActionKind, ...] = CHANGE_KINDS,
-              came_up: Callable[[list[Readiness]], None] = lambda results: None) -> int:
+              came_up: Callable[[list[Readiness]], None] = lambda results: None, compare_tokens: bool = False) -> int:
     """Show the plan, make sure of what it needs (preconditions.py), ask, execute it, wait for what it started to
     come up (`came_up` hears how they did), and say last how it all went."""
     from ..run.executor import execute_fleet
@@ -237,7 +237,7 @@ def carry_out(fleet: FleetPlan, options: ExecuteOptions, view: ChangesView, ques
         started = [outcome for outcome in outcomes if not outcome.failed and outcome.container_id]
         cleaned = {outcome.action.tunnel for outcome in outcomes
                    if not outcome.failed and outcome.action.kind == REMOVE}
-        results = _wait_until_up(fleet, started, deadline, view, cleaned)
+        results = _wait_until_up(fleet, started, deadline, view, cleaned, compare_tokens)
         came_up(results)
         down = [result.tunnel for result in results if result.state == FAILED]
     view.summary(verb, outcomes, kinds, down)  # after the verdicts: what it says includes them
@@ -245,16 +245,17 @@ def carry_out(fleet: FleetPlan, options: ExecuteOptions, view: ChangesView, ques
 
 
 def _wait_until_up(fleet: FleetPlan, started: list[Outcome], deadline: Deadline, view: ChangesView,
-                   cleaned: Collection[str] = ()) -> list[Readiness]:
+                   cleaned: Collection[str] = (), compare_tokens: bool = False) -> list[Readiness]:
     """Wait for the started tunnels on every engine at once, by the apply's deadline; return how each did. The view
-    sees every engine's tunnels together, whichever engine's state changed."""
+    sees every engine's tunnels together, whichever engine's state changed. `compare_tokens`: a tunnel that does not
+    come up is explained by another container of ours holding its token (a trusted manifest only)."""
     from ..run.readiness import Target, wait_until_up
 
     engines = {part.name: part.engine for part in fleet.reachable}
-    waiting = {name: [Target.started(outcome.action, outcome.container_id or "") for outcome in started
-                      if outcome.engine == name] for name in engines}
+    waiting = {name: [Target.started(outcome.action, outcome.container_id or "", compare_tokens)
+                      for outcome in started if outcome.engine == name] for name in engines}
     for part in fleet.reachable:
-        waiting[part.name] += _repaired(part.engine, fleet.project, part.plan, cleaned)
+        waiting[part.name] += _repaired(part.engine, fleet.project, part.plan, cleaned, compare_tokens)
     waiting = {name: targets for name, targets in waiting.items() if targets}
     if not waiting:
         return []
@@ -274,7 +275,8 @@ def _wait_until_up(fleet: FleetPlan, started: list[Outcome], deadline: Deadline,
     return results
 
 
-def _repaired(engine: Engine, project: str, plan: Plan, cleaned: Collection[str]) -> list[Target]:
+def _repaired(engine: Engine, project: str, plan: Plan, cleaned: Collection[str],
+              compare_tokens: bool) -> list[Target]:
     """The kept containers of tunnels whose leftovers (an interrupted apply's) this apply removed: while a leftover
     held the token, the kept one's logins were refused and Docker keeps restarting it, so it is waited for like a new
     one instead of being reported up to date while it restarts."""
@@ -284,7 +286,8 @@ def _repaired(engine: Engine, project: str, plan: Plan, cleaned: Collection[str]
     if not kept:
         return []
     ids = {container.name: container.id for container in engine.observe(project).owned}
-    return [Target.started(action, ids[action.container_name]) for action in kept if action.container_name in ids]
+    return [Target.started(action, ids[action.container_name], compare_tokens) for action in kept
+            if action.container_name in ids]
 
 
 def _moved(loaded: manifest.Manifest, results: list[Readiness]) -> list[UrlChange]:

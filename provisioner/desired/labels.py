@@ -27,9 +27,10 @@ MANAGER = "tunnelctl"
 SPEC_FORMAT = "4"
 
 
-def ownership_filter(project: str) -> list[str]:
-    """Docker label filters that select exactly the containers tunnelctl manages for `project`."""
-    return [f"{MANAGED_BY}={MANAGER}", f"{PROJECT}={project}"]
+def ownership_filter(project: str | None) -> list[str]:
+    """Docker label filters that select exactly the containers tunnelctl manages for `project` (None: for every
+    project)."""
+    return [f"{MANAGED_BY}={MANAGER}"] + ([f"{PROJECT}={project}"] if project is not None else [])
 
 
 def digest(value: Any) -> str:

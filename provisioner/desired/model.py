@@ -156,6 +156,7 @@ class ObservedContainer:
     image_id: str = ""
     spec_version: str = SPEC_FORMAT  # the container layout of the tunnelctl that made it
     values_label: str = ""  # the settings that hold no secret, as labelled at creation
+    project: str = ""  # the tunnelctl project it belongs to
 
     @property
     def setting_values(self) -> dict[str, Any] | None:

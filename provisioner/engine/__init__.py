@@ -57,10 +57,11 @@ class Engine(Protocol):
     def kind(self) -> EngineKind:
         """Docker, rootless Docker, Podman or Docker Desktop, and what differs there."""
 
-    def observe(self, project: str, wanted_names: Iterable[str] = (), images: Iterable[str] = (),
+    def observe(self, project: str | None, wanted_names: Iterable[str] = (), images: Iterable[str] = (),
                 networks: Iterable[str] = ()) -> Observation:
-        """The project's containers (one list call), who holds the wanted names that the project does not, the
-        image each wanted image reference names now, and which wanted networks are missing."""
+        """The project's containers (one list call; project None: every tunnelctl project's), who holds the wanted
+        names that the project does not, the image each wanted image reference names now, and which wanted networks
+        are missing."""
 
     def address_in_network(self, network: str, name: str) -> str | None:
         """The address on `network` of the container called `name` there; None when none answers to it."""

@@ -143,7 +143,7 @@ class DockerEngine:
         with self._call("reading the engine's description"):
             return platforms.describe(self.reads.info())
 
-    def observe(self, project: str, wanted_names: Iterable[str] = (), images: Iterable[str] = (),
+    def observe(self, project: str | None, wanted_names: Iterable[str] = (), images: Iterable[str] = (),
                 networks: Iterable[str] = ()) -> Observation:
         """One list call for the project's containers, whatever their number; then a name lookup only when wanted
         names are not the project's, one image lookup per distinct image (to see a tag move), and one list of
@@ -472,6 +472,7 @@ def _observed(row: Mapping) -> ObservedContainer:
         values_label=tags.get(labels.SETTING_VALUES, ""),
         image_id=row.get("ImageID", ""),
         spec_version=tags.get(labels.SPEC_VERSION, ""),
+        project=tags.get(labels.PROJECT, ""),
     )
 
 

@@ -92,11 +92,11 @@ class FakeEngine:
     def kind(self) -> EngineKind:
         return self._kind
 
-    def observe(self, project: str, wanted_names: Iterable[str] = (), images: Iterable[str] = (),
+    def observe(self, project: str | None, wanted_names: Iterable[str] = (), images: Iterable[str] = (),
                 networks: Iterable[str] = ()) -> Observation:
         owned = tuple(_observed(container) for container in self.containers.values()
                       if container.labels.get(labels.MANAGED_BY) == labels.MANAGER
-                      and container.labels.get(labels.PROJECT) == project)
+                      and project in (None, container.labels.get(labels.PROJECT)))
         held = {container.name for container in owned}
         foreign = {container.name: f"container {container.id[:12]} (not managed by tunnelctl)"
                    for container in self.containers.values()
@@ -226,7 +226,7 @@ def _observed(container: FakeContainer) -> ObservedContainer:
         status=status, spec_hash=container.labels.get(labels.SPEC_HASH, ""),
         digest_label=container.labels.get(labels.SETTING_DIGESTS, ""), image_id="",
         values_label=container.labels.get(labels.SETTING_VALUES, ""),
-        spec_version=container.labels.get(labels.SPEC_VERSION, ""))
+        spec_version=container.labels.get(labels.SPEC_VERSION, ""), project=container.labels.get(labels.PROJECT, ""))
 
 
 def _details(container: FakeContainer) -> ContainerDetails:

@@ -43,6 +43,7 @@ class Manifest:
     unset_secrets: frozenset[str] = frozenset()  # variables of secret fields left unrendered (need_secrets=False)
     engines: Mapping[str, EngineConfig] = field(default_factory=lambda: {ENVIRONMENT_ENGINE: EngineConfig(
         ENVIRONMENT_ENGINE)})
+    trusted: bool = True  # manifest/trust.py: what may be computed from its tokens and told (token_holders.py)
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ def load(path: FilePath, environ: Mapping[str, str] | None = None, *, env_files:
     problems.raise_if_any(secrets)
     return Manifest(path=path, project=project, tunnels=tunnels, secrets=secrets,
                     warnings=tuple(problems.lines(problems.warnings)), engines=engines,
-                    unset_secrets=frozenset(rendering.unset_secrets))
+                    unset_secrets=frozenset(rendering.unset_secrets), trusted=trust(process).trusted)
 
 
 def _engines(declared: Mapping[str, Any] | None, base: FilePath) -> dict[str, EngineConfig]:

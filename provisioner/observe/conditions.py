@@ -4,13 +4,14 @@ listens, judged from where the server is."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from ..desired.model import CLIENT_ENVIRONMENT
 from ..desired.specs import HOST_NETWORK
 from ..engine import Engine
 from ..manifest.domain_checks import is_loopback
 from . import probe
-from .pinggy_output import RECENT_ENTRIES, SessionOutput, read_session, with_daemon_log
+from .pinggy_output import RECENT_ENTRIES, SessionOutput, read_daemon_log, read_session, with_daemon_log
 
 # A tunnel up at Pinggy; with its local server not listening yet it is still up (the normal state at login).
 UP, UP_LOCAL_DOWN = "up", "up, local server not listening"
@@ -26,8 +27,22 @@ def client_session(engine: Engine, container_id: str, running: bool, since: floa
     session = read_session(engine.logs(container_id, since=since, tail=RECENT_ENTRIES))
     if not (running and session.is_cli):
         return session
-    daemon_log = engine.read_file(container_id, DAEMON_LOG, DAEMON_LOG_TAIL)
-    return with_daemon_log(session, daemon_log) if daemon_log else session
+    text = engine.read_file(container_id, DAEMON_LOG, DAEMON_LOG_TAIL)
+    if not text:
+        return session
+    daemon = read_daemon_log(text)
+    session = with_daemon_log(session, daemon)
+    if not session.urls and daemon.daemon_pid and not _process_alive(engine, container_id, daemon.daemon_pid):
+        return replace(session, daemon_died=True, retrying=False)
+    return session
+
+
+def _process_alive(engine: Engine, container_id: str, pid: int) -> bool:
+    """Whether process `pid` of the container still runs: its /proc entry, read as any file (None: gone). node, the
+    reader in the CLI's image, reads it as empty (the kernel gives /proc files no size); a reader that shows its
+    state shows a zombie as dead too."""
+    stat = engine.read_file(container_id, f"/proc/{pid}/stat", 512)
+    return stat is not None and stat.rpartition(")")[2].split()[:1] not in (["Z"], ["X"])
 
 
 def serving_urls(urls: Iterable[str], https_only: bool) -> tuple[str, ...]:

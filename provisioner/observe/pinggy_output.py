@@ -29,6 +29,11 @@ CLI_INVALID = "Validation failed:"
 # The CLI lost its daemon child (libpinggy 0.1.7's daemon dies of SIGSEGV when the server refuses a login): whatever
 # URLs it printed are dead.
 CLI_DAEMON_LOST = "Daemon connection dropped"
+# The daemon died before the session was up: the CLI notices a lost daemon only once a tunnel is established, so it
+# redraws `waiting for connection...` for ever (seen with the real CLI after a SIGSEGV of its daemon).
+DAEMON_DIED = ("the tunnel client's daemon died without shutting down (Pinggy's CLI; with libpinggy 0.1.7 it crashes "
+               "right after a refused login), so the client will never connect, however long it redraws its spinner: "
+               "`tunnelctl apply --replace TUNNEL` starts a new one")
 
 # CSI sequences (colours, cursor moves), OSC sequences (titles), and single-character escapes, which `ssh -t`
 # sessions and the CLI's picocolors print around their text.
@@ -62,6 +67,9 @@ _SESSION_ENDED = re.compile(r"^(?:Connection to \S+ closed\b|client_loop: send d
 _CLI_STARTED = re.compile(r"^(?:[\u2800-\u28ff\ufffd] Initializing\.\.\.|\u2714 Initialized)$")
 # A daemon log line: `2026-12-06T03:08:33.885Z [tunnel:9b318a6a] [info] Tunnel will reconnect {"error":"…",…}`.
 _DAEMON_EVENT = re.compile(r"^\d{4}-\d\d-\d\dT\S+ \[tunnel:[0-9a-f]+\] \[\w+\] (Tunnel [a-z ]+?)(?: (\{.*\}))?$")
+# The daemon's own life: `2026-12-06T05:32:57.758Z [info] Daemon starting {"pid":14,"inProcess":false}`, and
+# `… [info] Daemon shutting down` when it stops the proper way (a signal, or the CLI asked it to).
+_DAEMON_LIFE = re.compile(r"^\d{4}-\d\d-\d\dT\S+ \[\w+\] (Daemon starting|Daemon shutting down)(?: (\{.*\}))?$")
 # How many of a container's newest log entries tunnelctl reads to learn a tunnel's state: every read is bounded,
 # and the newest announcement or refusal is near the end (a reconnecting CLI's spinner is one entry per 16 KiB).
 RECENT_ENTRIES = 2000
@@ -78,11 +86,15 @@ class SessionOutput:
     is_cli: bool = False  # Pinggy's CLI printed this (it keeps a daemon log, which says more: with_daemon_log)
     connection_error: str | None = None  # why the CLI's newest attempt failed, in its daemon log (not Pinggy's words)
     dropped: bool = False  # the session was up and the server or the network ended it; the CLI is reconnecting
+    daemon_died: bool = False  # the CLI's daemon, which holds the session, is gone without shutting down
 
 
 def client_problem(session: SessionOutput) -> str:
     """The client's own verdict, or what its daemon log says of its newest attempt, in words that say whose it is;
     "" when it said nothing."""
+    if session.daemon_died:
+        return DAEMON_DIED + (f" (its last attempt failed with: {session.connection_error})"
+                              if session.connection_error else "")
     if not session.client_error:
         if not session.connection_error:
             return ""
@@ -154,6 +166,7 @@ class DaemonLog:
     urls: tuple[str, ...] = ()  # while up
     reason: str = ""  # while down: the newest error (Pinggy's refusal, or the connection's failure)
     was_up: bool = False  # a session was up before (a drop, not a first attempt)
+    daemon_pid: int | None = None  # the newest daemon that started and did not log its shutdown (it may have died)
 
 
 def read_daemon_log(text: str) -> DaemonLog:
@@ -161,6 +174,11 @@ def read_daemon_log(text: str) -> DaemonLog:
     nothing there. Lines are `ISO-TIME [tunnel:ID8] [info] MESSAGE {JSON}`, among the SDK's own."""
     state = DaemonLog()
     for line in text.splitlines():
+        life = _DAEMON_LIFE.match(line)
+        if life:
+            pid = _json_object(life.group(2)).get("pid") if life.group(1) == "Daemon starting" else None
+            state = replace(state, daemon_pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None)
+            continue
         found = _DAEMON_EVENT.match(line)
         if not found:
             continue
@@ -168,20 +186,19 @@ def read_daemon_log(text: str) -> DaemonLog:
         if event in ("Tunnel started", "Tunnel reconnection completed"):
             urls = details.get("urls")
             state = DaemonLog("up", tuple(url for url in urls if isinstance(url, str)) if isinstance(urls, list)
-                              else (), was_up=True)
+                              else (), was_up=True, daemon_pid=state.daemon_pid)
         elif event == "Tunnel will reconnect":
             reason = details.get("error")
             state = DaemonLog("down", reason=reason if isinstance(reason, str) and reason else "the connection ended",
-                              was_up=state.was_up)
+                              was_up=state.was_up, daemon_pid=state.daemon_pid)
         elif event in ("Tunnel reconnecting", "Tunnel reconnection failed") and state.condition != "down":
-            state = DaemonLog("down", reason=state.reason, was_up=state.was_up)
+            state = replace(state, condition="down", urls=())
     return state
 
 
-def with_daemon_log(session: SessionOutput, text: str) -> SessionOutput:
+def with_daemon_log(session: SessionOutput, daemon: DaemonLog) -> SessionOutput:
     """What stdout said, corrected by the daemon log: URLs it printed are dead once the daemon says the session went
     down; a refusal the CLI never printed is Pinggy's refusal; any other failure is the connection's."""
-    daemon = read_daemon_log(text)
     if daemon.condition == "up":  # the URLs are stdout's: the daemon logs them before the CLI prints them all
         return replace(session, refusal=None, connection_error=None)
     if daemon.condition != "down" or session.invalid_settings:

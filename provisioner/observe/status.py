@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from ..desired.model import ALIVE_STATES, ContainerDetails
+from ..desired.model import ALIVE_STATES, ContainerDetails, ObservedContainer
 from ..desired.specs import HOST_NETWORK, forward_target, network_mode, secrets_in_command
 from ..engine import Engine, Unreachable, registry
 from ..engine.registry import Opener
@@ -18,6 +18,9 @@ from ..parallel import map_parallel
 from . import probe
 from .conditions import UP, UP_LOCAL_DOWN, client_session, local_down_note, local_side, serving_urls
 from .pinggy_output import client_problem, read_session
+from .token_holders import find_holder, token_digest
+
+STUCK = "stuck"  # running, but its client will never connect: only a restart helps
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class TunnelStatus:
     command_secrets: frozenset[str] = frozenset()  # what to mask in `problem` when the manifest's secrets are unset
     mcp_path: str | None = None  # the MCP endpoint of an MCP tunnel
     domains: tuple[str, ...] = ()  # the manifest's domain forwardings: their URLs come first, as they stay put
+    stuck: bool = False  # running, but its client will never connect (Pinggy's CLI lost its daemon)
 
     @property
     def mcp_url(self) -> str | None:
@@ -56,9 +60,12 @@ class TunnelStatus:
     @property
     def condition(self) -> str:
         """The tunnel's state as a user sees it: up, up with its local server not listening, connecting (running,
-        no URL yet: logging in, or refused and retrying), or else Docker's own state (exited, missing, ...)."""
+        no URL yet: logging in, or refused and retrying), stuck (running, but its client will never connect), or else
+        Docker's own state (exited, missing, ...)."""
         if self.is_up:
             return UP_LOCAL_DOWN if self.listening is False else UP
+        if self.stuck:
+            return STUCK
         return "connecting" if self.state in ALIVE_STATES else self.state
 
 
@@ -73,7 +80,7 @@ def gather_manifest(loaded: Manifest, engine_names: list[str],
         if isinstance(engine, Unreachable):
             return engine.error
         try:
-            return gather(engine, loaded.project, [t for t in loaded.tunnels if t.engine == name])
+            return gather(engine, loaded.project, [t for t in loaded.tunnels if t.engine == name], loaded.trusted)
         except UserError as error:
             if len(engines) == 1:
                 raise
@@ -88,9 +95,11 @@ def gather_manifest(loaded: Manifest, engine_names: list[str],
     return items, failures
 
 
-def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel]) -> list[TunnelStatus]:
-    """The engine's side: `tunnels` are those the manifest places on it."""
-    listed = {container.tunnel: container for container in engine.observe(project).owned}
+def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel], compare_tokens: bool = False) -> list[TunnelStatus]:
+    """The engine's side: `tunnels` are those the manifest places on it. `compare_tokens` (a trusted manifest only):
+    a tunnel that is not up is explained by another container of ours holding its token."""
+    owned = engine.observe(project).owned
+    listed = {container.tunnel: container for container in owned}
     wanted = {tunnel.name: tunnel for tunnel in tunnels}
     names = list(wanted) + sorted(set(listed) - set(wanted))
 
@@ -117,7 +126,30 @@ def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel]) -> list[Tunn
         seen = _with_container(engine, base, found, debugger_port)
         return replace(seen, urls=serving_urls(seen.urls, bool(tunnel and tunnel.settings.https_only)))
 
-    return [item for item in map_parallel(one, names) if item is not None]
+    statuses = [item for item in map_parallel(one, names) if item is not None]
+    return _explained_by_token_holders(engine, project, owned, statuses) if compare_tokens else statuses
+
+
+def _explained_by_token_holders(engine: Engine, project: str, owned: Iterable[ObservedContainer],
+                                statuses: list[TunnelStatus]) -> list[TunnelStatus]:
+    """Each tunnel that runs but is not up, explained by another container of ours that holds its token (one list of
+    every project's containers, only when there is such a tunnel)."""
+    containers = {container.name: container for container in owned}
+    asking = {index: (containers[item.container].id, digest) for index, item in enumerate(statuses)
+              if item.container in containers and item.state in ALIVE_STATES and not item.is_up
+              and (digest := token_digest(containers[item.container].setting_digests,
+                                          (containers[item.container].setting_values or {}).get("force")))}
+    if not asking:
+        return statuses
+    every = engine.observe(None).owned
+    explained = list(statuses)
+    for index, (container_id, digest) in asking.items():
+        holder = find_holder(engine, project, container_id, digest, every)
+        if holder is not None:
+            item = statuses[index]
+            explained[index] = replace(item, problem="; ".join(part for part in (holder.problem(), item.problem)
+                                                               if part))
+    return explained
 
 
 def down_reason(state: str, exit_code: int | None, last_line: str) -> str:
@@ -146,8 +178,9 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
     problem = session.refusal if session and session.refusal else ""
     if session and problem and session.retrying and running:
         problem += " (the client keeps retrying)"
-    if session and not urls and not problem:  # a refusal stays the reason
-        problem = client_problem(session)
+    stuck = bool(session and session.daemon_died and running)
+    if session and not urls and (stuck or not problem):  # a refusal stays the reason, and says what came of it
+        problem = "; then ".join(part for part in (problem, client_problem(session)) if part)
     local_note = base.problem  # why the local side could not be checked, or where its service went
     if urls and base.listening is False and base.local_host and base.local_port:
         problem = local_down_note(base.local_host, base.local_port) + (f" ({local_note})" if local_note else "")
@@ -163,4 +196,4 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
         restarts=found.restart_count, local_host=base.local_host, local_port=base.local_port,
         listening=base.listening, network=base.network, urls=urls,
         problem="; ".join(part for part in (problem, local_note) if part), mcp_path=base.mcp_path, domains=base.domains,
-        command_secrets=frozenset(secrets_in_command(found.command)))
+        command_secrets=frozenset(secrets_in_command(found.command)), stuck=stuck)

@@ -23,11 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
+from ..desired.model import ALIVE_STATES
 from ..desired.specs import server_name
 from ..engine import Engine
 from ..errors import EngineError
 from ..observe.conditions import UP, UP_LOCAL_DOWN, client_session, local_down_note, local_side, serving_urls
 from ..observe.pinggy_output import RECENT_ENTRIES, client_problem, read_session
+from ..observe.token_holders import TokenHolder, find_holder, token_digest
 from ..parallel import map_parallel
 from ..plan.planner import Action
 
@@ -70,13 +72,16 @@ class Target:
     network: str = "host"
     server: str = ""  # the Pinggy server it logs in to (host:port): logins are paced per server
     https_only: bool = False  # only its https:// URL serves
+    token: str = ""  # its token's digest, to find another container of ours holding it; "": not compared
 
     @classmethod
-    def started(cls, action: Action, container_id: str) -> Target:
-        """What to wait for after `action` created the container `container_id`."""
+    def started(cls, action: Action, container_id: str, compare_token: bool = False) -> Target:
+        """What to wait for after `action` created the container `container_id`; `compare_token` (only for a trusted
+        manifest: see observe/token_holders.py) looks for another container of ours holding its token."""
         spec = action.creates
+        token = token_digest(spec.setting_digests, spec.settings.force) if compare_token else ""
         return cls(action.tunnel, container_id, spec.local_host, spec.local_port, spec.network,
-                   f"{server_name(spec.settings)}:{spec.settings.server_port}", spec.settings.https_only)
+                   f"{server_name(spec.settings)}:{spec.settings.server_port}", spec.settings.https_only, token)
 
 
 class LoginPace:
@@ -103,6 +108,7 @@ class Readiness:
     state: str = STARTING
     urls: tuple[str, ...] = ()
     problem: str = ""  # why it failed, or, while starting, what the newest attempt said
+    token_held: bool = False  # the problem is another container of ours that holds the tunnel's token
 
 
 def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: float | Deadline,
@@ -121,12 +127,14 @@ def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: 
         reading = {target.tunnel for target in pending
                    if time.monotonic() - daemon_log_read.get(target.tunnel, 0.0) >= DAEMON_LOG_EVERY}
         daemon_log_read.update(dict.fromkeys(reading, time.monotonic()))
-        judged = map_parallel(partial(_judge_in, engine, states, reading), pending)
+        judged = _with_token_holders(engine, project, pending, map_parallel(
+            partial(_judge_in, engine, states, reading), pending), reading, states)
         grown = set()
         for target, result in zip(pending, judged, strict=True):
-            if result.state == STARTING and target.tunnel not in reading and \
-                    results[target.tunnel].problem.startswith(REFUSED) and not result.problem.startswith(REFUSED):
-                result = results[target.tunnel]  # a refusal the daemon log gave stands until the next read
+            previous = results[target.tunnel]
+            if result.state == STARTING and target.tunnel not in reading and (previous.token_held or (
+                    previous.problem.startswith(REFUSED) and not result.problem.startswith(REFUSED))):
+                result = previous  # what the daemon log or the token's holder said stands until the next read
             results[target.tunnel] = result
             if result.state in (UP, UP_LOCAL_DOWN) and target.server not in grown:
                 grown.add(target.server)
@@ -136,10 +144,12 @@ def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: 
         if deadline.passed:  # the last word, with what Pinggy's CLI wrote only to its daemon log (one exec each)
             _start_the_rest(engine, [target for target in pending if target.container_id not in started], states,
                             results)
-            for target in targets:
-                if results[target.tunnel].state == STARTING:
-                    final = _judge(engine, target, states.get(target.container_id), with_daemon_log=True)
-                    results[target.tunnel] = _timed_out(final, deadline.timeout) if final.state == STARTING else final
+            last = [target for target in targets if results[target.tunnel].state == STARTING]
+            finals = _with_token_holders(engine, project, last, [
+                _judge(engine, target, states.get(target.container_id), with_daemon_log=True) for target in last],
+                {target.tunnel for target in last}, states)
+            for target, final in zip(last, finals, strict=True):
+                results[target.tunnel] = _timed_out(final, deadline.timeout) if final.state == STARTING else final
             on_change(list(results.values()))
             break
         time.sleep(poll_interval)
@@ -218,6 +228,35 @@ def _take_turn(start: Callable[[], None]) -> None:
         pass  # gone or refused meanwhile: the next poll judges it
 
 
+def _with_token_holders(engine: Engine, project: str, targets: list[Target], judged: list[Readiness],
+                        reading: set[str], states: dict[str, str]) -> list[Readiness]:
+    """Each judgement, explained by the other container of ours that holds the tunnel's token, if there is one
+    (looked for at the pace of the daemon log's reads, with one list of every project's containers): the client may
+    never print a refusal, and the holder says more than a refusal does. A holder up at Pinggy fails the tunnel at
+    once, as nothing here will make it let go; one logging in too leaves it to the timeout."""
+    asking = [index for index, (target, result) in enumerate(zip(targets, judged, strict=True))
+              if target.token and target.tunnel in reading and not result.urls and result.state != UP_LOCAL_DOWN
+              and states.get(target.container_id) in ALIVE_STATES]  # started: a holder explains its not logging in
+    if not asking:
+        return judged
+    every = engine.observe(None).owned
+    explained = list(judged)
+    for index in asking:
+        target, result = targets[index], judged[index]
+        holder = find_holder(engine, project, target.container_id, target.token, every)
+        if holder is not None:
+            explained[index] = _held(result, holder)
+    return explained
+
+
+def _held(result: Readiness, holder: TokenHolder) -> Readiness:
+    """The holder first; then Pinggy's refusal, or what came of the client, when known."""
+    told = result.state == FAILED or result.problem.startswith(REFUSED)
+    also = f"; {result.problem}" if result.problem and told else ""
+    state = FAILED if holder.holds_session or result.state == FAILED else STARTING
+    return replace(result, state=state, problem=holder.problem() + also, token_held=True)
+
+
 def _judge_in(engine: Engine, states: dict[str, str], reading: set[str], target: Target) -> Readiness:
     return _judge(engine, target, states.get(target.container_id), with_daemon_log=target.tunnel in reading)
 
@@ -238,6 +277,9 @@ def _judge(engine: Engine, target: Target, state: str | None, with_daemon_log: b
         return Readiness(target.tunnel, UP, urls)
     if session.invalid_settings:  # no retry changes settings
         return Readiness(target.tunnel, FAILED, problem=client_problem(session))
+    if session.daemon_died:  # the client will not try again, and Docker sees it running: nothing will change
+        refused = f"{REFUSED}{session.refusal}; then " if session.refusal else ""
+        return Readiness(target.tunnel, FAILED, problem=refused + client_problem(session))
     if state in _GIVEN_UP:
         if session.refusal:
             return Readiness(target.tunnel, FAILED, problem=refusal_problem(session.refusal))
@@ -251,6 +293,8 @@ def _judge(engine: Engine, target: Target, state: str | None, with_daemon_log: b
 
 
 def _timed_out(result: Readiness, timeout: float) -> Readiness:
+    if result.token_held:
+        return replace(result, state=FAILED, problem=f"{result.problem} (still not up after {timeout:g}s)")
     if result.problem.startswith(REFUSED):
         refusal = result.problem.removeprefix(REFUSED)
         return replace(result, state=FAILED, problem=f"{refusal_problem(refusal)} (still refused after {timeout:g}s)")
