@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import tarfile
+import time
 
 import pytest
 
@@ -102,16 +103,22 @@ def test_an_image_that_needs_a_login_says_log_in(docker_api, project, tmp_path):
 
 def test_an_image_without_the_client_fails_with_the_runtimes_own_explanation(docker_api, project, tmp_path, request):
     """Containers start under an init process (so a stop is prompt whatever the client does with SIGTERM): Docker no
-    longer refuses to start an image that lacks the client; the init's own words say why, and apply fails."""
+    longer refuses to start an image that lacks the client; the init's own words say why, named as the init
+    process's, and apply fails at once (no restart brings the client into the image)."""
     empty_image = f"tunnelctl-test/empty-{project}:latest"  # each import is a new image: removed after, none left
     request.addfinalizer(lambda: docker_api.remove_image(empty_image, force=True))
     empty = io.BytesIO()
     tarfile.open(fileobj=empty, mode="w").close()
     docker_api.import_image_from_data(empty.getvalue(), repository=empty_image.split(":")[0], tag="latest")
     write_manifest(tmp_path, project, empty_image)
-    result = run_tunnelctl("apply", "--auto-approve", "--timeout", "15", cwd=tmp_path, env={"PINGGY_TOKEN": "tok"})
-    line = failure(result, "figma: no public URL")
-    assert line.endswith("exec -p failed: No such file or directory")
+    started = time.monotonic()
+    result = run_tunnelctl("apply", "--auto-approve", "--timeout", "40", cwd=tmp_path, env={"PINGGY_TOKEN": "tok"})
+    assert time.monotonic() - started < 30
+    line = failure(result, "figma: the container's init process")
+    assert line == ("figma: the container's init process could not start the tunnel client (exec -p failed: No such "
+                    "file or directory): is `image` an image of a Pinggy tunnel client, with the client as its entry "
+                    "point?"), line
+    assert "Pinggy" not in line.split("(")[0]
 
 
 def test_an_ssh_engine_nobody_answers_is_one_line_naming_that_engine(tmp_path):

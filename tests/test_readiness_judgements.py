@@ -92,6 +92,40 @@ def test_a_client_that_exits_is_a_failure_with_its_last_words(tmp_path, listenin
                               "failure in name resolution")
 
 
+def test_an_image_without_the_client_fails_at_once_in_the_init_process_words(tmp_path, listening_port):
+    def no_client(container: FakeContainer) -> None:  # docker-init (tini) is PID 1 and finds no program to run
+        container.restart_count += 1
+        container.print("[FATAL tini (7)] exec -p failed: No such file or directory")
+        container.state = "restarting"
+
+    engine, target = started(tmp_path, listening_port, no_client)
+    result, _ = judged(engine, target, timeout=30)
+    assert result.state == FAILED
+    assert result.problem.startswith("the container's init process could not start the tunnel client (exec -p "
+                                     "failed: No such file or directory)")
+
+
+def test_while_it_starts_the_newest_words_are_said_to_be_whoever_said_them(tmp_path, listening_port):
+    from provisioner.cli.render import progress_line
+
+    def said(*lines: str) -> str:
+        engine, target = started(tmp_path, listening_port, lambda container: container.print(*lines))
+        seen: list[Readiness] = []
+        wait_until_up(engine, "p", [target], 0.3, lambda results: seen.extend(results), poll_interval=0.01)
+        starting = [result for result in seen if result.state == STARTING and result.problem][-1]
+        return progress_line(starting, 3)
+
+    assert said(REFUSAL).endswith(f"[3s elapsed] Pinggy: {REFUSAL}")
+    assert said("ssh: connect to host 127.0.0.1 port 2222: Connection refused").endswith(
+        "[3s elapsed] client: ssh: connect to host 127.0.0.1 port 2222: Connection refused")
+    assert said("[WARN  tini (7)] Tini is not running as PID 1").endswith(
+        "[3s elapsed] init process: [WARN  tini (7)] Tini is not running as PID 1")
+    # tunnelctl's own account of the client names whose it is: no label before it
+    assert said("\u2716 Error: Failed to start tunnel: Maximum reconnection attempts reached. Exiting.").endswith(
+        "[3s elapsed] the tunnel client gave up reconnecting (its own words, not Pinggy's: Maximum reconnection "
+        "attempts reached. Exiting.)")
+
+
 def test_a_container_that_disappears_is_a_failure(tmp_path, listening_port):
     engine, target = started(tmp_path, listening_port, lambda container: None)
     engine.remove(target.container_id)

@@ -77,6 +77,16 @@ def test_a_refused_login_that_the_client_retries_says_so(loaded):
     assert "tok0123456789" in a.command_secrets  # so that the view masks the token even when it is not set here
 
 
+def test_an_image_without_the_client_says_the_init_process_could_not_start_it(loaded):
+    engine, specs = engine_for(loaded)
+    container = engine.run(specs["a"], state="restarting")
+    container.restart_count = 4
+    container.print("[FATAL tini (7)] exec -p failed: No such file or directory")
+    a = by_tunnel(engine, loaded)["a"]
+    assert a.problem.startswith("the container's init process could not start the tunnel client (exec -p failed: "
+                                "No such file or directory)")
+
+
 def test_a_container_of_the_project_that_left_the_manifest_is_listed_as_such(loaded):
     engine, specs = engine_for(loaded)
     leftover = engine.run(specs["a"])

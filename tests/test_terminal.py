@@ -80,21 +80,29 @@ def test_status_watch_without_a_terminal_prints_plain_status_when_it_changes(pin
     assert "exited" in out.split("Project '")[-1]
 
 
-def two_projects_one_token(pinggy, project, tmp_path, local_server) -> tuple[dict[str, str], Path, Path]:
-    """The second project's tunnel is refused for as long as the first holds the token: apply waits in vain."""
+def token_held_elsewhere(pinggy, docker_api, project, tmp_path, local_server, request) -> tuple[dict[str, str], Path]:
+    """The project's tunnel is refused for as long as a client elsewhere (not tunnelctl's: another machine, say)
+    holds the token, and only Pinggy's words say so: apply waits in vain. (A holder of ours is named at once:
+    test_tunnels_e2e.)"""
+    from standin.fixture import IMAGE
+
     port, _ = local_server
-    env = {"E2E_TOKEN": new_token(pinggy)}
-    first, second = tmp_path / "first", tmp_path / "second"
-    for folder, name, suffix in ((first, "first", ""), (second, "second", "-2")):
-        folder.mkdir()
-        (folder / "tunnels.yaml").write_text(tunnel_manifest(project + suffix, port, "unused", name=name))
-    assert run_tunnelctl("apply", "--auto-approve", cwd=first, env=env).returncode == 0
-    return env, first, second
+    token = new_token(pinggy)
+    holder = docker_api.create_container(IMAGE, pinggy.ssh_args(token, f"127.0.0.1:{port}", force=False),
+                                         host_config=docker_api.create_host_config(network_mode="host"),
+                                         labels={"io.tunnelctl.test": project})
+    request.addfinalizer(lambda: docker_api.remove_container(holder, force=True))
+    docker_api.start(holder)
+    pinggy.wait_for_record(token, status="active")
+    second = tmp_path / "second"
+    second.mkdir()
+    (second / "tunnels.yaml").write_text(tunnel_manifest(project, port, "unused", name="second"))
+    return {"E2E_TOKEN": token}, second
 
 
 def test_apply_shows_progress_with_elapsed_time_and_pinggys_words_then_the_verdicts_then_the_summary(
-        pinggy, docker_api, project, tmp_path, local_server):
-    env, _, second = two_projects_one_token(pinggy, project, tmp_path, local_server)
+        pinggy, docker_api, project, tmp_path, local_server, request):
+    env, second = token_held_elsewhere(pinggy, docker_api, project, tmp_path, local_server, request)
     try:
         with Terminal("apply", "--auto-approve", "--timeout", "12", cwd=second, env=env) as terminal:
             waiting = terminal.wait_for("elapsed] Pinggy: ", timeout=30)
@@ -118,8 +126,8 @@ def test_apply_shows_progress_with_elapsed_time_and_pinggys_words_then_the_verdi
 
 
 def test_apply_without_a_terminal_says_still_starting_every_10_seconds_without_colour(
-        pinggy, docker_api, project, tmp_path, local_server):
-    env, _, second = two_projects_one_token(pinggy, project, tmp_path, local_server)
+        pinggy, docker_api, project, tmp_path, local_server, request):
+    env, second = token_held_elsewhere(pinggy, docker_api, project, tmp_path, local_server, request)
     try:
         applied = run_tunnelctl("apply", "--auto-approve", "--timeout", "12", cwd=second, env=env)
         assert applied.returncode == 1

@@ -126,15 +126,17 @@ def apply_summary(verb: str, outcomes: list[Outcome], kinds: tuple[ActionKind, .
 
 
 def progress_line(result, elapsed: float, width: int | None = None, paint: Painter = plain) -> str:
-    """A tunnel while apply waits: its state, and while it starts the time waited and Pinggy's latest words; cut
+    """A tunnel while apply waits: its state, and while it starts the time waited and the newest words about it,
+    after whoever said them (Pinggy, the client, the container's init process; tunnelctl's own without a name); cut
     to `width` columns."""
     from ..run.readiness import REFUSED, STARTING  # apply's own: loaded only when it waits
 
     head = f"{result.tunnel}: "
     rest = ""
     if result.state == STARTING:
-        words = result.problem.removeprefix(REFUSED)  # the newest attempt's words, Pinggy's own
-        rest = f" [{int(elapsed)}s elapsed]" + (f" Pinggy: {words}" if words else "")
+        words = result.problem.removeprefix(REFUSED)  # a refusal's words are Pinggy's own
+        said = f" {result.said_by}:" if result.said_by else ""
+        rest = f" [{int(elapsed)}s elapsed]" + (f"{said} {words}" if words else "")
     if width is not None and len(head) + len(result.state) + len(rest) > width:
         rest = rest[:max(0, width - len(head) - len(result.state) - 1)] + "…"
     return head + paint(result.state, state_style(result.state)) + rest

@@ -120,9 +120,9 @@ class HumanView:
         self.say(render.apply_summary(verb, outcomes, kinds, down, self.console.paint))
 
     def readiness(self, results: list[Readiness]) -> None:
-        """While tunnels come up: on a terminal, a line per tunnel redrawn in place (its state, the time waited,
-        Pinggy's latest words); elsewhere, Terraform's way, a line per tunnel still starting every 10 s. Reasons are
-        left to the table at the end, so that each is said once."""
+        """While tunnels come up: on a terminal, a line per tunnel redrawn in place (its state, the time waited, the
+        newest words about it after whoever said them); elsewhere, Terraform's way, a line per tunnel still starting
+        every 10 s. Reasons are left to the table at the end, so that each is said once."""
         now = time.monotonic()
         if self._waiting_since is None:
             self.say("")

@@ -29,6 +29,15 @@ CLI_INVALID = "Validation failed:"
 # The CLI lost its daemon child (libpinggy 0.1.7's daemon dies of SIGSEGV when the server refuses a login): whatever
 # URLs it printed are dead.
 CLI_DAEMON_LOST = "Daemon connection dropped"
+# Who said a line of a tunnel container's output: Pinggy's server (its words, which the client passes on), the
+# container's init process (docker-init is tini, Podman's is catatonit), or the tunnel client itself.
+PINGGY, INIT, CLIENT = "Pinggy", "init process", "client"
+_PINGGYS_WORDS = (BANNER, REFUSAL, "Tunnel closed")
+# `[FATAL tini (7)] exec -p failed: No such file or directory`, `ERROR (catatonit:1): failed to exec pid1: …`.
+_INIT_LINE = re.compile(r"^\[(?:FATAL|WARN|INFO|DEBUG|TRACE)\s+tini \(\d+\)\] "
+                        r"|^(?:ERROR|WARN|INFO|DEBUG) \(catatonit:\d+\): ")
+# The init process could not start the client: the image has no such program; no restart changes that.
+_INIT_EXEC_FAILED = re.compile(r"^(?:exec .* failed: |failed to exec pid1: )")
 # The daemon died before the session was up: the CLI notices a lost daemon only once a tunnel is established, so it
 # redraws `waiting for connection...` for ever (seen with the real CLI after a SIGSEGV of its daemon).
 DAEMON_DIED = ("the tunnel client's daemon died without shutting down (Pinggy's CLI; with libpinggy 0.1.7 it crashes "
@@ -87,11 +96,16 @@ class SessionOutput:
     connection_error: str | None = None  # why the CLI's newest attempt failed, in its daemon log (not Pinggy's words)
     dropped: bool = False  # the session was up and the server or the network ended it; the CLI is reconnecting
     daemon_died: bool = False  # the CLI's daemon, which holds the session, is gone without shutting down
+    last_speaker: str = CLIENT  # who said last_line: PINGGY, INIT or CLIENT
+    init_error: str | None = None  # the init process could not start the client (its words, without its prefix)
 
 
 def client_problem(session: SessionOutput) -> str:
     """The client's own verdict, or what its daemon log says of its newest attempt, in words that say whose it is;
     "" when it said nothing."""
+    if session.init_error:
+        return (f"the container's init process could not start the tunnel client ({session.init_error}): is `image` "
+                "an image of a Pinggy tunnel client, with the client as its entry point?")
     if session.daemon_died:
         return DAEMON_DIED + (f" (its last attempt failed with: {session.connection_error})"
                               if session.connection_error else "")
@@ -132,7 +146,11 @@ def read_session(text: str) -> SessionOutput:
     state = SessionOutput()
     for index, line in enumerate(lines):
         kind, message = _message(line)
-        if BANNER in line:
+        said = _INIT_LINE.sub("", line)
+        if said != line:
+            if _INIT_EXEC_FAILED.match(said):
+                state = SessionOutput(init_error=said)
+        elif BANNER in line:
             state = SessionOutput(urls=_urls_after(lines, index, BANNER))
         elif line == CLI_URLS:
             state = SessionOutput(urls=_urls_after(lines, index, CLI_URLS))
@@ -154,8 +172,18 @@ def read_session(text: str) -> SessionOutput:
         elif _SESSION_ENDED.match(line):  # a refusal stays the reason: ssh says the connection closed after it too
             state = SessionOutput(refusal=state.refusal, retrying=state.retrying)
     telling = [line for line in lines if not line.startswith(_SSH_CHATTER) and not _is_frame(line)]
-    return SessionOutput(state.urls, state.refusal, state.retrying, telling[-1] if telling else "",
-                         state.client_error, state.invalid_settings, is_cli=any(map(_CLI_STARTED.match, lines)))
+    last = telling[-1] if telling else ""
+    return SessionOutput(state.urls, state.refusal, state.retrying, last, state.client_error, state.invalid_settings,
+                         is_cli=any(map(_CLI_STARTED.match, lines)), last_speaker=speaker(last),
+                         init_error=state.init_error)
+
+
+def speaker(line: str) -> str:
+    """Who said `line`: PINGGY (its server's words, passed on by the client), INIT (the container's init process) or
+    CLIENT (the tunnel client itself, ssh or Pinggy's CLI)."""
+    if _INIT_LINE.match(line):
+        return INIT
+    return PINGGY if any(words in line for words in _PINGGYS_WORDS) else CLIENT
 
 
 @dataclass(frozen=True)

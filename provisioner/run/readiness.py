@@ -28,7 +28,7 @@ from ..desired.specs import server_name
 from ..engine import Engine
 from ..errors import EngineError
 from ..observe.conditions import UP, UP_LOCAL_DOWN, client_session, local_down_note, local_side, serving_urls
-from ..observe.pinggy_output import RECENT_ENTRIES, client_problem, read_session
+from ..observe.pinggy_output import PINGGY, RECENT_ENTRIES, client_problem, read_session
 from ..observe.token_holders import TokenHolder, find_holder, token_digest
 from ..parallel import map_parallel
 from ..plan.planner import Action
@@ -109,6 +109,7 @@ class Readiness:
     urls: tuple[str, ...] = ()
     problem: str = ""  # why it failed, or, while starting, what the newest attempt said
     token_held: bool = False  # the problem is another container of ours that holds the tunnel's token
+    said_by: str = ""  # who said `problem` while it starts (pinggy_output.PINGGY, INIT, CLIENT); "": tunnelctl
 
 
 def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: float | Deadline,
@@ -254,7 +255,7 @@ def _held(result: Readiness, holder: TokenHolder) -> Readiness:
     told = result.state == FAILED or result.problem.startswith(REFUSED)
     also = f"; {result.problem}" if result.problem and told else ""
     state = FAILED if holder.holds_session or result.state == FAILED else STARTING
-    return replace(result, state=state, problem=holder.problem() + also, token_held=True)
+    return replace(result, state=state, problem=holder.problem() + also, token_held=True, said_by="")
 
 
 def _judge_in(engine: Engine, states: dict[str, str], reading: set[str], target: Target) -> Readiness:
@@ -275,7 +276,7 @@ def _judge(engine: Engine, target: Target, state: str | None, with_daemon_log: b
             return Readiness(target.tunnel, UP_LOCAL_DOWN, urls,
                              local_down_note(target.host, target.port) + (f" ({note})" if note else ""))
         return Readiness(target.tunnel, UP, urls)
-    if session.invalid_settings:  # no retry changes settings
+    if session.invalid_settings or session.init_error:  # no retry changes settings, or an image without the client
         return Readiness(target.tunnel, FAILED, problem=client_problem(session))
     if session.daemon_died:  # the client will not try again, and Docker sees it running: nothing will change
         refused = f"{REFUSED}{session.refusal}; then " if session.refusal else ""
@@ -288,8 +289,11 @@ def _judge(engine: Engine, target: Target, state: str | None, with_daemon_log: b
         detail = f": {session.last_line}" if session.last_line else ""
         return Readiness(target.tunnel, FAILED, problem=f"the tunnel client exited{detail}")
     # Connecting, or refused/disconnected and about to be restarted by Docker: the next attempt may well succeed.
-    newest = f"{REFUSED}{session.refusal}" if session.refusal else client_problem(session) or session.last_line
-    return Readiness(target.tunnel, STARTING, problem=newest)
+    if session.refusal:
+        return Readiness(target.tunnel, STARTING, problem=f"{REFUSED}{session.refusal}", said_by=PINGGY)
+    explained = client_problem(session)  # tunnelctl's words, which say whose the failure is
+    return Readiness(target.tunnel, STARTING, problem=explained or session.last_line,
+                     said_by="" if explained else session.last_speaker if session.last_line else "")
 
 
 def _timed_out(result: Readiness, timeout: float) -> Readiness:
