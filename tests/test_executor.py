@@ -66,6 +66,17 @@ def test_removals_finish_before_any_creation(tmp_path):
     assert names(engine) == {"p-new": "running"}
 
 
+def test_while_apply_waits_a_first_wave_of_new_tunnels_starts_as_it_is_created_and_the_rest_waits_its_turn(tmp_path):
+    wanted = specs(tmp_path, {f"t{index:02d}": 4000 + index for index in range(12)})
+    engine = engine_with()
+    carry_out(engine, list(wanted.values()), wait_timeout=30)
+    states = names(engine)
+    assert [states[f"p-t{index:02d}"] for index in range(12)] == ["running"] * 10 + ["created"] * 2
+    without_waiting = engine_with()
+    carry_out(without_waiting, list(wanted.values()))
+    assert set(names(without_waiting).values()) == {"running"}
+
+
 def test_a_replacement_makes_the_new_while_the_old_still_serves_then_stops_the_old_and_starts_the_new(tmp_path):
     before, after = specs(tmp_path, {"a": 1}), specs(tmp_path, {"a": 2})
     engine = engine_with(before["a"])

@@ -55,10 +55,15 @@ def execute(plan: Plan, engine: Engine, report: Callable[[Outcome], None],
         report(outcome)
     removals = [action for action in plan.actions if action.kind == REMOVE]
     changes = [action for action in plan.actions if action.kind in (CREATE, RECREATE)]
+    starting = {action.tunnel for action in changes if action.kind == CREATE}
+    if wait_timeout is not None:  # the wait starts the others, a few logins at a time per server
+        from .readiness import first_wave
+
+        starting = first_wave(action for action in changes if action.kind == CREATE)
 
     def change(action: Action) -> str:
-        if action.kind == CREATE:  # when waiting, the wait starts it, a few logins at a time per server
-            return engine.create(action.creates, start=wait_timeout is None)
+        if action.kind == CREATE:
+            return engine.create(action.creates, start=action.tunnel in starting)
         return _replace(engine, plan.project, action, wait_timeout)
 
     for phase, step in ((removals, lambda action: _remove_all(engine, action.replaces)), (changes, change)):

@@ -8,9 +8,10 @@ normal state at login, before the local server (say, Figma's MCP server) is star
 
 While waiting, tunnelctl logs in on its own schedule rather than all at once and then on Docker's back-off (0.1 s,
 doubling, which would round a 2 s token-release lag up to 3.1 s): new containers are started a few at a time per
-server, as many as the server's answers allow (`LoginPace`); a login refused because the token is still held is
-retried as soon as Docker would merely be waiting; a login the server reset (it sheds a burst of logins, as
-OpenSSH's MaxStartups does) is retried, like a first start, only within the pace.
+server, as many as the server's answers allow (`LoginPace`), the first wave as soon as each is created; a login
+refused because the token is still held is retried as soon as Docker would merely be waiting; a login the server
+reset (it sheds a burst of logins, as OpenSSH's MaxStartups does) is retried, like a first start, only within the
+pace.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import contextlib
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -80,8 +81,25 @@ class Target:
         manifest: see observe/token_holders.py) looks for another container of ours holding its token."""
         spec = action.creates
         token = token_digest(spec.setting_digests, spec.settings.force) if compare_token else ""
-        return cls(action.tunnel, container_id, spec.local_host, spec.local_port, spec.network,
-                   f"{server_name(spec.settings)}:{spec.settings.server_port}", spec.settings.https_only, token)
+        return cls(action.tunnel, container_id, spec.local_host, spec.local_port, spec.network, _server(action),
+                   spec.settings.https_only, token)
+
+
+def _server(action: Action) -> str:
+    return f"{server_name(action.creates.settings)}:{action.creates.settings.server_port}"
+
+
+def first_wave(creations: Iterable[Action]) -> set[str]:
+    """The new tunnels whose clients may start as soon as their containers exist, while the others are still being
+    created: as many per server as a first wave of logins (`LoginPace.START`), in the plan's order. The wait starts
+    the rest when their server takes more."""
+    taken: dict[str, int] = defaultdict(int)
+    wave = set()
+    for action in creations:
+        if taken[_server(action)] < LoginPace.START:
+            taken[_server(action)] += 1
+            wave.add(action.tunnel)
+    return wave
 
 
 class LoginPace:
