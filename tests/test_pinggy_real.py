@@ -32,7 +32,7 @@ import pytest
 from test_mcp import SERVER_NAME, mcp_server
 
 from conftest import SUPPORT, manifest_text, remove_project, run_tunnelctl, wait_until
-from provisioner.engine.loopback import RELAY_FOR
+from provisioner.engine.loopback import DAEMON_LOG_LINE, RELAY_FOR
 from provisioner.mcp.protocol import edge_addresses, request
 
 REAL_ENGINE = "real"
@@ -276,6 +276,8 @@ def test_another_user_of_the_machine_cannot_read_the_token_from_the_clis_control
         real_engine.api.stop(tunnel["Id"], timeout=10)
         assert time.monotonic() - stopping < 3  # the launcher passes SIGTERM on to the CLI, which says goodbye
         assert real_engine.api.inspect_container(tunnel["Id"])["State"]["ExitCode"] == 0
+        kept = real_engine.api.logs(tunnel["Id"]).decode()  # the daemon's events outlive its tmpfs (loopback.py)
+        assert f"{DAEMON_LOG_LINE}" in kept and "] Tunnel started {" in kept, kept[-2000:]
 
         destroyed = run_tunnelctl("destroy", "--auto-approve", cwd=tmp_path, env=env)
         assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr

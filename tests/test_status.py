@@ -12,6 +12,7 @@ from conftest import manifest_text
 from provisioner import manifest
 from provisioner.desired.specs import desired_specs
 from provisioner.engine.fake import FakeEngine
+from provisioner.engine.loopback import DAEMON_LOG_LINE
 from provisioner.observe.conditions import DAEMON_LOG
 from provisioner.observe.status import gather
 
@@ -146,6 +147,26 @@ def test_a_server_the_cli_cannot_reach_is_named_with_the_cause_from_its_daemon_l
     assert a.condition == "connecting"
     assert a.problem == ("the client cannot connect to Pinggy's server: Could not connect: Connection refused (it "
                          "keeps retrying)")
+
+
+def test_the_daemon_log_a_launcher_copied_into_the_containers_logs_is_read_there_without_exec(loaded):
+    """Layout 4 (engine/loopback.py): the launcher copies the daemon log's tunnel events, prefixed, to its stderr;
+    status reads them in the logs it reads anyway, instead of a `docker exec` per tunnel, and never shows them as
+    the client's own words."""
+    engine, specs = engine_for(loaded)
+    container = engine.run(specs["a"])
+    container.print(DAEMON_LOG_LINE + "(the events of /tmp/home/.local/state/pinggy-cli/logs/daemon.log "
+                    "follow, as the daemon logs them)", *CLI_UP,
+                    *(DAEMON_LOG_LINE + line for line in (STARTED, WILL_RECONNECT % "Connection reset by peer")))
+    container.files[DAEMON_LOG] = STARTED + "\n"  # what an exec would read: not asked for
+    engine.read_file = lambda *arguments: pytest.fail("read the daemon log by exec")  # type: ignore[method-assign]
+    a = by_tunnel(engine, loaded)["a"]
+    assert (a.condition, a.urls) == ("connecting", ())
+    assert a.problem.startswith("the session ended (Connection reset by peer)")
+    starting = engine_for(loaded)[0]
+    starting.run(specs["a"]).print(DAEMON_LOG_LINE + "(the events … follow)", "\u2714 Initialized")
+    starting.read_file = lambda *arguments: pytest.fail("read the daemon log by exec")  # type: ignore[method-assign]
+    assert by_tunnel(starting, loaded)["a"].problem == "\u2714 Initialized"  # the client's words, not the launcher's
 
 
 def test_a_cli_that_is_up_by_its_daemon_log_stays_up(loaded):

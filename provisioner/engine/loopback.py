@@ -30,11 +30,38 @@ SOCKET_FOLDER = "/run/tunnelctl-loopback"  # in both containers: the tunnel cont
 SOCKET = f"{SOCKET_FOLDER}/local-server.sock"
 RELAY_SUFFIX = "-loopback"
 
+# Put before each line of the CLI's daemon log that LAUNCHER copies to its stderr (observe/pinggy_output.py).
+DAEMON_LOG_LINE = "pinggy-daemon| "
+
 # In the tunnel container: argv = HOST PORT SOCKET COMMAND… Listens on each address HOST names in this namespace
-# (localhost: 127.0.0.1 and ::1, where there is one), then runs COMMAND.
+# (localhost: 127.0.0.1 and ::1, where there is one), then runs COMMAND. It also copies the events of the CLI's
+# daemon log (`[tunnel:ID] [info] Tunnel …` lines: a refusal, a dropped session, an unreachable server, which the CLI
+# does not print; the daemon's start, with its pid, and its shutdown) to its stderr every half second and when the
+# client exits: they reach the container's logs, which tunnelctl reads anyway and which outlive the container's
+# tmpfs. A first such line says so, before the daemon has logged anything.
 LAUNCHER = r"""'use strict';
-const net = require('net'), dns = require('dns'), os = require('os'), { spawn } = require('child_process');
+const net = require('net'), dns = require('dns'), os = require('os'), fs = require('fs');
+const { spawn } = require('child_process');
 const [host, port, socket, ...command] = process.argv.slice(1);
+const daemonLog = `${process.env.XDG_STATE_HOME || os.homedir() + '/.local/state'}/pinggy-cli/logs/daemon.log`;
+let copied = 0, partial = '';
+function copyDaemonLog() {
+  let fd;
+  try { fd = fs.openSync(daemonLog, 'r'); } catch { return; }
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size < copied) copied = 0;
+    const buffer = Buffer.alloc(Math.min(size - copied, 1 << 20));
+    copied += fs.readSync(fd, buffer, 0, buffer.length, copied);
+    const lines = (partial + buffer.toString('utf8')).split('\n');
+    partial = lines.pop();
+    const event = /^\S+ (\[tunnel:[0-9a-f]+\] )?\[\w+\] (Tunnel |Daemon starting|Daemon shutting down)/;
+    const events = lines.filter((line) => event.test(line));
+    for (const line of events) process.stderr.write(`PREFIX${line}\n`);
+  } catch {} finally { fs.closeSync(fd); }
+}
+process.stderr.write(`PREFIX(the events of ${daemonLog} follow, as the daemon logs them)\n`);
+setInterval(copyDaemonLog, 500).unref();
 function carry(visitor) {
   const path = net.connect(socket);
   visitor.on('error', () => path.destroy());
@@ -45,7 +72,10 @@ function run() {
   const client = spawn(command[0], command.slice(1), { stdio: 'inherit' });
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(signal, () => client.kill(signal));
   client.on('error', (error) => { console.error(`cannot run ${command[0]}: ${error.message}`); process.exit(127); });
-  client.on('exit', (code, signal) => process.exit(code ?? 128 + (os.constants.signals[signal] || 0)));
+  client.on('exit', (code, signal) => {
+    copyDaemonLog();
+    process.exit(code ?? 128 + (os.constants.signals[signal] || 0));
+  });
 }
 dns.lookup(host, { all: true }, (error, addresses) => {
   let pending = error ? 0 : addresses.length;
@@ -55,7 +85,7 @@ dns.lookup(host, { all: true }, (error, addresses) => {
     net.createServer(carry).once('error', done).listen(Number(port), address, done);
   }
 });
-"""
+""".replace("PREFIX", DAEMON_LOG_LINE)
 
 # In the relay container, on the host network: argv = HOST PORT SOCKET. Each stream on the socket goes to the first
 # address of HOST that accepts (as the client would have tried them).

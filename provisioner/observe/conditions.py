@@ -11,7 +11,14 @@ from ..desired.specs import HOST_NETWORK
 from ..engine import Engine
 from ..manifest.domain_checks import is_loopback
 from . import probe
-from .pinggy_output import RECENT_ENTRIES, SessionOutput, read_daemon_log, read_session, with_daemon_log
+from .pinggy_output import (
+    RECENT_ENTRIES,
+    SessionOutput,
+    copied_daemon_log,
+    read_daemon_log,
+    read_session,
+    with_daemon_log,
+)
 
 # A tunnel up at Pinggy; with its local server not listening yet it is still up (the normal state at login).
 UP, UP_LOCAL_DOWN = "up", "up, local server not listening"
@@ -23,11 +30,13 @@ DAEMON_LOG_TAIL = 64 * 1024
 def client_session(engine: Engine, container_id: str, running: bool, since: float | None = None) -> SessionOutput:
     """What the tunnel client says of its session: its output, and, for Pinggy's CLI while it runs, its daemon log,
     the only place that says a session dropped, a login was refused or the server cannot be reached (stdout keeps
-    showing the dead URLs, or only a spinner)."""
-    session = read_session(engine.logs(container_id, since=since, tail=RECENT_ENTRIES))
+    showing the dead URLs, or only a spinner). Its launcher copies that log into the container's logs (layout 4,
+    engine/loopback.py); a container made before is asked for the file itself (a `docker exec`, about a second)."""
+    logs = engine.logs(container_id, since=since, tail=RECENT_ENTRIES)
+    session = read_session(logs)
     if not (running and session.is_cli):
         return session
-    text = engine.read_file(container_id, DAEMON_LOG, DAEMON_LOG_TAIL)
+    text = copied_daemon_log(logs) or engine.read_file(container_id, DAEMON_LOG, DAEMON_LOG_TAIL)
     if not text:
         return session
     daemon = read_daemon_log(text)

@@ -7,7 +7,8 @@ prints a `Remote URLs:` block, ` ✔ Success: Reconnected: URL, URL` after a dro
 it reconnects inside the process. Its own verdicts are not Pinggy's: `Validation failed:` with the broken rules on the
 next lines (`- Token must be at least 10 characters long`) before it connects at all, and `Maximum reconnection
 attempts reached` (libpinggy's words) when it gives up. A dropped session and a refused login print nothing: the
-CLI's daemon log (`daemon_log`) has what happened.
+CLI's daemon log (`daemon_log`) has what happened. In a container of tunnelctl's layout 4 the launcher copies that
+log's tunnel events into the container's own logs, each after `DAEMON_LOG_LINE` (`copied_daemon_log` finds them).
 
 Docker's json-file log splits a line at 16 KiB and stores each half as valid UTF-8, so a character cut there (a
 spinner frame's braille, the CLI's dash) becomes two to four U+FFFD: read as one unknown character.
@@ -19,6 +20,8 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+
+from ..engine.loopback import DAEMON_LOG_LINE
 
 BANNER = "You can access local server via following URL(s):"
 REFUSAL = "Login is not allowed"
@@ -140,9 +143,15 @@ def _is_frame(line: str) -> bool:
     return bool(_SPINNER_FRAME.match(line) or _TRAFFIC.match(line))
 
 
+def copied_daemon_log(text: str) -> str:
+    """The daemon log lines a tunnel container's launcher copied into its logs (engine/loopback.py); "" if none."""
+    return "".join(line[len(DAEMON_LOG_LINE):] for line in text.splitlines(keepends=True)
+                   if line.startswith(DAEMON_LOG_LINE))
+
+
 def read_session(text: str) -> SessionOutput:
     """The newest state in `text`: the URLs of the newest announcement, or the newest refusal after it."""
-    lines = plain_lines(text)
+    lines = [line for line in plain_lines(text) if not line.startswith(DAEMON_LOG_LINE.strip())]
     state = SessionOutput()
     for index, line in enumerate(lines):
         kind, message = _message(line)
