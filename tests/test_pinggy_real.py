@@ -297,6 +297,33 @@ def test_another_user_of_the_machine_cannot_read_the_token_from_the_clis_control
             real_engine.api.remove_container(exposed, force=True)
 
 
+def test_a_relay_whose_tunnel_container_is_gone_is_a_leftover_the_next_apply_removes(
+        real_engine, pinggy_protocol, real_project, local_server, tmp_path):
+    """Someone removed the tunnel container by hand (docker rm -f): its relay (engine/loopback.py) is then listed as
+    the tunnel's, so that plan shows it and apply replaces it with a new pair; destroy leaves nothing."""
+    port, _ = local_server
+    token = new_token(pinggy_protocol, release_lag=0)
+    with real_engine.reaching(port):
+        (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
+            - {name: web, port: $port, token: "$token"}
+        """, real_engine.image, port=port, token=token))
+        applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        [tunnel] = tunnel_containers(real_engine, real_project)
+        [relay] = real_engine.api.containers(all=True, filters={"label": f"{RELAY_FOR}={tunnel['Id']}"})
+        real_engine.api.remove_container(tunnel["Id"], force=True)
+        planned = run_tunnelctl("plan", cwd=tmp_path)
+        assert planned.returncode == 0, planned.stdout + planned.stderr
+        assert "recreate" in planned.stdout and "only its relay to the local server is left" in planned.stdout
+        again = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path)
+        assert again.returncode == 0, again.stdout + again.stderr
+        rows = real_engine.api.containers(all=True, filters={"label": f"io.tunnelctl.project={real_project}"})
+        assert relay["Id"] not in {row["Id"] for row in rows} and len(rows) == 2
+        destroyed = run_tunnelctl("destroy", "--auto-approve", cwd=tmp_path)
+        assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
+        assert real_engine.api.containers(all=True, filters={"label": f"io.tunnelctl.project={real_project}"}) == []
+
+
 def test_a_session_the_server_drops_comes_back_with_a_new_url(real_engine, real_image, pinggy_protocol,
                                                               real_project, local_server, tmp_path):
     port, _ = local_server

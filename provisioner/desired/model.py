@@ -157,6 +157,7 @@ class ObservedContainer:
     spec_version: str = SPEC_FORMAT  # the container layout of the tunnelctl that made it
     values_label: str = ""  # the settings that hold no secret, as labelled at creation
     project: str = ""  # the tunnelctl project it belongs to
+    relay_for: str = ""  # a relay container whose tunnel container is gone (engine/loopback.py): only a leftover
 
     @property
     def setting_values(self) -> dict[str, Any] | None:

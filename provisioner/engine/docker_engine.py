@@ -70,6 +70,9 @@ class DockerEngine:
             self.reads: EngineReads = raw or DockerPyReads(self.api, self._errors)
         self._pull_locks: dict[str, threading.Lock] = {}
         self._pull_locks_guard = threading.Lock()
+        # container id → its relay containers (loopback.py), for every container this instance listed or made: so
+        # that starting or removing one needs no list call (apply and destroy observe before they change anything)
+        self._known_relays: dict[str, list[str]] = {}
 
     @property
     def api(self) -> Any:
@@ -150,9 +153,14 @@ class DockerEngine:
         networks when tunnels join user-defined ones."""
         with self._call("listing containers"):
             rows = self.reads.containers({"label": labels.ownership_filter(project)})
-        ids = {row["Id"] for row in rows}
+        serving = {row["Id"]: (row.get("Labels") or {}).get(loopback.RELAY_FOR) for row in rows}
+        relays: dict[str, list[str]] = {container: [] for container in serving}
+        for relay, served in serving.items():
+            if served and served in serving:
+                relays[served].append(relay)
+        self._known_relays.update(relays)
         # a relay goes with its tunnel container (loopback.py); one whose tunnel container is gone is a leftover
-        owned = tuple(_observed(row) for row in rows if (row.get("Labels") or {}).get(loopback.RELAY_FOR) not in ids)
+        owned = tuple(_observed(row) for row in rows if serving[row["Id"]] not in serving)
         held = {container.name for container in owned}
         missing = sorted(set(wanted_names) - held)
         foreign = {}
@@ -254,6 +262,7 @@ class DockerEngine:
                     self.pull(spec.image)
                     created = self._create(spec, host_config(spec.network, port_bindings=ports))
                 container_id = created["Id"]
+                self._known_relays[container_id] = []
             else:
                 entrypoint = self._entrypoint(spec.image)
                 where = (spec.local_host, spec.local_port)
@@ -261,8 +270,9 @@ class DockerEngine:
                                             entrypoint=loopback.launcher_entrypoint(entrypoint, *where),
                                             volumes=[loopback.SOCKET_FOLDER])["Id"]
                 try:
-                    self._create_relay(spec, container_id, loopback.relay_entrypoint(entrypoint, *where),
-                                       host_config("host", volumes_from=[container_id]))
+                    self._known_relays[container_id] = [self._create_relay(
+                        spec, container_id, loopback.relay_entrypoint(entrypoint, *where),
+                        host_config("host", volumes_from=[container_id]))]
                 except Exception:
                     self.remove(container_id)
                     raise
@@ -289,13 +299,13 @@ class DockerEngine:
                               "namespace of its own; use an image that runs Pinggy's CLI as its entrypoint")
         return entrypoint
 
-    def _create_relay(self, spec: ContainerSpec, container_id: str, entrypoint: list[str], host_config: dict) -> None:
+    def _create_relay(self, spec: ContainerSpec, container_id: str, entrypoint: list[str], host_config: dict) -> str:
         tags = {labels.MANAGED_BY: labels.MANAGER, labels.PROJECT: spec.project, labels.TUNNEL: spec.tunnel,
                 loopback.RELAY_FOR: container_id}
-        self.api.create_container(image=spec.image, entrypoint=entrypoint, command=[], labels=tags,
+        return self.api.create_container(image=spec.image, entrypoint=entrypoint, command=[], labels=tags,
                                   name=f"{spec.container_name}{loopback.RELAY_SUFFIX}-{container_id[:12]}",
                                   host_config=host_config, detach=True, stop_signal="SIGTERM",
-                                  stop_timeout=STOP_GRACE_SECONDS)
+                                  stop_timeout=STOP_GRACE_SECONDS)["Id"]
 
     def _create(self, spec: ContainerSpec, host_config: dict, **extra: Any) -> dict:
         try:
@@ -357,7 +367,10 @@ class DockerEngine:
         self.api.start(container_id)
 
     def _relays(self, container_id: str) -> list[str]:
-        """The relay containers of a tunnel container (loopback.py): one, or none."""
+        """The relay containers of a tunnel container (loopback.py): one, or none; a list call only for a container
+        this instance has neither listed nor made."""
+        if container_id in self._known_relays:
+            return self._known_relays[container_id]
         return [row["Id"] for row in self.reads.containers({"label": [f"{loopback.RELAY_FOR}={container_id}"]})]
 
     def skip_back_off(self, container_id: str) -> None:
@@ -381,6 +394,7 @@ class DockerEngine:
                     self.api.remove_container(relay, force=True)
             with contextlib.suppress(self._errors.NotFound):  # already gone: that is what we wanted
                 self.api.remove_container(container_id, force=True, v=True)
+        self._known_relays.pop(container_id, None)
 
     def inspect(self, container_ids: Iterable[str]) -> list[ContainerDetails]:
         """`docker inspect` of each container, concurrently; containers gone meanwhile are left out."""
@@ -473,6 +487,7 @@ def _observed(row: Mapping) -> ObservedContainer:
         image_id=row.get("ImageID", ""),
         spec_version=tags.get(labels.SPEC_VERSION, ""),
         project=tags.get(labels.PROJECT, ""),
+        relay_for=tags.get(loopback.RELAY_FOR, ""),
     )
 
 

@@ -127,7 +127,7 @@ def created_settings(spec: ContainerSpec) -> tuple[SettingChange, ...]:
 
 
 def changed_values(spec: ContainerSpec, current: tuple[ObservedContainer, ...]) -> tuple[SettingChange, ...]:
-    if len(current) != 1 or current[0].spec_hash == spec.spec_hash:
+    if len(current) != 1 or current[0].spec_hash == spec.spec_hash or current[0].relay_for:
         return ()
     container = current[0]
     recorded = container.setting_values
@@ -145,6 +145,8 @@ def replacement_reasons(spec: ContainerSpec, current: tuple[ObservedContainer, .
     if len(current) > 1:
         return [f"{len(current)} containers run this tunnel: " + ", ".join(_named(c) for c in current)]
     container = current[0]
+    if container.relay_for:
+        return [f"its container is gone, only its relay to the local server is left ({_named(container)})"]
     reasons = []
     if container.spec_version != SPEC_FORMAT:
         reasons.append(f"made by another tunnelctl version (container layout {container.spec_version or '?'}, this "
