@@ -172,8 +172,9 @@ class ObservedContainer:
     def alive(self) -> bool:
         return self.state in ALIVE_STATES
 
-    @property
+    @cached_property
     def setting_digests(self) -> dict[str, str]:
+        """Decoded once: status compares every listed container's token digest with each tunnel that is not up."""
         return decode_digests(self.digest_label)
 
 
