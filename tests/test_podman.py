@@ -4,14 +4,25 @@ configuration when no Docker engine answers."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import socket
+import subprocess
+import time
 import urllib.request
 import uuid
 from pathlib import Path
 
-from conftest import manifest_text, project_rows, run_tunnelctl
+import pytest
+
+from conftest import manifest_text, project_rows, run_tunnelctl, wait_until
+from provisioner.desired.specs import desired_specs
 from provisioner.engine.config import EngineConfig, discover, local_sockets
+from provisioner.engine.docker_engine import DockerEngine
+from provisioner.engine.loopback import RELAY_FOR
+from provisioner.manifest import load
+from provisioner.observe.conditions import client_session
+from provisioner.observe.pinggy_output import client_problem
 from standin import fixture
 
 PINGGY_IMAGE = "tunnelctl-test/pinggy-ssh:latest"
@@ -136,3 +147,50 @@ def test_token_users_get_no_subordinate_ids_so_podmans_uidmap_cannot_exhaust_the
         if ranges.exists():
             assert not any(line.startswith(f"{token}:") or line.startswith(f"{token}+")
                            for line in ranges.read_text().splitlines())
+
+
+def test_pinggy_clis_own_network_namespace_and_its_relay_work_on_podman(podman, local_server, tmp_path):
+    """The default image's layout (engine/loopback.py) on Podman's Docker API: the CLI on Podman's default network,
+    its relay on the host network reaching this machine's loopback through the shared volume, the daemon's events in
+    the container's logs, a prompt stop, and nothing left after removal. (Engine level: the stand-in cannot be
+    reached on port 443 from here, so the client keeps failing to connect, which its daemon log says.)"""
+    import docker
+
+    image, why = fixture.ensure_real_image()
+    if image is None:
+        pytest.skip(f"Pinggy's real CLI could not be built here: {why}")
+    api = docker.APIClient(base_url=podman, version="1.41")
+    saved = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+    api.load_image(saved.stdout)
+    assert saved.wait() == 0
+    port, seen = local_server
+    project = f"pod-{uuid.uuid4().hex[:6]}"
+    (tmp_path / "tunnels.yaml").write_text(manifest_text("""
+        version: 1
+        project: $project
+        tunnels: [{name: web, port: $port, token: podman-relay-token, server: 127.0.0.1, allow_cidrs: [127.0.0.0/8]}]
+    """, project=project, port=port))
+    [spec] = desired_specs(load(tmp_path / "tunnels.yaml", {}))
+    assert spec.loopback_relay
+    spec = dataclasses.replace(spec, image=f"localhost/{image}")  # the default image's layout, the real CLI in it
+    engine = DockerEngine(EngineConfig("pod", docker=podman))
+    container = engine.create(spec)
+    try:
+        [relay] = api.containers(filters={"label": f"{RELAY_FOR}={container}"})
+        assert api.inspect_container(relay["Id"])["HostConfig"]["NetworkMode"] == "host"
+        assert api.inspect_container(container)["HostConfig"]["NetworkMode"] != "host"
+
+        def through_the_relay() -> str:
+            run = api.exec_create(container, ["node", "-e", f"require('http').get('http://127.0.0.1:{port}/pod', "
+                                                            "r => r.pipe(process.stdout)).on('error', () => {})"])
+            return api.exec_start(run["Id"]).decode()
+        assert wait_until(lambda: "hello from the local MCP server" in through_the_relay(), 30, "the relay carried it")
+        assert seen[-1]["path"] == "/pod"
+        wait_until(lambda: "Could not connect" in client_problem(client_session(engine, container, running=True)),
+                   60, "the daemon's reason came through the container's logs")
+        stopping = time.monotonic()
+        engine.stop(container)
+        assert time.monotonic() - stopping < 3
+    finally:
+        engine.remove(container, stop_first=True)
+    assert project_rows(api, project) == []
