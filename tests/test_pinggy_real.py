@@ -2,8 +2,8 @@
 built from the pinned sources) against the Pinggy-protocol stand-in (standin/pinggy-protocol-standin).
 
 The CLI dials port 443 and nothing else, so it runs on a private engine (tests/support/second-engine), whose
-network namespace plays the machine's: there port 443 (of every address: the loopback, and the bridge's gateway that
-containers in a namespace of their own reach) is relayed to the stand-in, and each test's local server is relayed
+network namespace plays the machine's: there port 443 (of 127.0.0.1, and of the bridge's gateway, which containers in
+a namespace of their own reach) is relayed to the stand-in, and each test's local server is relayed
 from this machine's loopback to that namespace's (tests/support/netns-relay). The machine's own port 443 is never
 used. tunnelctl's tunnels run the image under the default image's name (REAL_AS_DEFAULT), so that they get the
 default image's container layout: the CLI in a network namespace of its own, beside a relay container on the host
@@ -116,11 +116,13 @@ def real_engine(second_engine, real_image, pinggy_protocol, tmp_path_factory):
     repository, tag = REAL_AS_DEFAULT.split(":")
     second_engine.api.tag(real_image, repository, tag)
     engine = RealClientEngine(second_engine, tmp_path_factory.mktemp("relays"))
-    relay = engine.relay(pinggy_protocol.port, REAL_CLI_PORT, "0.0.0.0")
+    # on the loopback and the bridge's gateway only: 127.0.0.2 stays a server nobody answers for
+    relays = [engine.relay(pinggy_protocol.port, REAL_CLI_PORT, address) for address in ("127.0.0.1", engine.gateway)]
     try:
         yield engine
     finally:
-        stop_relay(relay)
+        for relay in relays:
+            stop_relay(relay)
 
 
 def new_token(pinggy_protocol, **roughness) -> str:
