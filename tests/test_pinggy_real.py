@@ -378,6 +378,10 @@ def test_a_login_the_server_refuses_never_comes_up(real_engine, real_image, ping
         assert "still refused after 25s" in applied.stdout and token not in applied.stdout
         assert status(tmp_path)["web"]["problem"] == ("Login is not allowed: A tunnel with the same token "
                                                       "(sensitive) is already active. (the client keeps retrying)")
+        # the refusal also reaches the container's logs, copied from the daemon log by the launcher (loopback.py)
+        logs = run_tunnelctl("logs", "web", cwd=tmp_path).stdout
+        assert "pinggy-daemon| " in logs and "with the same token (sensitive) is already active" in logs, logs
+        assert token not in logs
     finally:
         real_engine.api.remove_container(holder, force=True)
 
