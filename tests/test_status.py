@@ -169,6 +169,21 @@ def test_the_daemon_log_a_launcher_copied_into_the_containers_logs_is_read_there
     assert by_tunnel(starting, loaded)["a"].problem == "\u2714 Initialized"  # the client's words, not the launcher's
 
 
+def test_a_cli_that_gave_up_says_why_its_last_attempt_failed_from_the_copied_daemon_log(loaded):
+    """The copied lines outlive the container's tmpfs: after the CLI gave up and exited, status still names the
+    cause, which no exec could read any more."""
+    engine, specs = engine_for(loaded)
+    container = engine.run(specs["a"])
+    container.print("\u2714 Initialized", *(DAEMON_LOG_LINE + line for line in (
+        WILL_RECONNECT % "Could not connect: Connection refused", RECONNECTING)))
+    container.exit(1, "\u2716 Error: Failed to start tunnel: Maximum reconnection attempts reached. Exiting.")
+    a = by_tunnel(engine, loaded)["a"]
+    assert (a.state, a.urls) == ("exited", ())
+    assert a.problem == ("the tunnel client gave up reconnecting (its own words, not Pinggy's: Maximum reconnection "
+                         "attempts reached. Exiting.); the last attempt failed with: Could not connect: Connection "
+                         "refused")
+
+
 def test_a_cli_that_is_up_by_its_daemon_log_stays_up(loaded):
     a = cli_tunnel(loaded, CLI_UP, [SDK_LINE, STARTED, SDK_LINE])
     assert (a.condition, a.urls) == ("up", URLS)

@@ -31,12 +31,16 @@ def client_session(engine: Engine, container_id: str, running: bool, since: floa
     """What the tunnel client says of its session: its output, and, for Pinggy's CLI while it runs, its daemon log,
     the only place that says a session dropped, a login was refused or the server cannot be reached (stdout keeps
     showing the dead URLs, or only a spinner). Its launcher copies that log into the container's logs (layout 4,
-    engine/loopback.py); a container made before is asked for the file itself (a `docker exec`, about a second)."""
+    engine/loopback.py), which outlive the client: an exited one still says why its last attempt failed. A container
+    made before is asked for the file itself while it runs (a `docker exec`, about a second)."""
     logs = engine.logs(container_id, since=since, tail=RECENT_ENTRIES)
     session = read_session(logs)
-    if not (running and session.is_cli):
+    if not session.is_cli:
         return session
-    text = copied_daemon_log(logs) or engine.read_file(container_id, DAEMON_LOG, DAEMON_LOG_TAIL)
+    copied = copied_daemon_log(logs)
+    if not running:
+        return with_daemon_log(session, read_daemon_log(copied)) if copied else session
+    text = copied or engine.read_file(container_id, DAEMON_LOG, DAEMON_LOG_TAIL)
     if not text:
         return session
     daemon = read_daemon_log(text)
