@@ -124,9 +124,7 @@ class StandIn:
     def configure_domains(self, token, subdomain=None, domains=None):
         """A Pro token's persistent subdomain (every login gets SUBDOMAIN.a.pinggy.link; "" for random again) and the
         custom domains it may forward with `-R<domain>:0:host:port` (a list; [] for none)."""
-        args = ([f"--subdomain={subdomain}"] if subdomain is not None else []) + (
-            [f"--domains={','.join(domains)}"] if domains is not None else [])
-        _cli("configure-token", token, *self._args(), *args)
+        _cli("configure-token", token, *self._args(), *_domain_args(subdomain, domains))
 
     def drop(self, token):
         """End the token's live session from the server's side; its client reconnects and gets a new URL."""
@@ -205,6 +203,12 @@ class StandIn:
 
     def __repr__(self):
         return "StandIn(port=%d, dir=%r)" % (self.port, self.dir)
+
+
+def _domain_args(subdomain, domains):
+    """configure-token's words for a Pro token's subdomain and domains (None: left as they are)."""
+    return ([f"--subdomain={subdomain}"] if subdomain is not None else []) + (
+        [f"--domains={','.join(domains)}"] if domains is not None else [])
 
 
 def _roughness_args(roughness):
@@ -324,6 +328,10 @@ class ProtocolStandIn(StandIn):
     def configure_token(self, token, **roughness):
         """This token's own roughness (release_lag, banner_delay, session_limit); it also makes the token known."""
         self._run("configure-token", token, *_roughness_args(roughness))
+
+    def configure_domains(self, token, subdomain=None, domains=None):
+        """As StandIn.configure_domains: a Pro token's persistent subdomain and the custom domains it may forward."""
+        self._run("configure-token", token, *_domain_args(subdomain, domains))
 
     def drop(self, token):
         """End the token's live session from the server's side; the CLI reconnects and gets a new URL."""

@@ -497,6 +497,46 @@ def test_apply_stops_waiting_when_the_clis_daemon_dies(real_engine, real_image, 
     assert "web: the tunnel client's daemon died without shutting down" in output, output
 
 
+def test_a_pro_tokens_subdomain_and_custom_domain_with_the_real_client(real_engine, real_image, pinggy_protocol,
+                                                                       real_project, local_server, tmp_path):
+    """Issue 22's domain forwarding end to end with Pinggy's real CLI: it sends `-R<domain>:0:host:port` as a
+    forwarding of its own, whose URLs apply and status list first; visitors reach the local server by the domain;
+    the persistent subdomain replaces the random host; a domain the token does not own is refused."""
+    from provisioner.mcp.protocol import edge_addresses, request
+
+    port, seen = local_server
+    token, name = new_token(pinggy_protocol, release_lag=0), "s" + uuid.uuid4().hex[:10]  # the refusal is the domain's
+    owned, stranger = f"mcp-{name}.example.com", f"other-{name}.example.com"
+    pinggy_protocol.configure_domains(token, subdomain=name, domains=[owned])
+    env = {"TUNNELCTL_EDGE": pinggy_protocol.edge}
+    with real_engine.reaching(port):
+        (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
+            - {name: web, port: $port, token: "$token", domains: [$owned]}
+        """, real_image, port=port, token=token, owned=owned))
+        applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        session = pinggy_protocol.wait_for_record(token, status="active")
+        assert set(session["routes"]) == {owned, f"{name}.a.pinggy.link"}  # a visitor port each
+        assert set(up_in(applied, "web")) == {f"http://{owned}", f"https://{owned}", f"http://{name}.a.pinggy.link",
+                                              f"https://{name}.a.pinggy.link"}
+        web = status(tmp_path)["web"]
+        assert web["urls"][:2] == [f"http://{owned}", f"https://{owned}"] and web["domains"] == [owned]
+
+        answer = request(f"https://{owned}/by-domain", "GET", {}, None, 10, edge_addresses(env))
+        assert answer.status == 200 and seen[-1]["path"] == "/by-domain"  # down the domain's own forwarding
+        answer = request(f"https://{name}.a.pinggy.link/by-subdomain", "GET", {}, None, 10, edge_addresses(env))
+        assert answer.status == 200 and seen[-1]["path"] == "/by-subdomain"
+
+        (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
+            - {name: web, port: $port, token: "$token", domains: [$stranger]}
+        """, real_image, port=port, token=token, stranger=stranger))
+        refused = run_tunnelctl("apply", "--auto-approve", "--timeout", "30", cwd=tmp_path, env=env)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    record = pinggy_protocol.wait_for_record(token, status="refused")
+    assert record["end_reason"] == "domain"
+    assert f"the domain {stranger} is not associated with this token" in refused.stdout, refused.stdout
+
+
 def test_the_stand_ins_roughness_reaches_the_real_client(real_engine, real_image, pinggy_protocol):
     """+force takes over a live token, a slow server delays the URLs, a time-limited session ends and the CLI logs in
     again: what the stand-in does, the real CLI sees (no tunnelctl here: these are the double's own guarantees)."""

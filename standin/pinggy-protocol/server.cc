@@ -14,7 +14,15 @@
  *   - banner_delay: the answer that carries the URLs comes that late (a slow server);
  *   - session_limit: every session ends after that long, from the server's side;
  *   - STATE/control/drop-TOKEN (written by `pinggy-protocol-standin drop`): the token's session ends now;
- *   - --max-logins N:S: a connection beyond N in S seconds is closed before TLS (a throttled burst).
+ *   - --max-logins N:S: a connection beyond N in S seconds is closed before TLS (a throttled burst);
+ *   - domains, as a Pro token has them (`subdomain`, `domains` in STATE/tokens/TOKEN.json, the OpenSSH stand-in's
+ *     names): the CLI sends `-R<domain>:0:host:port` as a forwarding request of its own whose listening host is
+ *     the domain; it gets the URLs http://DOMAIN and https://DOMAIN and a visitor port of its own (the record's
+ *     `routes` say which), and a domain the token does not own is refused. A persistent subdomain replaces the
+ *     random host of the default forwarding. Every answer carries all the session's URLs, and the answers wait a
+ *     moment for every forwarding the client asks at once: libpinggy 0.1.7's client announces the URLs of the
+ *     last answer (Sdk::HandleSessionRemoteForwardingSucceeded passes its parameter, not the URLs it kept), so an
+ *     answer with only its own forwarding's URLs hid the others, and one without any left the CLI with none.
  * A refusal cannot travel as a failed authentication: libpinggy 0.1.7's Session::AuthenticationFailed sends a null
  * TunnelInfo that the serializer dereferences. It is sent as the answer to the tunnel request instead (the
  * request's error text), and the connection is closed.
@@ -30,6 +38,7 @@
 #include <utils/StringUtils.hh>
 #include <utils/Json.hh>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -55,6 +64,8 @@ const char *UNKNOWN_TOKEN = "Authentication failed: the token %s is not valid.";
 const char *DROPPED = "Tunnel closed by the server (session dropped); the next login gets a new URL.";
 const char *EXPIRED = "Tunnel closed by the server: the session reached its time limit.";
 const char *TAKEN_OVER = "Tunnel closed: a new session with the same token took over (+force).";
+const char *UNOWNED_DOMAIN = "Login is not allowed: the domain %s is not associated with this token (add it to the "
+                             "token on the dashboard, or forward only domains it owns).";
 
 std::string stateDir;
 common::PollControllerPtr poller;
@@ -103,7 +114,11 @@ void writeJson(const std::string &path, const json &value) {
 
 struct Settings {
     double releaseLag = 0, bannerDelay = 0, sessionLimit = 0;
+    std::string subdomain;             // a Pro token's persistent subdomain ("": a random host per session)
+    std::vector<std::string> domains;  // the custom domains it may forward
 };
+
+std::string lower(std::string s);
 
 Settings settingsFor(const std::string &token) {
     Settings s;
@@ -115,6 +130,13 @@ Settings settingsFor(const std::string &token) {
         if (source.contains("session_limit") && source["session_limit"].is_number())
             s.sessionLimit = source["session_limit"];
     }
+    auto own = readJson(stateDir + "/tokens/" + token + ".json");
+    if (own.contains("subdomain") && own["subdomain"].is_string())
+        s.subdomain = lower(own["subdomain"].get<std::string>());
+    if (own.contains("domains") && own["domains"].is_array())
+        for (auto &domain : own["domains"])
+            if (domain.is_string())
+                s.domains.push_back(lower(domain.get<std::string>()));
     return s;
 }
 
@@ -186,9 +208,19 @@ public:
 
     void HandleSessionRemoteForwardRequest(tReqId reqId, tPort listeningPort, tString listeningHost,
                                            tPort forwardingPort, tString forwardingHost, TunnelMode mode) override {
+        std::string domain = lower(listeningHost);
+        if (domain == "localhost" || domain == "0.0.0.0" || domain == "127.0.0.1")
+            domain.clear();  // the default forwarding (`-R0:…`), whatever the client calls "anywhere"
+        if (refusal.empty() && !domain.empty() && !Owns(domain)) {
+            refusal = format(UNOWNED_DOMAIN, domain);
+            if (liveByToken.count(token) && liveByToken[token] == this)
+                liveByToken.erase(token);  // refused before it took the token: nothing to release
+            endReason = "domain";
+        }
         if (!refusal.empty()) {
             status = "refused";
-            endReason = "refused";
+            if (endReason.empty())
+                endReason = "refused";
             ended = now();
             WriteRecord();
             session->RejectRemoteForwardRequest(reqId, refusal);
@@ -213,7 +245,10 @@ public:
         // appears); the port in it tells tests and the edge's log which visitor port serves it.
         char label[16];
         snprintf(label, sizeof label, "%08x", (unsigned)random());
-        std::string host = std::string(label) + "-p" + std::to_string(port) + DOMAIN;
+        std::string host = !domain.empty() ? domain
+                           : !settings.subdomain.empty() ? settings.subdomain + DOMAIN
+                           : std::string(label) + "-p" + std::to_string(port) + DOMAIN;
+        routes[host] = port;
         if (mode == TunnelMode::HTTP || mode == TunnelMode::None)
             forward.urls = {"http://" + host, "https://" + host};
         else
@@ -223,28 +258,37 @@ public:
         for (auto &url : forward.urls)
             urls.push_back(url);
         status = "active";
-        WriteRecord();
-        pendingAnswers.push_back({reqId, port});
         if (settings.bannerDelay > 0)
-            answerTask = poller->SetTimeout((tDuration)(settings.bannerDelay * SECOND), self, &Tunnel::Answer);
-        else
-            Answer();
+            WriteRecord();  // the session is on; its answer is what comes late (else the record says so with it)
+        pendingAnswers.push_back({reqId, port});
+        if (!answerTask)  // the client asks for all its forwardings at once: answer them together
+            answerTask = poller->SetTimeout((tDuration)(std::max(settings.bannerDelay, 0.05) * SECOND), self,
+                                            &Tunnel::Answer);
         if (settings.sessionLimit > 0 && !limitTask)
             limitTask = poller->SetTimeout((tDuration)(settings.sessionLimit * SECOND), self, &Tunnel::Expire);
     }
 
     void Answer() {
         answerTask = nullptr;
+        WriteRecord();
         for (auto &[reqId, port] : pendingAnswers) {
             auto &forward = forwards[port];
             auto binding = NewRemoteForwardingPtr();
             binding->Mode = forward.mode;
             binding->ForwardTo = forward.to;
             binding->RemoteBindings = forward.urls;
-            session->AcceptRemoteForwardRequest(reqId, forward.id, forward.urls, {binding});
+            session->AcceptRemoteForwardRequest(reqId, forward.id, urls, {binding});
             say("tunnel " + std::to_string(number) + " " + JoinString(forward.urls, " ") + " -> " + forward.to);
         }
         pendingAnswers.clear();
+    }
+
+    /* Whether the token owns `domain`: one of its custom domains, or its persistent subdomain's host. */
+    bool Owns(const std::string &domain) const {
+        for (auto &owned : settings.domains)
+            if (owned == domain)
+                return true;
+        return !settings.subdomain.empty() && domain == settings.subdomain + DOMAIN;
     }
 
     void Expire() {
@@ -352,7 +396,8 @@ public:
         json record = {
             {"user", user}, {"token", token.empty() ? json(nullptr) : json(token)}, {"force", force},
             {"options", options}, {"raw_command", rawArguments}, {"ports", ports},
-            {"port", ports.empty() ? json(nullptr) : json(ports[0])}, {"urls", urls}, {"status", status},
+            {"port", ports.empty() ? json(nullptr) : json(ports[0])}, {"urls", urls}, {"routes", routes},
+            {"status", status},
             {"end_reason", endReason.empty() ? json(nullptr) : json(endReason)},
             {"refusal", refusal.empty() ? json(nullptr) : json(refusal)},
             {"token_released", released > 0 ? json(released) : json(nullptr)},
@@ -382,6 +427,7 @@ private:
     std::vector<std::string> options, urls;
     std::vector<tPort> ports;
     std::map<tPort, Forward> forwards;
+    std::map<std::string, tPort> routes;  // each host of the session → the visitor port that serves it
     std::vector<std::pair<tReqId, tPort>> pendingAnswers;
     common::PollableTaskPtr answerTask, limitTask, closeTask;
     Settings settings;
