@@ -18,7 +18,7 @@ from ..parallel import map_parallel
 from . import probe
 from .conditions import UP, UP_LOCAL_DOWN, client_session, local_down_note, local_side, serving_urls
 from .pinggy_output import client_problem, read_session
-from .token_holders import find_holder, token_digest
+from .token_holders import TokenHolders, token_digest
 
 STUCK = "stuck"  # running, but its client will never connect: only a restart helps
 
@@ -141,10 +141,10 @@ def _explained_by_token_holders(engine: Engine, project: str, owned: Iterable[Ob
                                           (containers[item.container].setting_values or {}).get("force")))}
     if not asking:
         return statuses
-    every = engine.observe(None).owned
+    holders = TokenHolders(engine)
     explained = list(statuses)
     for index, (container_id, digest) in asking.items():
-        holder = find_holder(engine, project, container_id, digest, every)
+        holder = holders.holder(project, container_id, digest)
         if holder is not None:
             item = statuses[index]
             explained[index] = replace(item, problem="; ".join(part for part in (holder.problem(), item.problem)

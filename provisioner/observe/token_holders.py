@@ -11,6 +11,7 @@ could otherwise learn whether a token it guessed is another project's.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 from ..desired.model import ObservedContainer
@@ -44,18 +45,22 @@ def token_digest(digests: dict[str, str], force: bool | None) -> str:
     return "" if force else digests.get(TOKEN, "")
 
 
-def find_holder(engine: Engine, project: str, container_id: str, digest: str,
-                every: tuple[ObservedContainer, ...] | None = None) -> TokenHolder | None:
-    """The other live container of ours on `engine` that runs with the token of `digest`, preferring one that is up;
-    None when there is none. `every`: every project's containers, if already listed (else one list call)."""
-    if not digest:
-        return None
-    if every is None:
-        every = engine.observe(None).owned
-    sharing = [container for container in every if container.id != container_id and container.alive
-               and container.setting_digests.get(TOKEN) == digest]
-    holders = [TokenHolder(container.tunnel, container.project, container.name,
-                           bool(read_session(engine.logs(container.id, tail=RECENT_ENTRIES)).urls)
-                           if container.state == "running" else False, container.project == project)
-               for container in sharing]
-    return max(holders, key=lambda holder: holder.holds_session, default=None)
+class TokenHolders:
+    """Every live container of ours on an engine, by its token's digest: one list call, each label read once."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.by_token: dict[str, list[ObservedContainer]] = defaultdict(list)
+        for container in engine.observe(None).owned:
+            if container.alive and (digest := container.setting_digests.get(TOKEN)):
+                self.by_token[digest].append(container)
+
+    def holder(self, project: str, container_id: str, digest: str) -> TokenHolder | None:
+        """The other live container that runs with the token of `digest`, preferring one that is up at Pinggy (by
+        its output); None when there is none."""
+        holders = [TokenHolder(container.tunnel, container.project, container.name,
+                               container.state == "running" and bool(read_session(
+                                   self.engine.logs(container.id, tail=RECENT_ENTRIES)).urls),
+                               container.project == project)
+                   for container in self.by_token.get(digest, ()) if container.id != container_id]
+        return max(holders, key=lambda holder: holder.holds_session, default=None)

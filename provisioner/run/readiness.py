@@ -30,7 +30,7 @@ from ..engine import Engine
 from ..errors import EngineError
 from ..observe.conditions import UP, UP_LOCAL_DOWN, client_session, local_down_note, local_side, serving_urls
 from ..observe.pinggy_output import PINGGY, RECENT_ENTRIES, client_problem, read_session
-from ..observe.token_holders import TokenHolder, find_holder, token_digest
+from ..observe.token_holders import TokenHolder, TokenHolders, token_digest
 from ..parallel import map_parallel
 from ..plan.planner import Action
 
@@ -258,11 +258,11 @@ def _with_token_holders(engine: Engine, project: str, targets: list[Target], jud
               and states.get(target.container_id) in ALIVE_STATES]  # started: a holder explains its not logging in
     if not asking:
         return judged
-    every = engine.observe(None).owned
+    holders = TokenHolders(engine)
     explained = list(judged)
     for index in asking:
         target, result = targets[index], judged[index]
-        holder = find_holder(engine, project, target.container_id, target.token, every)
+        holder = holders.holder(project, target.container_id, target.token)
         if holder is not None:
             explained[index] = _held(result, holder)
     return explained
