@@ -299,6 +299,33 @@ def test_another_user_of_the_machine_cannot_read_the_token_from_the_clis_control
             real_engine.api.remove_container(exposed, force=True)
 
 
+def test_an_image_that_runs_as_another_user_than_root_comes_up_in_its_own_namespace(
+        real_engine, real_image, pinggy_protocol, real_project, local_server, tmp_path):
+    """Issue 19, item 8, in the default image's layout: an image may run its client as a user other than root. The
+    relay of that user creates its socket in the folder the two containers share, and the launcher of that user
+    reaches it, so the tunnel comes up and visitors reach the local server."""
+    user_image = f"{REAL_AS_DEFAULT}-nobody"
+    built = subprocess.run(["docker", "-H", real_engine.url, "build", "-q", "-t", user_image, "-"],
+                           input=f"FROM {REAL_AS_DEFAULT}\nUSER 65534:65534\n", capture_output=True, text=True,
+                           timeout=120)
+    assert built.returncode == 0, built.stderr
+    port, seen = local_server
+    token = new_token(pinggy_protocol, release_lag=0)
+    env = {"TUNNELCTL_EDGE": pinggy_protocol.edge}
+    with real_engine.reaching(port):
+        (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
+            - {name: web, port: $port, token: "$token"}
+        """, user_image, port=port, token=token))
+        applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        [tunnel] = tunnel_containers(real_engine, real_project)
+        assert real_engine.api.inspect_container(tunnel["Id"])["Config"]["User"] == "65534:65534"
+        [url, *_] = up_in(applied, "web")
+        answer = request(url + "/as-nobody", "GET", {}, None, 10, edge_addresses(env))
+        assert (answer.status, answer.body) == (200, b"hello from the local MCP server")
+        assert seen[-1]["path"] == "/as-nobody"
+
+
 def test_a_relay_whose_tunnel_container_is_gone_is_a_leftover_the_next_apply_removes(
         real_engine, pinggy_protocol, real_project, local_server, tmp_path):
     """Someone removed the tunnel container by hand (docker rm -f): its relay (engine/loopback.py) is then listed as

@@ -245,7 +245,7 @@ class DockerEngine:
         what = f"creating container '{spec.container_name}'"
         with self._call(what):
             api = self.api
-            from docker.types import LogConfig
+            from docker.types import DriverConfig, LogConfig, Mount
 
             def host_config(network: str, **extra: Any) -> dict:
                 return api.create_host_config(
@@ -266,9 +266,11 @@ class DockerEngine:
             else:
                 entrypoint = self._entrypoint(spec.image)
                 where = (spec.local_host, spec.local_port)
-                container_id = self._create(spec, host_config(spec.network, port_bindings=ports),
-                                            entrypoint=loopback.launcher_entrypoint(entrypoint, *where),
-                                            volumes=[loopback.SOCKET_FOLDER])["Id"]
+                socket_folder = Mount(loopback.SOCKET_FOLDER, None, type="volume",  # anonymous: removed with it
+                                      driver_config=DriverConfig("local", loopback.SOCKET_VOLUME_OPTIONS))
+                tunnel_config = host_config(spec.network, port_bindings=ports, mounts=[socket_folder])
+                container_id = self._create(spec, tunnel_config,
+                                            entrypoint=loopback.launcher_entrypoint(entrypoint, *where))["Id"]
                 try:
                     self._known_relays[container_id] = [self._create_relay(
                         spec, container_id, loopback.relay_entrypoint(entrypoint, *where),

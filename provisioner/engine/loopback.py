@@ -27,6 +27,10 @@ from ..desired.labels import LABEL_PREFIX, digest
 
 RELAY_FOR = LABEL_PREFIX + "loopback-relay-for"  # on a relay container: the id of the tunnel container it serves
 SOCKET_FOLDER = "/run/tunnelctl-loopback"  # in both containers: the tunnel container's anonymous volume
+# That volume is a small tmpfs that every user may write to (sticky, like /tmp): an image may run its client as a user
+# other than root, and the relay, which runs as that user too, makes its socket there. Docker made a plain anonymous
+# volume's folder root's, mode 0755, so such a relay could not (Podman hands a new volume to the container's user).
+SOCKET_VOLUME_OPTIONS = {"type": "tmpfs", "device": "tmpfs", "o": "size=64k,mode=1777,nosuid,nodev,noexec"}
 SOCKET = f"{SOCKET_FOLDER}/local-server.sock"
 RELAY_SUFFIX = "-loopback"
 
@@ -113,7 +117,8 @@ fs.rmSync(socket, { force: true });  // what this container's previous run left
 net.createServer(reach).listen(socket, () => fs.chmodSync(socket, 0o666));  // the tunnel's user may be another
 """
 
-PROGRAMS = digest([LAUNCHER, RELAY, SOCKET])  # in the spec hash: a change to either recreates the containers
+# in the spec hash: a change to any of them recreates the containers
+PROGRAMS = digest([LAUNCHER, RELAY, SOCKET, SOCKET_VOLUME_OPTIONS])
 
 
 def interpreter(entrypoint: list[str]) -> str:
