@@ -353,6 +353,37 @@ def test_a_relay_whose_tunnel_container_is_gone_is_a_leftover_the_next_apply_rem
         assert real_engine.api.containers(all=True, filters={"label": f"io.tunnelctl.project={real_project}"}) == []
 
 
+def test_a_relay_someone_stopped_shows_as_relay_down_and_apply_mends_it(
+        real_engine, pinggy_protocol, real_project, local_server, tmp_path):
+    """The CLI stays up at Pinggy when its relay (engine/loopback.py) stops (docker stop, a crash), but visitors get
+    an error: status says so instead of 'up', and the next apply recreates the pair, after which visitors are
+    served again."""
+    port, seen = local_server
+    token = new_token(pinggy_protocol, release_lag=0)
+    env = {"TUNNELCTL_EDGE": pinggy_protocol.edge}
+    with real_engine.reaching(port):
+        (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
+            - {name: web, port: $port, token: "$token"}
+        """, real_engine.image, port=port, token=token))
+        applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        [tunnel] = tunnel_containers(real_engine, real_project)
+        [relay] = real_engine.api.containers(filters={"label": f"{RELAY_FOR}={tunnel['Id']}"})
+        real_engine.api.stop(relay["Id"], timeout=10)
+        [url, *_] = up_in(applied, "web")
+        assert request(url + "/relay-stopped", "GET", {}, None, 10, edge_addresses(env)).status == 502
+
+        shown = status(tmp_path)["web"]
+        assert (shown["condition"], shown["ok"]) == ("relay down", False), shown
+        assert shown["problem"].startswith("its relay to the local server is exited"), shown
+        again = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "its relay to the local server is exited" in again.stdout, again.stdout
+        [url, *_] = up_in(again, "web")
+        answer = request(url + "/relay-mended", "GET", {}, None, 10, edge_addresses(env))
+        assert (answer.status, seen[-1]["path"]) == (200, "/relay-mended")
+
+
 def test_a_session_the_server_drops_comes_back_with_a_new_url(real_engine, real_image, pinggy_protocol,
                                                               real_project, local_server, tmp_path):
     port, _ = local_server

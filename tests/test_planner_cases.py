@@ -63,7 +63,8 @@ def observed(case: dict[str, Any], directory: Path) -> Observation:
             id=f"{number:02d}" + "c0ffee" * 10, name=item.get("name", spec.container_name), tunnel=spec.tunnel,
             state=state, status=item.get("status", STATUS[state]), spec_hash=item.get("spec_hash", spec.spec_hash),
             digest_label=encode_digests(spec.setting_digests), image_id=item.get("image_id", ""),
-            spec_version=item.get("spec_version", SPEC_FORMAT), relay_for=item.get("relay_for", "")))
+            spec_version=item.get("spec_version", SPEC_FORMAT), relay_for=item.get("relay_for", ""),
+            relay_state=item.get("relay_state")))
     return Observation(tuple(containers), case.get("foreign") or {}, case.get("image_ids") or {})
 
 

@@ -230,3 +230,35 @@ def test_status_fits_80_columns_with_urls_and_reasons_beneath_each_row(loaded):
     assert "    why: ssh: connect to host pro.pinggy.io port 443: Connection refused;" in text
     wide = status_text("p", items, wide=True)
     assert max(len(line) for line in wide.splitlines()) > 80 and "PUBLIC URLS" in wide
+
+
+def test_a_tunnel_whose_relay_stopped_is_shown_red_as_relay_down_and_not_healthy(tmp_path):
+    """The default image's layout (engine/loopback.py): the CLI is up at Pinggy, but with its relay to the local
+    server stopped visitors get an error, which status must not call up."""
+    from provisioner.cli.render import status_text
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    (tmp_path / "tunnels.yaml").write_text(manifest_text("""
+        version: 1
+        project: p
+        tunnels: [{name: a, port: $port, image: "pinggy/pinggy:1", token: tok0123456789}]
+    """, port=port))
+    loaded = manifest.load(tmp_path / "tunnels.yaml", {})
+    [spec] = desired_specs(loaded)
+    assert spec.loopback_relay
+    engine = FakeEngine(images={"pinggy/pinggy:1": "sha256:1"})
+    container = engine.run(spec)
+    container.print(BANNER, *URLS)
+    healthy = by_tunnel(engine, loaded)["a"]
+    assert (healthy.condition, healthy.healthy, healthy.relay) == ("up", True, "running")
+    container.relay_state = "exited"  # docker stop p-a-loopback-…
+    a = by_tunnel(engine, loaded)["a"]
+    assert (a.condition, a.healthy, a.urls) == ("relay down", False, URLS)
+    assert a.problem == (f"its relay to the local server is exited, so visitors cannot reach 127.0.0.1:{port}; "
+                         "tunnelctl apply recreates the tunnel with its relay")
+    text = status_text("p", [a])
+    assert "relay down" in text and f"127.0.0.1:{port} unreachable (relay exited)" in text, text
+    server.close()

@@ -188,6 +188,8 @@ def _local_text(item) -> str:
     if item.local_host is None:
         return "-"
     where = f"{item.local_host}:{item.local_port}" + (f" on {item.network}" if item.network else "")
+    if item.relay_down:
+        return where + f" unreachable (relay {item.relay})"
     return where + {True: " listening", False: " NOT listening", None: ""}[item.listening]
 
 

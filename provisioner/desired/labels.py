@@ -13,6 +13,8 @@ MANAGED_BY = LABEL_PREFIX + "managed-by"
 PROJECT = LABEL_PREFIX + "project"
 TUNNEL = LABEL_PREFIX + "tunnel"
 SPEC_VERSION = LABEL_PREFIX + "spec-version"
+# on a tunnel container that reaches its local server through a relay container beside it (engine/loopback.py)
+LOOPBACK_RELAY = LABEL_PREFIX + "loopback-relay"
 SPEC_HASH = LABEL_PREFIX + "spec-hash"
 SETTING_DIGESTS = LABEL_PREFIX + "setting-digests"
 SETTING_VALUES = LABEL_PREFIX + "setting-values"  # the settings that hold no secret, as JSON: plan shows old → new

@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .labels import (
+    LOOPBACK_RELAY,
     MANAGED_BY,
     MANAGER,
     PROJECT,
@@ -132,6 +133,7 @@ class ContainerSpec:
             PROJECT: self.project,
             TUNNEL: self.tunnel,
             SPEC_VERSION: SPEC_FORMAT,
+            **({LOOPBACK_RELAY: "yes"} if self.loopback_relay else {}),
         }
 
     @cached_property
@@ -158,6 +160,9 @@ class ObservedContainer:
     values_label: str = ""  # the settings that hold no secret, as labelled at creation
     project: str = ""  # the tunnelctl project it belongs to
     relay_for: str = ""  # a relay container whose tunnel container is gone (engine/loopback.py): only a leftover
+    # A tunnel container with a relay (engine/loopback.py): its relay's state, "missing" when it has none (removed by
+    # hand); None for a container that needs no relay.
+    relay_state: str | None = None
 
     @property
     def setting_values(self) -> dict[str, Any] | None:

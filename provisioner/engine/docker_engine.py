@@ -7,7 +7,7 @@ import functools
 import os
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -160,7 +160,9 @@ class DockerEngine:
                 relays[served].append(relay)
         self._known_relays.update(relays)
         # a relay goes with its tunnel container (loopback.py); one whose tunnel container is gone is a leftover
-        owned = tuple(_observed(row) for row in rows if serving[row["Id"]] not in serving)
+        states = {row["Id"]: row.get("State", "") for row in rows}
+        owned = tuple(_observed(row, [states[relay] for relay in relays[row["Id"]]])
+                      for row in rows if serving[row["Id"]] not in serving)
         held = {container.name for container in owned}
         missing = sorted(set(wanted_names) - held)
         foreign = {}
@@ -475,7 +477,7 @@ def _name(row: Mapping) -> str:
     return names[0].lstrip("/")
 
 
-def _observed(row: Mapping) -> ObservedContainer:
+def _observed(row: Mapping, relay_states: Sequence[str] = ()) -> ObservedContainer:
     tags = row.get("Labels") or {}
     return ObservedContainer(
         id=row["Id"],
@@ -490,6 +492,7 @@ def _observed(row: Mapping) -> ObservedContainer:
         spec_version=tags.get(labels.SPEC_VERSION, ""),
         project=tags.get(labels.PROJECT, ""),
         relay_for=tags.get(loopback.RELAY_FOR, ""),
+        relay_state=(relay_states[0] if relay_states else "missing") if tags.get(labels.LOOPBACK_RELAY) else None,
     )
 
 

@@ -35,6 +35,7 @@ class FakeContainer:
     output: list[str] = field(default_factory=list)  # what the client printed, one entry per line
     network: str = "host"
     files: dict[str, str] = field(default_factory=dict)  # path → what the client wrote there (its daemon log)
+    relay_state: str | None = None  # its relay container's (engine/loopback.py), made, started and removed with it
 
     def print(self, *lines: str) -> None:
         self.output.extend(lines)
@@ -74,6 +75,8 @@ class FakeEngine:
         container = self._new(spec)
         container.state = state
         container.started_at = time.time() if state in ALIVE_STATES else None
+        if container.relay_state is not None:
+            container.relay_state = state
         return container
 
     def named(self, name: str) -> FakeContainer:
@@ -143,6 +146,8 @@ class FakeEngine:
         self._step("start", container.name)
         first = container.started_at is None
         container.state, container.exit_code, container.started_at = "running", None, time.time()
+        if container.relay_state is not None:
+            container.relay_state = "running"  # its relay first, as Docker's engine starts it
         if first:
             self.on_create(container)  # what a new container does when it first runs
 
@@ -201,7 +206,8 @@ class FakeEngine:
 
     def _new(self, spec: ContainerSpec) -> FakeContainer:
         container = FakeContainer(next(self._ids), spec.container_name, spec.image, tuple(spec.command),
-                                  {**spec.labels, **spec.annotations}, network=spec.network)
+                                  {**spec.labels, **spec.annotations}, network=spec.network,
+                                  relay_state="created" if spec.loopback_relay else None)
         self.containers[container.id] = container
         return container
 
@@ -226,7 +232,8 @@ def _observed(container: FakeContainer) -> ObservedContainer:
         status=status, spec_hash=container.labels.get(labels.SPEC_HASH, ""),
         digest_label=container.labels.get(labels.SETTING_DIGESTS, ""), image_id="",
         values_label=container.labels.get(labels.SETTING_VALUES, ""),
-        spec_version=container.labels.get(labels.SPEC_VERSION, ""), project=container.labels.get(labels.PROJECT, ""))
+        spec_version=container.labels.get(labels.SPEC_VERSION, ""), project=container.labels.get(labels.PROJECT, ""),
+        relay_state=container.relay_state)
 
 
 def _details(container: FakeContainer) -> ContainerDetails:

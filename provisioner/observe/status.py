@@ -21,6 +21,9 @@ from .pinggy_output import client_problem, read_session
 from .token_holders import TokenHolders, token_digest
 
 STUCK = "stuck"  # running, but its client will never connect: only a restart helps
+# up at Pinggy, but the relay that carries visitors to the local server (engine/loopback.py) does not run: shown red,
+# since visitors get an error until apply mends it
+RELAY_DOWN = "relay down"
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class TunnelStatus:
     mcp_path: str | None = None  # the MCP endpoint of an MCP tunnel
     domains: tuple[str, ...] = ()  # the manifest's domain forwardings: their URLs come first, as they stay put
     stuck: bool = False  # running, but its client will never connect (Pinggy's CLI lost its daemon)
+    relay: str | None = None  # its relay's state (engine/loopback.py), "missing" when gone; None: it has none
 
     @property
     def mcp_url(self) -> str | None:
@@ -54,8 +58,12 @@ class TunnelStatus:
         return self.state == "running" and bool(self.urls)
 
     @property
+    def relay_down(self) -> bool:
+        return self.relay not in (None, "running")
+
+    @property
     def healthy(self) -> bool:
-        return self.in_manifest and self.is_up
+        return self.in_manifest and self.is_up and not self.relay_down
 
     @property
     def condition(self) -> str:
@@ -63,7 +71,7 @@ class TunnelStatus:
         no URL yet: logging in, or refused and retrying), stuck (running, but its client will never connect), or else
         Docker's own state (exited, missing, ...)."""
         if self.is_up:
-            return UP_LOCAL_DOWN if self.listening is False else UP
+            return RELAY_DOWN if self.relay_down else UP_LOCAL_DOWN if self.listening is False else UP
         if self.stuck:
             return STUCK
         return "connecting" if self.state in ALIVE_STATES else self.state
@@ -123,7 +131,11 @@ def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel], compare_toke
         if found is None:
             return base
         debugger_port = tunnel.settings.debugger_port if tunnel else None
-        seen = _with_container(engine, base, found, debugger_port)
+        seen = _with_container(engine, replace(base, relay=listed[name].relay_state), found, debugger_port)
+        if seen.relay_down and found.state == "running":
+            why = (f"its relay to the local server is {seen.relay}, so visitors cannot reach {host}:{port}; "
+                   "tunnelctl apply recreates the tunnel with its relay")
+            seen = replace(seen, problem="; ".join(part for part in (why, seen.problem) if part))
         return replace(seen, urls=serving_urls(seen.urls, bool(tunnel and tunnel.settings.https_only)))
 
     statuses = [item for item in map_parallel(one, names) if item is not None]
@@ -196,4 +208,4 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
         restarts=found.restart_count, local_host=base.local_host, local_port=base.local_port,
         listening=base.listening, network=base.network, urls=urls,
         problem="; ".join(part for part in (problem, local_note) if part), mcp_path=base.mcp_path, domains=base.domains,
-        command_secrets=frozenset(secrets_in_command(found.command)), stuck=stuck)
+        command_secrets=frozenset(secrets_in_command(found.command)), stuck=stuck, relay=base.relay)

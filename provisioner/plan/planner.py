@@ -105,7 +105,7 @@ def _converge(spec: ContainerSpec, current: tuple[ObservedContainer, ...], obser
     if not current:
         return [Action(CREATE, spec.tunnel, spec.container_name, spec=spec, settings=created_settings(spec))]
     keeper = next((container for container in current if container.name == spec.container_name
-                   and container.spec_hash == spec.spec_hash and container.alive), None)
+                   and container.spec_hash == spec.spec_hash and container.alive and _relay_runs(container)), None)
     drift = _image_drift(spec, keeper, observed) if keeper else None
     if keeper and not replace and not drift:
         actions = [Action(UNCHANGED, spec.tunnel, spec.container_name, _health_notes(keeper), spec=spec)]
@@ -156,9 +156,18 @@ def replacement_reasons(spec: ContainerSpec, current: tuple[ObservedContainer, .
         reasons.append(f"{', '.join(changed)} changed" if changed else "container configuration changed")
     if not container.alive:
         reasons.append(f"container is not running ({container.status or container.state})")
+    elif not _relay_runs(container):
+        reasons.append(f"its relay to the local server is {container.relay_state}, so visitors cannot reach the "
+                       "server")
     if container.name != spec.container_name and container.spec_hash == spec.spec_hash:
         reasons.append(f"container is named '{container.name}' (left by an interrupted apply)")
     return reasons
+
+
+def _relay_runs(container: ObservedContainer) -> bool:
+    """A container that needs no relay (engine/loopback.py), or whose relay runs: the two are made, started and
+    removed together, so a relay that stopped or crashed is mended by recreating the pair."""
+    return container.relay_state in (None, "running")
 
 
 def _named(container: ObservedContainer) -> str:
