@@ -27,6 +27,8 @@ import sys
 import textwrap
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from test_mcp import SERVER_NAME, mcp_server
@@ -146,6 +148,22 @@ def manifest(project: str, engine: RealClientEngine, tunnels: str, image: str, *
         manifest_text(tunnels, **values).lstrip("\n"), "  ")
 
 
+@contextlib.contextmanager
+def one_tunnel_applied(engine: RealClientEngine, pinggy_protocol, project: str, port: int, tmp_path: Path,
+                       image: str = REAL_AS_DEFAULT) -> Iterator[tuple[subprocess.CompletedProcess, dict, str]]:
+    """A tunnel 'web' of a token of its own to the local server on `port`, applied until up, while the engine
+    reaches that server: (what apply printed, the environment for tunnelctl, the token)."""
+    token = new_token(pinggy_protocol, release_lag=0)
+    env = {"TUNNELCTL_EDGE": pinggy_protocol.edge}
+    with engine.reaching(port):
+        (tmp_path / "tunnels.yaml").write_text(manifest(project, engine, """
+            - {name: web, port: $port, token: "$token"}
+        """, image, port=port, token=token))
+        applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        yield applied, env, token
+
+
 def up_in(result, name: str) -> list[str]:
     found = re.search(rf"^(?:\S+/)?{name}\s+up\s+(\S+(?: \S+)*)$", result.stdout, re.MULTILINE)
     assert found, result.stdout + result.stderr
@@ -251,14 +269,7 @@ def test_another_user_of_the_machine_cannot_read_the_token_from_the_clis_control
     scanning the host's loopback finds no control port; the same probe finds the token when the same client runs
     with host networking, as it did before; and destroy leaves no container and no volume behind."""
     port, seen = local_server
-    token = new_token(pinggy_protocol, release_lag=0)
-    env = {"TUNNELCTL_EDGE": pinggy_protocol.edge}
-    with real_engine.reaching(port):
-        (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
-            - {name: web, port: $port, token: "$token"}
-        """, real_engine.image, port=port, token=token))
-        applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
-        assert applied.returncode == 0, applied.stdout + applied.stderr
+    with one_tunnel_applied(real_engine, pinggy_protocol, real_project, port, tmp_path) as (applied, env, token):
         [url, *_] = up_in(applied, "web")
         answer = request(url + "/through-the-relay", "GET", {}, None, 10, edge_addresses(env))
         assert (answer.status, answer.body) == (200, b"hello from the local MCP server")
@@ -310,14 +321,8 @@ def test_an_image_that_runs_as_another_user_than_root_comes_up_in_its_own_namesp
                            timeout=120)
     assert built.returncode == 0, built.stderr
     port, seen = local_server
-    token = new_token(pinggy_protocol, release_lag=0)
-    env = {"TUNNELCTL_EDGE": pinggy_protocol.edge}
-    with real_engine.reaching(port):
-        (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
-            - {name: web, port: $port, token: "$token"}
-        """, user_image, port=port, token=token))
-        applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
-        assert applied.returncode == 0, applied.stdout + applied.stderr
+    with one_tunnel_applied(real_engine, pinggy_protocol, real_project, port, tmp_path,
+                            user_image) as (applied, env, _):
         [tunnel] = tunnel_containers(real_engine, real_project)
         assert real_engine.api.inspect_container(tunnel["Id"])["Config"]["User"] == "65534:65534"
         [url, *_] = up_in(applied, "web")
@@ -359,14 +364,7 @@ def test_a_relay_someone_stopped_shows_as_relay_down_and_apply_mends_it(
     an error: status says so instead of 'up', and the next apply recreates the pair, after which visitors are
     served again."""
     port, seen = local_server
-    token = new_token(pinggy_protocol, release_lag=0)
-    env = {"TUNNELCTL_EDGE": pinggy_protocol.edge}
-    with real_engine.reaching(port):
-        (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
-            - {name: web, port: $port, token: "$token"}
-        """, real_engine.image, port=port, token=token))
-        applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
-        assert applied.returncode == 0, applied.stdout + applied.stderr
+    with one_tunnel_applied(real_engine, pinggy_protocol, real_project, port, tmp_path) as (applied, env, _):
         [tunnel] = tunnel_containers(real_engine, real_project)
         [relay] = real_engine.api.containers(filters={"label": f"{RELAY_FOR}={tunnel['Id']}"})
         real_engine.api.stop(relay["Id"], timeout=10)

@@ -21,20 +21,25 @@ URLS = ("http://a-p4000.a.pinggy.link", "https://a-p4000.a.pinggy.link")
 
 
 @pytest.fixture
-def loaded(tmp_path):
+def listening_port():
+    """A port of the loopback where something listens, as a local server would."""
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
-        port = server.getsockname()[1]
-        (tmp_path / "tunnels.yaml").write_text(manifest_text("""
-            version: 1
-            project: p
-            defaults: {image: "img:1", allow_cidrs: [127.0.0.0/8]}
-            tunnels:
-              - {name: a, port: $port, token: tok0123456789}
-              - {name: b, port: 1}
-        """, port=port))
-        yield manifest.load(tmp_path / "tunnels.yaml", {})
+        yield server.getsockname()[1]
+
+
+@pytest.fixture
+def loaded(tmp_path, listening_port):
+    (tmp_path / "tunnels.yaml").write_text(manifest_text("""
+        version: 1
+        project: p
+        defaults: {image: "img:1", allow_cidrs: [127.0.0.0/8]}
+        tunnels:
+          - {name: a, port: $port, token: tok0123456789}
+          - {name: b, port: 1}
+    """, port=listening_port))
+    return manifest.load(tmp_path / "tunnels.yaml", {})
 
 
 def engine_for(loaded) -> tuple[FakeEngine, dict]:
@@ -232,15 +237,12 @@ def test_status_fits_80_columns_with_urls_and_reasons_beneath_each_row(loaded):
     assert max(len(line) for line in wide.splitlines()) > 80 and "PUBLIC URLS" in wide
 
 
-def test_a_tunnel_whose_relay_stopped_is_shown_red_as_relay_down_and_not_healthy(tmp_path):
+def test_a_tunnel_whose_relay_stopped_is_shown_red_as_relay_down_and_not_healthy(tmp_path, listening_port):
     """The default image's layout (engine/loopback.py): the CLI is up at Pinggy, but with its relay to the local
     server stopped visitors get an error, which status must not call up."""
     from provisioner.cli.render import status_text
 
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    port = server.getsockname()[1]
+    port = listening_port
     (tmp_path / "tunnels.yaml").write_text(manifest_text("""
         version: 1
         project: p
@@ -261,4 +263,3 @@ def test_a_tunnel_whose_relay_stopped_is_shown_red_as_relay_down_and_not_healthy
                          "tunnelctl apply recreates the tunnel with its relay")
     text = status_text("p", [a])
     assert "relay down" in text and f"127.0.0.1:{port} unreachable (relay exited)" in text, text
-    server.close()
