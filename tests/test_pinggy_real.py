@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from terminal import Terminal
 from test_mcp import SERVER_NAME, mcp_server
 
 from conftest import SUPPORT, manifest_text, remove_project, run_tunnelctl, wait_until
@@ -374,6 +375,12 @@ def test_a_relay_someone_stopped_shows_as_relay_down_and_apply_mends_it(
         shown = status(tmp_path)["web"]
         assert (shown["condition"], shown["ok"]) == ("relay down", False), shown
         assert shown["problem"].startswith("its relay to the local server is exited"), shown
+        with Terminal("status", cwd=tmp_path, env=env) as terminal:  # what a person sees: red, within 80 columns
+            assert terminal.exit_code() == 3
+            assert "\x1b[31mrelay down" in terminal.screen(colours=True)
+            lines = terminal.lines()
+        assert all(len(line) <= 80 for line in lines) and any("unreachable (relay exited)" in line
+                                                             for line in lines), "\n".join(lines)
         again = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
         assert again.returncode == 0, again.stdout + again.stderr
         assert "its relay to the local server is exited" in again.stdout, again.stdout
