@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -246,6 +247,15 @@ def http_server(respond):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def listening_port():
+    """A port of the loopback where something listens, as a local server would."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        yield server.getsockname()[1]
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 
-import pytest
+from test_status import BANNER, URLS
 
 from conftest import manifest_text
 from provisioner import manifest
@@ -15,17 +15,7 @@ from provisioner.engine.fake import FakeContainer, FakeEngine
 from provisioner.observe.conditions import UP, UP_LOCAL_DOWN
 from provisioner.run.readiness import FAILED, STARTING, Readiness, Target, wait_until_up
 
-BANNER = "You can access local server via following URL(s):"
-URLS = ("http://a-p4000.a.pinggy.link", "https://a-p4000.a.pinggy.link")
 REFUSAL = "Login is not allowed: A tunnel with the same token tok1 is already active."
-
-
-@pytest.fixture
-def listening_port():
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        yield server.getsockname()[1]
 
 
 def closed_port() -> int:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
@@ -18,15 +17,6 @@ from provisioner.observe.status import gather
 
 BANNER = "You can access local server via following URL(s):"
 URLS = ("http://a-p4000.a.pinggy.link", "https://a-p4000.a.pinggy.link")
-
-
-@pytest.fixture
-def listening_port():
-    """A port of the loopback where something listens, as a local server would."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        yield server.getsockname()[1]
 
 
 @pytest.fixture
