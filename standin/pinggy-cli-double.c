@@ -6,6 +6,8 @@
  * Like the CLI it:
  *   - takes the CLI's arguments (ssh-like: -p, -R, -L, -o and -t ignored, TOKEN[+type][+force]@server, then
  *     Pinggy's options), and refuses an unknown option with the CLI's `✖ Fatal Error: Unknown option '…'`;
+ *     unlike it, also `-F FILE` and a server without a user: tunnelctl's login file (`User TOKEN…`) for OpenSSH,
+ *     which the double drives (the real CLI keeps its user in its arguments);
  *   - keeps its daemon's state under $XDG_CONFIG_HOME/pinggy or ~/.config/pinggy and its log under
  *     $XDG_STATE_HOME/pinggy-cli/logs or ~/.local/state/pinggy-cli/logs, and fails to start where it cannot;
  *   - redraws a spinner (`⠋ …`) after a bare \r every 80 ms while it connects;
@@ -170,7 +172,8 @@ static int prepare_daemon_folders(char *problem, size_t size) {
 }
 
 struct options {
-    const char *destination;  /* TOKEN[+type][+force]@server */
+    const char *destination;  /* TOKEN[+type][+force]@server, or server with `-F FILE` naming the user */
+    const char *config;       /* -F FILE: tunnelctl's login file (`User TOKEN…`), passed on to ssh */
     const char *ssh_args[MAX_ARGS];
     int count;
     int reconnect;
@@ -220,8 +223,9 @@ static int parse_arguments(int argc, char **argv, struct options *options) {
         char letter = word[1];
         const char *value = word[2] ? word + 2 : (i + 1 < argc ? argv[i + 1] : "");
         switch (letter) {
-        case 'p': case 'R': case 'L': case 'o': case 'l': case 'd':
+        case 'p': case 'R': case 'L': case 'o': case 'l': case 'd': case 'F':
             if (!word[2]) i++;
+            if (letter == 'F') { words[(*count)++] = "-F"; words[(*count)++] = value; options->config = value; }
             if (letter == 'p') { words[(*count)++] = "-p"; words[(*count)++] = value; }
             if (letter == 'R') { words[(*count)++] = "-R"; words[(*count)++] = value; }
             if (letter == 'L') { words[(*count)++] = "-L"; words[(*count)++] = value; }
@@ -393,6 +397,20 @@ static int tail_bytes(int argc, char **argv) {
     return 0;
 }
 
+/* The user a login file (-F) names: its `User` line. */
+static const char *user_in_config(const char *path, char *user, size_t size) {
+    FILE *file = path ? fopen(path, "r") : NULL;
+    char line[1024];
+    user[0] = 0;
+    while (file && fgets(line, sizeof line, file))
+        if (strncasecmp(line, "User ", 5) == 0) {
+            snprintf(user, size, "%.*s@", (int)strcspn(line + 5, "\r\n"), line + 5);
+            break;
+        }
+    if (file) fclose(file);
+    return user;
+}
+
 /* The CLI's token rule: `TOKEN[+type][+force]@server`, the token shorter than 10 characters is refused. */
 static int token_too_short(const char *destination) {
     static const char *words[] = {"http", "tcp", "tls", "udp", "tlstcp", "force", "qr", "aqr", "auth"};
@@ -424,7 +442,9 @@ int main(int argc, char **argv) {
     }
     say(1, "\r%s\xe2\x9c\x94%s Initialized\n", GREEN, RESET);
     for (int i = 0; i < 3; i++) { spin("Submitting tunnel to daemon..."); usleep(80000); }
-    if (token_too_short(options.destination)) {
+    char config_user[1024];
+    if (token_too_short(strchr(options.destination, '@') ? options.destination
+                                                          : user_in_config(options.config, config_user, sizeof config_user))) {
         say(1, "\r%s\xe2\x9c\x96%s Failed to start\n", RED, RESET);
         error("Error", "Failed to start tunnel: Validation failed:\n- Token must be at least 10 characters long");
         return 1;

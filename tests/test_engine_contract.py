@@ -48,9 +48,11 @@ def project(engine) -> Iterator[str]:
         engine.remove(container.id)
 
 
-def specs(tmp_path, project: str, *tunnels: str, network: str | None = None) -> dict[str, ContainerSpec]:
+def specs(tmp_path, project: str, *tunnels: str, network: str | None = None,
+          token: str | None = None) -> dict[str, ContainerSpec]:
     entries = "".join(f"  - {{name: {tunnel}, port: {1000 + index}, image: {SLEEPER_IMAGE}"
-                      + (f", network: {network}, host: web" if network else "") + "}\n"
+                      + (f", network: {network}, host: web" if network else "")
+                      + (f", token: {token}, type: tcp" if token else "") + "}\n"
                       for index, tunnel in enumerate(tunnels))
     path = tmp_path / "tunnels.yaml"
     path.write_text(f"version: 1\nproject: {project}\ntunnels:\n{entries}")
@@ -153,3 +155,38 @@ def test_a_file_nothing_can_read_is_none_not_an_error(engine, project, tmp_path)
     assert engine.read_file(container_id, "/tmp/no-such-file.log", 4096) is None
     engine.stop(container_id)
     assert engine.read_file(container_id, "/tmp/no-such-file.log", 4096) is None
+
+
+def test_a_login_file_is_written_before_the_first_start_and_outlives_a_restart(engine, project, tmp_path):
+    """An OpenSSH-based image with a token reads its user from a file (engine/login_file.py), not its arguments."""
+    spec = specs(tmp_path, project, "a", token="tok0123456789")["a"]
+    assert spec.login_user == "tok0123456789+tcp" and not any("tok0123456789" in word for word in spec.command)
+    container_id = engine.create(spec, start=False)
+    assert engine.login_user(container_id) == "tok0123456789+tcp"
+    engine.start(container_id)
+    engine.stop(container_id)
+    engine.start(container_id)
+    assert engine.login_user(container_id) == "tok0123456789+tcp"
+    anonymous = engine.create(specs(tmp_path, project, "b")["b"])
+    assert engine.login_user(anonymous) is None  # no token: no file, and its arguments hide nothing
+    engine.remove(container_id)
+    assert engine.login_user(container_id) is None
+
+
+def test_a_takeover_forces_once_and_is_known_as_uncommitted_until_committed(engine, project, tmp_path):
+    spec = specs(tmp_path, project, "a", token="tok0123456789")["a"]
+    if not engine.kind.updates_restart_policy:  # Podman 4's Docker API: no `docker update`
+        with pytest.raises(EngineError, match="restart policy"):
+            engine.create_takeover(spec)
+        assert engine.observe(project).owned == ()
+        return
+    container_id = engine.create_takeover(spec)
+    [made] = engine.observe(project).owned
+    assert (made.name, made.takeover_uncommitted) == (spec.container_name + "-takeover", True)
+    assert engine.login_user(container_id) == "tok0123456789+tcp+force"
+    engine.commit_takeover(container_id, spec)
+    [committed] = engine.observe(project).owned
+    assert (committed.name, committed.takeover_uncommitted, committed.alive) == (spec.container_name, False, True)
+    assert engine.login_user(container_id) == "tok0123456789+tcp"
+    engine.rename(container_id, spec.container_name + "-replaced")  # as a later replacement puts it aside
+    assert not engine.observe(project).owned[0].takeover_uncommitted

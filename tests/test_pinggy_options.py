@@ -2,7 +2,8 @@
 builder, validate's http-only check, README's option table and the stand-in's parsers all follow the table.
 
 A case file is a tunnel as a manifest writes it and the argv it must become; `cli` is what Pinggy's CLI parses that
-argv into (tests/test_pinggy_cli_argv.py runs the real CLI over every case), `cli_refuses` what it says instead.
+argv into (tests/test_pinggy_cli_argv.py runs the real CLI over every case), `cli_refuses` what it says instead;
+`openssh`, where the user differs, the argv and login file user (engine/login_file.py) of an OpenSSH-based image.
 """
 
 from __future__ import annotations
@@ -49,6 +50,16 @@ def test_the_case_becomes_its_argv(write_manifest, path):
     case = load_case(path)
     [spec] = specs_of(write_manifest, case["tunnel"])
     assert list(spec.command) == case["argv"]
+
+
+OPENSSH_CASES = [path for path in CASES if "openssh" in load_case(path)]
+
+
+@pytest.mark.parametrize("path", OPENSSH_CASES, ids=[path.stem for path in OPENSSH_CASES])
+def test_an_openssh_image_takes_its_user_from_its_login_file(write_manifest, path):
+    case = load_case(path)
+    [spec] = specs_of(write_manifest, {**case["tunnel"], "image": "tunnelctl-test/pinggy-ssh:latest"})
+    assert (list(spec.command), spec.login_user) == (case["openssh"]["argv"], case["openssh"]["login_user"])
 
 
 def test_every_option_in_the_argv_has_a_case():

@@ -16,6 +16,7 @@ from provisioner import manifest
 from provisioner.desired.labels import digest
 from provisioner.desired.model import CLIENT_ENVIRONMENT, HARDENED
 from provisioner.desired.specs import container_spec
+from provisioner.engine import login_file
 from provisioner.engine.docker_form import hardening_arguments, log_driver_options
 from provisioner.engine.platforms import (
     DOCKER,
@@ -79,12 +80,13 @@ def test_where_the_host_network_is_the_users_machine_an_openssh_tunnel_uses_it_a
     assert spec.command[:4] == ("-p", "443", "-R0:127.0.0.1:3845", "-L4300:localhost:4300")
     assert spec.target == "127.0.0.1:3845 → pro.pinggy.io:443"
     # the same hash as before engine kinds existed: knowing the engine's kind recreates nothing (the hardened
-    # container, layouts 2 and 3, is what changed it)
+    # container, layouts 2 and 3, and the login file, layout 5, are what changed it)
     assert spec.spec_hash == digest({"name": "figma-figma", "image": "tunnelctl-test/pinggy-ssh:latest",
                                      "command": spec.command, "restart": "unless-stopped", "network_mode": "host",
                                      "log_options": log_driver_options(spec.log_bounds),
                                      "hardening": hardening_arguments(HARDENED),
-                                     "environment": CLIENT_ENVIRONMENT})
+                                     "environment": CLIENT_ENVIRONMENT,
+                                     "login_file": [login_file.CONFIG, login_file.config_text("tok")]})
 
 
 @pytest.mark.parametrize("recorded", LINUX_KINDS)

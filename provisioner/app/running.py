@@ -131,8 +131,8 @@ def doctor(options: DoctorOptions, view: DoctorView, engines: Opener = open_engi
 
 def logs(options: LogsOptions, view: LogsView, engines: Opener = open_engines) -> int:
     """One tunnel's output, or (no NAME) every tunnel's, each line after `name | ` as compose shows services."""
-    from ..desired.specs import secrets_in_command
     from ..engine import Unreachable
+    from ..observe.status import container_secrets
 
     loaded = manifest.load(options.manifest, env_files=options.env_files, need_secrets=False)
     view.hide(loaded.secrets)
@@ -155,8 +155,8 @@ def logs(options: LogsOptions, view: LogsView, engines: Opener = open_engines) -
     if not found:
         raise UserError(f"{who} has no container" + (f" in project '{loaded.project}': check the name (tunnelctl "
                         "status lists them) or run tunnelctl apply" if options.tunnel else ": run tunnelctl apply"))
-    for _, details in found:
-        view.hide(secrets_in_command(details.command))  # the secrets that are not set here are in its arguments
+    for holder, details in found:  # the secrets that are not set here are in its arguments and login file
+        view.hide(container_secrets(holder, details))
     if options.tunnel is not None:
         output = _lines_of(*found[0], options)
     else:

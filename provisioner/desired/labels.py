@@ -15,6 +15,8 @@ TUNNEL = LABEL_PREFIX + "tunnel"
 SPEC_VERSION = LABEL_PREFIX + "spec-version"
 # on a tunnel container that reaches its local server through a relay container beside it (engine/loopback.py)
 LOOPBACK_RELAY = LABEL_PREFIX + "loopback-relay"
+# on a container made to take its token over (engine/login_file.py): the name it has until its takeover is committed
+TAKEOVER_NAME = LABEL_PREFIX + "takeover-name"
 SPEC_HASH = LABEL_PREFIX + "spec-hash"
 SETTING_DIGESTS = LABEL_PREFIX + "setting-digests"
 SETTING_VALUES = LABEL_PREFIX + "setting-values"  # the settings that hold no secret, as JSON: plan shows old → new
@@ -25,8 +27,9 @@ MANAGER = "tunnelctl"
 # container whose spec hash differs is recreated. 2: the hardened container (model.HARDENED). 3: an init process,
 # and HOME and the XDG folders on the tmpfs whatever the image's user (model.CLIENT_ENVIRONMENT). 4: Pinggy's CLI in a
 # network namespace of its own, with a relay container to the local server (engine/loopback.py); only those
-# containers' hashes changed, so only they are recreated.
-SPEC_FORMAT = "4"
+# containers' hashes changed, so only they are recreated. 5: an OpenSSH-based client with a token reads its login user
+# from a file on a volume of its container, not from its arguments (engine/login_file.py); only those are recreated.
+SPEC_FORMAT = "5"
 
 
 def ownership_filter(project: str | None) -> list[str]:

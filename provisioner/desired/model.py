@@ -112,6 +112,9 @@ class ContainerSpec:
     # engine's host loopback through a relay container beside it (engine/loopback.py): Pinggy's CLI, whose daemon
     # answers on 127.0.0.1 without authentication, then answers only inside that namespace.
     loopback_relay: bool = False
+    # An OpenSSH-based client with a token: the ssh user (`TOKEN[+type][+force]`) its login file says
+    # (engine/login_file.py); its arguments then name no user. None: the arguments carry it (Pinggy's CLI, anonymous).
+    login_user: str | None = field(default=None, repr=False)
 
     # Computed only when a container is created or a plan explains a change: most runs change nothing.
     @cached_property
@@ -163,6 +166,13 @@ class ObservedContainer:
     # A tunnel container with a relay (engine/loopback.py): its relay's state, "missing" when it has none (removed by
     # hand); None for a container that needs no relay.
     relay_state: str | None = None
+    takeover_name: str = ""  # the name it was made with to take its token over (engine/login_file.py), if so
+
+    @property
+    def takeover_uncommitted(self) -> bool:
+        """Made to take its token over and never committed (the apply that made it was killed): its login file still
+        says +force, so it must never be started again as it is; only removed."""
+        return bool(self.takeover_name) and self.name == self.takeover_name
 
     @property
     def setting_values(self) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from ..engine import loopback
+from ..engine import login_file, loopback
 from ..engine.docker_form import hardening_arguments, log_driver_options
 from ..engine.platforms import DESKTOP_HOST, DOCKER_DESKTOP, LINUX_DOCKER, EngineKind
 from ..manifest import Manifest, Tunnel
@@ -93,6 +93,7 @@ def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER
     network = OWN_NAMESPACE_NETWORK if relayed else network_mode(settings, kind)
     forward_to = forwarded_host(settings, kind)
     command = tuple(ssh_arguments(settings, forward_to, host_network=network == HOST_NETWORK))
+    login_user = ssh_user(settings) if logs_in_from_file(settings) else None
     logging = log_bounds(settings)
     published: tuple[tuple[str, int, int], ...] = ()
     if settings.debugger_port and network != HOST_NETWORK:  # reachable on this machine's loopback only
@@ -111,6 +112,8 @@ def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER
         runtime["published"] = [list(binding) for binding in published]
     if relayed:
         runtime["loopback_relay"] = loopback.PROGRAMS
+    if login_user:  # the file, as the argv was before it: a new token or type recreates the container
+        runtime["login_file"] = [login_file.CONFIG, login_file.config_text(login_user)]
     where = f"{settings.host}:{settings.port}"
     if settings.network and network != HOST_NETWORK:
         where += f" in network {network}"
@@ -135,6 +138,7 @@ def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER
         published=published,
         sensitive=sensitive_settings(settings, secrets),
         loopback_relay=relayed,
+        login_user=login_user,
     )
 
 
@@ -151,6 +155,12 @@ def ssh_user(settings: Settings) -> str | None:
     if settings.token and settings.force:
         parts.append("force")
     return "+".join(part for part in parts if part) or None
+
+
+def logs_in_from_file(settings: Settings) -> bool:
+    """Whether the client reads its ssh user from its login file (engine/login_file.py): an OpenSSH-based image with
+    a token. Pinggy's CLI keeps it in its arguments, and an anonymous tunnel's user (its type) is no secret."""
+    return bool(settings.token) and not runs_pinggy_cli(settings.image)
 
 
 def server_name(settings: Settings) -> str:
@@ -170,7 +180,7 @@ def ssh_arguments(settings: Settings, forward_to: str | None = None, host_networ
     it: `-L0.0.0.0:PORT:localhost:4300`, which OpenSSH takes as a bind address and Pinggy's CLI (0.5.3) as a
     debugger host.
     """
-    user = ssh_user(settings)
+    user = None if logs_in_from_file(settings) else ssh_user(settings)
     server = server_name(settings)
     local = f"{forward_to or settings.host}:{settings.port}"
     arguments = ["-p", str(settings.server_port), f"-R0:{local}"]
@@ -178,6 +188,8 @@ def ssh_arguments(settings: Settings, forward_to: str | None = None, host_networ
     if settings.debugger_port:
         bind = "" if host_network else "0.0.0.0:"
         arguments.append(f"-L{bind}{settings.debugger_port}:localhost:{DEBUGGER_CONTAINER_PORT}")
+    if logs_in_from_file(settings):
+        arguments += ["-F", login_file.CONFIG]
     arguments += ["-o", "StrictHostKeyChecking=no", "-o", f"ServerAliveInterval={settings.keepalive}"]
     for name, value in sorted((settings.ssh_options or {}).items()):
         arguments += ["-o", f"{name}={_ssh_option_value(value)}"]
@@ -201,11 +213,12 @@ def forward_target(command: tuple[str, ...]) -> tuple[str | None, int | None]:
     return None, None
 
 
-def secrets_in_command(command: tuple[str, ...]) -> set[str]:
-    """The token, keys and passwords a container's own arguments carry, to mask its logs when the manifest cannot be
-    rendered. Read the way ssh_arguments writes them: the token before the last '@' of the word after `-t`, then
-    remote words (maybe quoted) `k:KEY` and `b:USER:PASSWORD`, whose password may hold '@' or '"'."""
-    found = set()
+def secrets_in_command(command: tuple[str, ...], login_user: str | None = None) -> set[str]:
+    """The token, keys and passwords a container's own arguments (and its login file's user, engine.login_user)
+    carry, to mask its logs when the manifest cannot be rendered. Read the way ssh_arguments writes them: the token
+    before the last '@' of the word after `-t`, then remote words (maybe quoted) `k:KEY` and `b:USER:PASSWORD`, whose
+    password may hold '@' or '"'."""
+    found = {login_user.split("+", 1)[0]} if login_user else set()
     words = list(command)
     for index, word in enumerate(words):
         word = _unquoted(word)

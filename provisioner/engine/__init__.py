@@ -69,6 +69,20 @@ class Engine(Protocol):
     def create(self, spec: ContainerSpec, start: bool = True) -> str:
         """Create the container and start it (or leave that to `start`); return its id."""
 
+    def create_takeover(self, spec: ContainerSpec, start: bool = True) -> str:
+        """Create (and start) a container whose first login takes the token over from the session that holds it, and
+        that never logs in again by itself until `commit_takeover`: a spec with a `login_user` (login_file.py), whose
+        file then says `+force`, with restart policy `no`, named `{container_name}{TAKEOVER_SUFFIX}` meanwhile (which
+        the observation reports as `takeover_uncommitted`). Only for our own session: the caller decides."""
+
+    def commit_takeover(self, container_id: str, spec: ContainerSpec) -> None:
+        """After that container's first login: its file without `+force`, then the spec's restart policy, then the
+        spec's name (free by then: the previous holder renamed aside or removed). Killed in between, the container
+        keeps its takeover name, so that the next plan removes it rather than start it."""
+
+    def login_user(self, container_id: str) -> str | None:
+        """The user the container's login file names (login_file.py); None when it has none, or is gone."""
+
     def pull(self, image: str) -> None: ...
 
     def rename(self, container_id: str, name: str) -> None: ...

@@ -16,7 +16,7 @@ from ..desired import labels
 from ..desired.model import ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from ..errors import EngineError
 from ..parallel import map_parallel
-from . import EngineVersion, LogTail, loopback, platforms
+from . import EngineVersion, LogTail, login_file, loopback, platforms
 from . import errors as engine_errors
 from .config import (
     BUILT_IN_NETWORKS,
@@ -73,6 +73,7 @@ class DockerEngine:
         # container id → its relay containers (loopback.py), for every container this instance listed or made: so
         # that starting or removing one needs no list call (apply and destroy observe before they change anything)
         self._known_relays: dict[str, list[str]] = {}
+        self._image_users: dict[str, str] = {}  # image → the user it runs as (its login file's owner)
 
     @property
     def api(self) -> Any:
@@ -243,35 +244,94 @@ class DockerEngine:
 
     def create(self, spec: ContainerSpec, start: bool = True) -> str:
         """Create the container and start it unless told not to; return its id. Pulls the image when the engine
-        lacks it. A spec with `loopback_relay` gets its relay container too (loopback.py), made right after it."""
-        what = f"creating container '{spec.container_name}'"
+        lacks it. A spec with `loopback_relay` gets its relay container too (loopback.py), made right after it; one
+        with a `login_user` its login file (login_file.py), written before it first starts."""
+        return self._make(spec, start, spec.container_name, spec.restart_policy, spec.login_user)
+
+    def create_takeover(self, spec: ContainerSpec, start: bool = True) -> str:
+        """A container whose first login says +force and that Docker does not start again (restart policy `no`),
+        under its takeover name (label TAKEOVER_NAME) until commit_takeover."""
+        if not spec.login_user:
+            raise TypeError(f"container '{spec.container_name}' has no login file to take its token over with")
+        if not self.kind.updates_restart_policy:
+            raise EngineError(f"{self.kind.label} cannot change a container's restart policy after making it, which "
+                              "taking a token over needs")
+        name = spec.container_name + login_file.TAKEOVER_SUFFIX
+        return self._make(spec, start, name, "no", login_file.forced(spec.login_user), {labels.TAKEOVER_NAME: name})
+
+    def commit_takeover(self, container_id: str, spec: ContainerSpec) -> None:
+        """The file first and the name last: killed in between, the container keeps its takeover name and the next
+        plan removes it, whatever it was given already."""
+        with self._call(f"committing the takeover of container {container_id[:12]}"):
+            self._write_login(container_id, spec.image, spec.login_user or "")
+            pause_points.reached("takeover-login-rewritten")
+            self.api.update_container(container_id, restart_policy={"Name": spec.restart_policy})
+            pause_points.reached("takeover-restart-policy-set")
+            self.api.rename(container_id, spec.container_name)
+
+    def login_user(self, container_id: str) -> str | None:
+        with self._call(f"reading the login file of container {container_id[:12]}"):
+            data = self.reads.archive(container_id, login_file.CONFIG)
+        text = login_file.file_in_archive(data) if data else None
+        return login_file.user_in(text) if text else None
+
+    def _write_login(self, container_id: str, image: str, user: str) -> None:
+        """An archive PUT into the container's login volume (a created container's too), owned by the user its image
+        runs as: ssh runs as that user, and nobody else need read the token."""
+        if image not in self._image_users:
+            self._image_users[image] = str(((self.reads.inspect_image(image) or {}).get("Config") or {}).get("User")
+                                           or "")
+        image_user = self._image_users[image]
+        passwd = None
+        if not image_user.partition(":")[0].isdigit():
+            data = self.reads.archive(container_id, "/etc/passwd")
+            passwd = login_file.file_in_archive(data) if data else None
+        uid = login_file.uid_of(image_user, passwd)
+        if uid is None:
+            raise EngineError(f"image {image} runs as user '{image_user}', whom its /etc/passwd does not name")
+        self.api.put_archive(container_id, login_file.FOLDER, login_file.archive(user, uid))
+
+    def _make(self, spec: ContainerSpec, start: bool, name: str, restart_policy: str, login_user: str | None,
+              extra_labels: Mapping[str, str] | None = None) -> str:
+        what = f"creating container '{name}'"
         with self._call(what):
             api = self.api
             from docker.types import DriverConfig, LogConfig, Mount
 
             def host_config(network: str, **extra: Any) -> dict:
                 return api.create_host_config(
-                    network_mode=network, restart_policy={"Name": spec.restart_policy},
+                    network_mode=network, restart_policy={"Name": restart_policy},
                     # Bounded logs: a CLI that reconnects for days redraws its spinner every 80 ms.
                     log_config=LogConfig(type="json-file", config=log_driver_options(spec.log_bounds)),
                     **hardening_arguments(spec.hardening), **extra)
 
             ports = {f"{inside}/tcp": (address, port) for address, port, inside in spec.published}
+            tags = {**spec.labels, **spec.annotations, **(extra_labels or {})}
             if not spec.loopback_relay:
+                # disk-backed and anonymous: the login file outlives restarts and goes with the container
+                mounts = [Mount(login_file.FOLDER, None, type="volume")] if login_user else []
                 try:
-                    created = self._create(spec, host_config(spec.network, port_bindings=ports))
+                    created = self._create(spec, name, tags, host_config(spec.network, port_bindings=ports,
+                                                                         mounts=mounts))
                 except self._errors.ImageNotFound:
                     self.pull(spec.image)
-                    created = self._create(spec, host_config(spec.network, port_bindings=ports))
+                    created = self._create(spec, name, tags, host_config(spec.network, port_bindings=ports,
+                                                                         mounts=mounts))
                 container_id = created["Id"]
                 self._known_relays[container_id] = []
+                if login_user:
+                    try:
+                        self._write_login(container_id, spec.image, login_user)
+                    except Exception:
+                        self.remove(container_id)
+                        raise
             else:
                 entrypoint = self._entrypoint(spec.image)
                 where = (spec.local_host, spec.local_port)
                 socket_folder = Mount(loopback.SOCKET_FOLDER, None, type="volume",  # anonymous: removed with it
                                       driver_config=DriverConfig("local", loopback.SOCKET_VOLUME_OPTIONS))
                 tunnel_config = host_config(spec.network, port_bindings=ports, mounts=[socket_folder])
-                container_id = self._create(spec, tunnel_config,
+                container_id = self._create(spec, name, tags, tunnel_config,
                                             entrypoint=loopback.launcher_entrypoint(entrypoint, *where))["Id"]
                 try:
                     self._known_relays[container_id] = [self._create_relay(
@@ -284,7 +344,7 @@ class DockerEngine:
         if not start:
             return container_id
         try:
-            with self._call(f"starting container '{spec.container_name}'"):
+            with self._call(f"starting container '{name}'"):
                 self._start(container_id)
         except EngineError:
             self.remove(container_id)  # a container that never started would only confuse the next plan
@@ -311,17 +371,18 @@ class DockerEngine:
                                   host_config=host_config, detach=True, stop_signal="SIGTERM",
                                   stop_timeout=STOP_GRACE_SECONDS)["Id"]
 
-    def _create(self, spec: ContainerSpec, host_config: dict, **extra: Any) -> dict:
+    def _create(self, spec: ContainerSpec, name: str, tags: Mapping[str, str], host_config: dict,
+                **extra: Any) -> dict:
         try:
-            return self.api.create_container(image=spec.image, command=list(spec.command), name=spec.container_name,
-                                             labels={**spec.labels, **spec.annotations}, host_config=host_config,
+            return self.api.create_container(image=spec.image, command=list(spec.command), name=name,
+                                             labels=dict(tags), host_config=host_config,
                                              detach=True, environment=dict(spec.environment),
                                              ports=[inside for _, _, inside in spec.published] or None,
                                              stop_signal="SIGTERM", stop_timeout=STOP_GRACE_SECONDS, **extra)
         except self._errors.APIError as error:
             # Docker answers 409; Podman 500, saying the name "is already in use" (tests/test_engine_contract.py)
             if error.status_code == 409 or "already in use" in str(error.explanation or ""):
-                raise EngineError(f"the name '{spec.container_name}' is taken by a container tunnelctl does not "
+                raise EngineError(f"the name '{name}' is taken by a container tunnelctl does not "
                                   "manage; remove or rename it, or set a different container_name") from None
             raise
 
@@ -493,6 +554,7 @@ def _observed(row: Mapping, relay_states: Sequence[str] = ()) -> ObservedContain
         project=tags.get(labels.PROJECT, ""),
         relay_for=tags.get(loopback.RELAY_FOR, ""),
         relay_state=(relay_states[0] if relay_states else "missing") if tags.get(labels.LOOPBACK_RELAY) else None,
+        takeover_name=tags.get(labels.TAKEOVER_NAME, ""),
     )
 
 

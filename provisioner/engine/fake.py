@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ..desired import labels
 from ..desired.model import ALIVE_STATES, ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from ..errors import EngineError
-from . import EngineVersion, LogTail
+from . import EngineVersion, LogTail, login_file
 from .config import BUILT_IN_NETWORKS
 from .platforms import LINUX_DOCKER, EngineKind
 
@@ -36,6 +36,7 @@ class FakeContainer:
     network: str = "host"
     files: dict[str, str] = field(default_factory=dict)  # path → what the client wrote there (its daemon log)
     relay_state: str | None = None  # its relay container's (engine/loopback.py), made, started and removed with it
+    restart_policy: str = "unless-stopped"
 
     def print(self, *lines: str) -> None:
         self.output.extend(lines)
@@ -109,16 +110,43 @@ class FakeEngine:
         return Observation(owned, foreign, image_ids, missing)
 
     def create(self, spec: ContainerSpec, start: bool = True) -> str:
-        self._step("create", spec.container_name)
-        if any(container.name == spec.container_name for container in self.containers.values()):
-            raise EngineError(f"the name '{spec.container_name}' is taken by a container tunnelctl does not "
+        return self._make(spec, start, spec.container_name, spec.restart_policy, spec.login_user)
+
+    def create_takeover(self, spec: ContainerSpec, start: bool = True) -> str:
+        if not spec.login_user:
+            raise TypeError(f"container '{spec.container_name}' has no login file to take its token over with")
+        if not self._kind.updates_restart_policy:
+            raise EngineError(f"{self._kind.label} cannot change a container's restart policy after making it, "
+                              "which taking a token over needs")
+        name = spec.container_name + login_file.TAKEOVER_SUFFIX
+        return self._make(spec, start, name, "no", login_file.forced(spec.login_user), {labels.TAKEOVER_NAME: name})
+
+    def commit_takeover(self, container_id: str, spec: ContainerSpec) -> None:
+        container = self._get(container_id, "commit_takeover")
+        self._step("commit_takeover", container.name)
+        container.files[login_file.CONFIG] = login_file.config_text(spec.login_user or "")
+        container.restart_policy = spec.restart_policy
+        container.name = spec.container_name
+
+    def login_user(self, container_id: str) -> str | None:
+        container = self.containers.get(container_id)
+        text = container.files.get(login_file.CONFIG) if container else None
+        return login_file.user_in(text) if text else None
+
+    def _make(self, spec: ContainerSpec, start: bool, name: str, restart_policy: str, login_user: str | None,
+              extra_labels: dict[str, str] | None = None) -> str:
+        self._step("create", name)
+        if any(container.name == name for container in self.containers.values()):
+            raise EngineError(f"the name '{name}' is taken by a container tunnelctl does not "
                               "manage; remove or rename it, or set a different container_name")
         if spec.network not in BUILT_IN_NETWORKS | self.networks:
             raise EngineError(f"the Docker engine at {self.endpoint} refused creating container "
-                              f"'{spec.container_name}': network {spec.network} not found")
+                              f"'{name}': network {spec.network} not found")
         if spec.image not in self.images:
             self.pull(spec.image)
-        container = self._new(spec)
+        container = self._new(spec, login_user)
+        container.name, container.restart_policy = name, restart_policy
+        container.labels.update(extra_labels or {})
         if start:
             self.start(container.id)
         return container.id
@@ -204,10 +232,13 @@ class FakeEngine:
             raise EngineError(f"the fake registry does not have image '{image}'")
         return True
 
-    def _new(self, spec: ContainerSpec) -> FakeContainer:
+    def _new(self, spec: ContainerSpec, login_user: str | None = None) -> FakeContainer:
+        """`login_user`: what its login file says, if not the spec's user (a takeover's)."""
         container = FakeContainer(next(self._ids), spec.container_name, spec.image, tuple(spec.command),
                                   {**spec.labels, **spec.annotations}, network=spec.network,
                                   relay_state="created" if spec.loopback_relay else None)
+        if login_user or spec.login_user:
+            container.files[login_file.CONFIG] = login_file.config_text(login_user or spec.login_user or "")
         self.containers[container.id] = container
         return container
 
@@ -233,7 +264,7 @@ def _observed(container: FakeContainer) -> ObservedContainer:
         digest_label=container.labels.get(labels.SETTING_DIGESTS, ""), image_id="",
         values_label=container.labels.get(labels.SETTING_VALUES, ""),
         spec_version=container.labels.get(labels.SPEC_VERSION, ""), project=container.labels.get(labels.PROJECT, ""),
-        relay_state=container.relay_state)
+        relay_state=container.relay_state, takeover_name=container.labels.get(labels.TAKEOVER_NAME, ""))
 
 
 def _details(container: FakeContainer) -> ContainerDetails:

@@ -39,6 +39,12 @@ class EngineKind:
         return self.kind in (DOCKER, PODMAN)
 
     @property
+    def updates_restart_policy(self) -> bool:
+        """Whether a container's restart policy can be changed after it was made (`docker update`), which a one-shot
+        takeover of an OpenSSH client needs (Engine.commit_takeover): Podman's Docker API (4.x) has no such call."""
+        return self.kind not in (PODMAN, ROOTLESS_PODMAN)
+
+    @property
     def notes(self) -> tuple[str, ...]:
         """What a user of this engine should know that differs from Docker on Linux."""
         if self.kind in (PODMAN, ROOTLESS_PODMAN):

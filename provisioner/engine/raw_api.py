@@ -2,7 +2,7 @@
 API with the standard library: importing docker-py and requests costs more than a no-op plan's whole work, and these
 few GETs need neither. Writes, ssh:// and TLS engines stay docker-py's (see docker_engine.py).
 
-`DockerPyReads` gives docker-py's client the same five methods, so the adapter reads one way whatever the engine.
+`DockerPyReads` gives docker-py's client the same six methods, so the adapter reads one way whatever the engine.
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ class EngineReads(Protocol):
     def info(self) -> dict[str, Any]: ...
 
     def logs(self, container_id: str, tail: int | str, since: int | None, timestamps: bool = False) -> bytes: ...
+
+    def archive(self, container_id: str, path: str) -> bytes | None:
+        """A tar of the file at `path` in the container, running or not (a volume's too; not a tmpfs's)."""
 
 
 def raw_reads_for(base_url: str, api_version: str) -> RawReads | None:
@@ -113,6 +116,9 @@ class RawReads:
         body = self._get(f"/containers/{quote(container_id, safe='')}/logs", query)
         return b"" if body is None else demultiplexed(body)
 
+    def archive(self, container_id: str, path: str) -> bytes | None:
+        return self._get(f"/containers/{quote(container_id, safe='')}/archive", {"path": path})
+
 
 def parsed_answer(raw: bytes) -> tuple[int, str, bytes]:
     """(status, reason, body) of an HTTP/1.x answer read to its end; a chunked body (which an engine should not send
@@ -188,3 +194,10 @@ class DockerPyReads:
             return self.api.logs(container_id, stdout=True, stderr=True, tail=tail, since=since, timestamps=timestamps)
         except self.errors.NotFound:
             return b""
+
+    def archive(self, container_id: str, path: str) -> bytes | None:
+        try:
+            stream, _ = self.api.get_archive(container_id, path)
+        except self.errors.NotFound:
+            return None
+        return b"".join(stream)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 from ..desired.model import ALIVE_STATES, ContainerDetails, ObservedContainer
 from ..desired.specs import HOST_NETWORK, forward_target, network_mode, secrets_in_command
-from ..engine import Engine, Unreachable, registry
+from ..engine import Engine, Unreachable, login_file, registry
 from ..engine.registry import Opener
 from ..errors import UserError
 from ..manifest import Manifest, Tunnel
@@ -208,4 +208,13 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
         restarts=found.restart_count, local_host=base.local_host, local_port=base.local_port,
         listening=base.listening, network=base.network, urls=urls,
         problem="; ".join(part for part in (problem, local_note) if part), mcp_path=base.mcp_path, domains=base.domains,
-        command_secrets=frozenset(secrets_in_command(found.command)), stuck=stuck, relay=base.relay)
+        # the login file is read only when there is something to mask: a refusal quotes the token
+        command_secrets=frozenset(container_secrets(engine, found) if problem else secrets_in_command(found.command)),
+        stuck=stuck, relay=base.relay)
+
+
+def container_secrets(engine: Engine, found: ContainerDetails) -> set[str]:
+    """The secrets a container was given, from its arguments and its login file (engine/login_file.py), to mask
+    what it printed when the manifest cannot tell them."""
+    login_user = engine.login_user(found.id) if login_file.CONFIG in found.command else None
+    return secrets_in_command(found.command, login_user)

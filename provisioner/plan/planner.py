@@ -147,6 +147,9 @@ def replacement_reasons(spec: ContainerSpec, current: tuple[ObservedContainer, .
     container = current[0]
     if container.relay_for:
         return [f"its container is gone, only its relay to the local server is left ({_named(container)})"]
+    if container.takeover_uncommitted:  # never its name: it is removed, not renamed aside, started or restored
+        return [f"{_named(container)} was made to take the token over and the apply that made it was interrupted "
+                "before committing it: started again it would log in with +force, so it is replaced"]
     reasons = []
     if container.spec_version != SPEC_FORMAT:
         reasons.append(f"made by another tunnelctl version (container layout {container.spec_version or '?'}, this "
