@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from ..desired.model import ContainerDetails, ContainerSpec, Observation
+from ..errors import EngineError
 from .platforms import EngineKind
 
 LogTail = int | Literal["all"]  # how many of the newest log entries: a number, or all that the engine kept
@@ -34,6 +35,15 @@ class EngineVersion:
     api: str  # the newest API version the engine speaks
     min_api: str  # the oldest
     used: str  # the one tunnelctl speaks to it
+
+
+def check_takeover(spec: ContainerSpec, kind: EngineKind) -> None:
+    """Raise unless an engine of `kind` can make `spec`'s container take its token over (Engine.create_takeover)."""
+    if not spec.login_user:
+        raise TypeError(f"container '{spec.container_name}' has no login file to take its token over with")
+    if not kind.updates_restart_policy:
+        raise EngineError(f"{kind.label} cannot change a container's restart policy after making it, which taking a "
+                          "token over needs")
 
 
 class Engine(Protocol):

@@ -16,7 +16,7 @@ from ..desired import labels
 from ..desired.model import ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from ..errors import EngineError
 from ..parallel import map_parallel
-from . import EngineVersion, LogTail, login_file, loopback, platforms
+from . import EngineVersion, LogTail, check_takeover, login_file, loopback, platforms
 from . import errors as engine_errors
 from .config import (
     BUILT_IN_NETWORKS,
@@ -251,13 +251,10 @@ class DockerEngine:
     def create_takeover(self, spec: ContainerSpec, start: bool = True) -> str:
         """A container whose first login says +force and that Docker does not start again (restart policy `no`),
         under its takeover name (label TAKEOVER_NAME) until commit_takeover."""
-        if not spec.login_user:
-            raise TypeError(f"container '{spec.container_name}' has no login file to take its token over with")
-        if not self.kind.updates_restart_policy:
-            raise EngineError(f"{self.kind.label} cannot change a container's restart policy after making it, which "
-                              "taking a token over needs")
+        check_takeover(spec, self.kind)
         name = spec.container_name + login_file.TAKEOVER_SUFFIX
-        return self._make(spec, start, name, "no", login_file.forced(spec.login_user), {labels.TAKEOVER_NAME: name})
+        return self._make(spec, start, name, "no", login_file.forced(spec.login_user or ""),
+                          {labels.TAKEOVER_NAME: name})
 
     def commit_takeover(self, container_id: str, spec: ContainerSpec) -> None:
         """The file first and the name last: killed in between, the container keeps its takeover name and the next

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ..desired import labels
 from ..desired.model import ALIVE_STATES, ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from ..errors import EngineError
-from . import EngineVersion, LogTail, login_file
+from . import EngineVersion, LogTail, check_takeover, login_file
 from .config import BUILT_IN_NETWORKS
 from .platforms import LINUX_DOCKER, EngineKind
 
@@ -113,13 +113,10 @@ class FakeEngine:
         return self._make(spec, start, spec.container_name, spec.restart_policy, spec.login_user)
 
     def create_takeover(self, spec: ContainerSpec, start: bool = True) -> str:
-        if not spec.login_user:
-            raise TypeError(f"container '{spec.container_name}' has no login file to take its token over with")
-        if not self._kind.updates_restart_policy:
-            raise EngineError(f"{self._kind.label} cannot change a container's restart policy after making it, "
-                              "which taking a token over needs")
+        check_takeover(spec, self._kind)
         name = spec.container_name + login_file.TAKEOVER_SUFFIX
-        return self._make(spec, start, name, "no", login_file.forced(spec.login_user), {labels.TAKEOVER_NAME: name})
+        return self._make(spec, start, name, "no", login_file.forced(spec.login_user or ""),
+                          {labels.TAKEOVER_NAME: name})
 
     def commit_takeover(self, container_id: str, spec: ContainerSpec) -> None:
         container = self._get(container_id, "commit_takeover")
