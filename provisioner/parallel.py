@@ -11,6 +11,7 @@ from .constants import DEFAULT_PARALLELISM
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+Other = TypeVar("Other")
 
 
 def map_parallel(work: Callable[[Item], Result], items: Iterable[Item],
@@ -22,6 +23,15 @@ def map_parallel(work: Callable[[Item], Result], items: Iterable[Item],
         return [work(item) for item in items]
     with ThreadPoolExecutor(max_workers=max(1, min(limit, len(items)))) as pool:
         return list(pool.map(work, items))
+
+
+def both(first: Callable[[], Result], second: Callable[[], Other]) -> tuple[Result, Other]:
+    """`first` in a thread of its own while `second` runs in this one; both results, or what either raised, once
+    both have ended."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        started = pool.submit(first)
+        second_result = second()
+        return started.result(), second_result
 
 
 def as_finished(work: Callable[[Item], Result], items: Iterable[Item],

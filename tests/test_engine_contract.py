@@ -69,6 +69,9 @@ def test_a_created_container_is_listed_as_the_projects_with_what_it_was_made_fro
     assert engine.observe(f"other-{project}").owned == ()  # labels select the project's containers only
     every = {container.id: container.project for container in engine.observe(None).owned}  # who else holds a token
     assert every[container_id] == project and seen.project == project
+    # the list call made apart (plan/fleet.py makes it while it computes the specs) is what observe would list
+    assert engine.observe(project, [spec.container_name], owned=engine.list_owned(project)) == engine.observe(
+        project, [spec.container_name])
 
 
 def test_a_name_is_held_once_and_a_holder_outside_the_project_is_named(engine, project, tmp_path):

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from ..desired.model import ContainerDetails, ContainerSpec, Observation
+from ..desired.model import ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from ..errors import EngineError
 from .platforms import EngineKind
 
@@ -68,10 +68,14 @@ class Engine(Protocol):
         """Docker, rootless Docker, Podman or Docker Desktop, and what differs there."""
 
     def observe(self, project: str | None, wanted_names: Iterable[str] = (), images: Iterable[str] = (),
-                networks: Iterable[str] = ()) -> Observation:
+                networks: Iterable[str] = (), owned: tuple[ObservedContainer, ...] | None = None) -> Observation:
         """The project's containers (one list call; project None: every tunnelctl project's), who holds the wanted
         names that the project does not, the image each wanted image reference names now, and which wanted networks
-        are missing."""
+        are missing. `owned`: what `list_owned(project)` gave, when the caller made the list call itself."""
+
+    def list_owned(self, project: str | None) -> tuple[ObservedContainer, ...]:
+        """observe's list call alone, so that a caller can make it while it works out what else to ask (plan/fleet.py
+        computes the specs meanwhile)."""
 
     def address_in_network(self, network: str, name: str) -> str | None:
         """The address on `network` of the container called `name` there; None when none answers to it."""

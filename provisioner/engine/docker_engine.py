@@ -148,10 +148,23 @@ class DockerEngine:
             return platforms.describe(self.reads.info())
 
     def observe(self, project: str | None, wanted_names: Iterable[str] = (), images: Iterable[str] = (),
-                networks: Iterable[str] = ()) -> Observation:
-        """One list call for the project's containers, whatever their number; then a name lookup only when wanted
-        names are not the project's, one image lookup per distinct image (to see a tag move), and one list of
-        networks when tunnels join user-defined ones."""
+                networks: Iterable[str] = (), owned: tuple[ObservedContainer, ...] | None = None) -> Observation:
+        """One list call for the project's containers, whatever their number (none when given them); then a name
+        lookup only when wanted names are not the project's, one image lookup per distinct image (to see a tag
+        move), and one list of networks when tunnels join user-defined ones."""
+        if owned is None:
+            owned = self.list_owned(project)
+        held = {container.name for container in owned}
+        missing = sorted(set(wanted_names) - held)
+        foreign = {}
+        if missing:
+            with self._call("listing containers"):
+                # Docker matches the filter against "/NAME", Podman against "NAME" (tests/test_engine_contract.py)
+                rows = self.reads.containers({"name": [f"^/?{name.replace('.', '[.]')}$" for name in missing]})
+            foreign = {_name(row): _describe_holder(row) for row in rows if _name(row) in missing}
+        return Observation(owned, foreign, self._image_ids(set(images)), self._missing_networks(set(networks)))
+
+    def list_owned(self, project: str | None) -> tuple[ObservedContainer, ...]:
         with self._call("listing containers"):
             rows = self.reads.containers({"label": labels.ownership_filter(project)})
         serving = {row["Id"]: (row.get("Labels") or {}).get(loopback.RELAY_FOR) for row in rows}
@@ -162,17 +175,8 @@ class DockerEngine:
         self._known_relays.update(relays)
         # a relay goes with its tunnel container (loopback.py); one whose tunnel container is gone is a leftover
         states = {row["Id"]: row.get("State", "") for row in rows}
-        owned = tuple(_observed(row, [states[relay] for relay in relays[row["Id"]]])
-                      for row in rows if serving[row["Id"]] not in serving)
-        held = {container.name for container in owned}
-        missing = sorted(set(wanted_names) - held)
-        foreign = {}
-        if missing:
-            with self._call("listing containers"):
-                # Docker matches the filter against "/NAME", Podman against "NAME" (tests/test_engine_contract.py)
-                rows = self.reads.containers({"name": [f"^/?{name.replace('.', '[.]')}$" for name in missing]})
-            foreign = {_name(row): _describe_holder(row) for row in rows if _name(row) in missing}
-        return Observation(owned, foreign, self._image_ids(set(images)), self._missing_networks(set(networks)))
+        return tuple(_observed(row, [states[relay] for relay in relays[row["Id"]]])
+                     for row in rows if serving[row["Id"]] not in serving)
 
     def _missing_networks(self, wanted: set[str]) -> frozenset[str]:
         wanted -= BUILT_IN_NETWORKS

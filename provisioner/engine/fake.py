@@ -97,10 +97,9 @@ class FakeEngine:
         return self._kind
 
     def observe(self, project: str | None, wanted_names: Iterable[str] = (), images: Iterable[str] = (),
-                networks: Iterable[str] = ()) -> Observation:
-        owned = tuple(_observed(container) for container in self.containers.values()
-                      if container.labels.get(labels.MANAGED_BY) == labels.MANAGER
-                      and project in (None, container.labels.get(labels.PROJECT)))
+                networks: Iterable[str] = (), owned: tuple[ObservedContainer, ...] | None = None) -> Observation:
+        if owned is None:
+            owned = self.list_owned(project)
         held = {container.name for container in owned}
         foreign = {container.name: f"container {container.id[:12]} (not managed by tunnelctl)"
                    for container in self.containers.values()
@@ -108,6 +107,11 @@ class FakeEngine:
         image_ids = {image: self.images[image] for image in images if image in self.images}
         missing = frozenset(set(networks) - BUILT_IN_NETWORKS - self.networks)
         return Observation(owned, foreign, image_ids, missing)
+
+    def list_owned(self, project: str | None) -> tuple[ObservedContainer, ...]:
+        return tuple(_observed(container) for container in self.containers.values()
+                     if container.labels.get(labels.MANAGED_BY) == labels.MANAGER
+                     and project in (None, container.labels.get(labels.PROJECT)))
 
     def create(self, spec: ContainerSpec, start: bool = True) -> str:
         return self._make(spec, start, spec.container_name, spec.restart_policy, spec.login_user)

@@ -10,12 +10,12 @@ from dataclasses import replace as with_changes
 from typing import Any
 
 from ..desired.labels import digest
-from ..desired.model import ContainerSpec, Observation
+from ..desired.model import ContainerSpec, Observation, ObservedContainer
 from ..engine import Engine, Unreachable
 from ..engine.config import ENVIRONMENT_ENGINE
 from ..engine.platforms import PODMAN_IMAGE_NOTE, PODMAN_RESTART_NOTE, EngineKind
 from ..errors import EngineError, UserError
-from ..parallel import map_parallel
+from ..parallel import both, map_parallel
 from .kinds import CHANGE_KINDS, CONFLICT, CREATE, MOVE, RECREATE, REMOVE, UNCHANGED, ActionKind
 from .planner import (
     Move,
@@ -98,8 +98,10 @@ def plan_fleet(project: str, engines: Mapping[str, Engine | Unreachable], specs_
         if isinstance(engine, Unreachable):
             return engine
         try:
-            return _prepare_engine(engine, project, specs_for(name, lambda: engine.kind), targets, replace, pull,
-                                   removal_reason, salt)
+            # The list call while the specs are computed: the engine answers it (50 ms for 500 containers) while
+            # Python works out the argv and hash of each tunnel (20 ms for 500), instead of one after the other.
+            owned, specs = both(lambda: engine.list_owned(project), lambda: specs_for(name, lambda: engine.kind))
+            return _prepare_engine(engine, project, specs, owned, targets, replace, pull, removal_reason, salt)
         except EngineError as error:
             return Unreachable(name, engine.endpoint, error.message)
 
@@ -115,13 +117,14 @@ def plan_fleet(project: str, engines: Mapping[str, Engine | Unreachable], specs_
     return FleetPlan(project, tuple(parts), tuple(moves))
 
 
-def _prepare_engine(engine: Engine, project: str, specs: Sequence[ContainerSpec], targets, replace, pull,
-                    removal_reason, salt: str) -> EnginePlan:
+def _prepare_engine(engine: Engine, project: str, specs: Sequence[ContainerSpec],
+                    owned: tuple[ObservedContainer, ...], targets, replace, pull, removal_reason,
+                    salt: str) -> EnginePlan:
     if targets:
         specs = [spec for spec in specs if spec.tunnel in targets]
     failures = _pull_all(engine, specs) if pull else ()
     observed = engine.observe(project, [spec.container_name for spec in specs], {spec.image for spec in specs},
-                              {spec.network for spec in specs})
+                              {spec.network for spec in specs}, owned=owned)
     held = frozenset(container.tunnel for container in observed.owned)
     if targets:
         observed = with_changes(observed, owned=tuple(c for c in observed.owned if c.tunnel in targets))
