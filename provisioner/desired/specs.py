@@ -68,13 +68,18 @@ def forwarded_host(settings: Settings, kind: EngineKind) -> str:
 def sensitive_settings(settings: Settings, secrets: Collection[str]) -> frozenset[str]:
     """The secret fields, and every setting whose value holds a secret anywhere inside it (what a template made of
     one: a header carrying a key)."""
+    pattern = _any_of(frozenset(secrets))
+    if pattern is None:
+        return secret_settings()
+
     def holds_secret(value: Any) -> bool:
+        if isinstance(value, str):  # first: most values are, and an ABC's isinstance (Mapping) is slow
+            return pattern.search(value) is not None
         if isinstance(value, Mapping):
             return any(holds_secret(key) or holds_secret(item) for key, item in value.items())
         if isinstance(value, (list, tuple)):
             return any(holds_secret(item) for item in value)
-        return isinstance(value, str) and pattern is not None and pattern.search(value) is not None
-    pattern = _any_of(frozenset(secrets))
+        return False
     return secret_settings() | frozenset(name for name, value in settings.given().items() if holds_secret(value))
 
 
