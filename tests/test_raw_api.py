@@ -39,13 +39,14 @@ def engine_answering(tmp_path):
             connections.append(1)
 
         def do_GET(self):
+            # decided before answering: the client may ask its next question (and change drop_after) at once
+            self.close_connection = self.path.split("?")[0] in drop_after
             status, body = answers.get(self.path.split("?")[0], (404, {"message": "page not found"}))
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
-            self.close_connection = self.path.split("?")[0] in drop_after
 
         def log_message(self, *args):
             pass
