@@ -112,6 +112,18 @@ def test_reads_share_a_kept_alive_connection_and_open_another_when_the_engine_cl
     assert len(connections) == 2
 
 
+def test_many_reads_go_at_once_on_one_connection_and_the_rest_again_when_the_engine_closes_it(engine_answering):
+    engine, answers, connections, drop_after = engine_answering
+    for name in "abcd":
+        answers[f"/v1.41/containers/{name}/json"] = (200, {"Id": name, "State": {"Status": "running"}})
+        answers[f"/v1.41/containers/{name}/logs"] = (200, frame(1, f"{name} says hello\n".encode()))
+    assert [details.id for details in engine.inspect(["a", "gone", "b", "c", "d"])] == ["a", "b", "c", "d"]
+    assert len(connections) == 1
+    drop_after.add("/v1.41/containers/b/logs")  # answered, then the connection closes with c's and d's unanswered
+    assert engine.logs_of(dict.fromkeys("abcd"), tail=10) == {name: f"{name} says hello\n" for name in "abcd"}
+    assert len(connections) == 2
+
+
 def test_an_engine_nobody_serves_is_said_to_be_unreachable(tmp_path):
     engine = DockerEngine(EngineConfig("box", docker=f"unix://{tmp_path}/nobody.sock"), environ={})
     with pytest.raises(EngineError) as unreachable:

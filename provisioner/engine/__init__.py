@@ -10,7 +10,7 @@ engine kind to the same behaviour.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -118,6 +118,9 @@ class Engine(Protocol):
 
     def logs(self, container_id: str, tail: LogTail, since: float | None = None, timestamps: bool = False) -> str:
         """`timestamps`: each line starts with the engine's RFC 3339 time of it and a space."""
+
+    def logs_of(self, since: Mapping[str, float | None], tail: LogTail) -> dict[str, str]:
+        """`logs` of several containers at once, each since its own time (status reads every tunnel's current run)."""
 
     def read_file(self, container_id: str, path: str, limit: int) -> str | None:
         """The last `limit` bytes of a file inside the running container, read by a program the image has (`tail`,

@@ -15,7 +15,6 @@ from .. import pause_points
 from ..desired import labels
 from ..desired.model import ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from ..errors import EngineError
-from ..parallel import map_parallel
 from . import EngineVersion, LogTail, check_takeover, login_file, loopback, platforms
 from . import errors as engine_errors
 from .config import (
@@ -463,19 +462,25 @@ class DockerEngine:
         self._known_relays.pop(container_id, None)
 
     def inspect(self, container_ids: Iterable[str]) -> list[ContainerDetails]:
-        """`docker inspect` of each container, concurrently; containers gone meanwhile are left out."""
-        def one(container_id: str) -> ContainerDetails | None:
-            with self._call(f"inspecting container {container_id[:12]}"):
-                info = self.reads.inspect_container(container_id)
-            return None if info is None else _details(info)
-
-        return [details for details in map_parallel(one, container_ids) if details is not None]
+        """`docker inspect` of each container, asked all at once; containers gone meanwhile are left out."""
+        wanted = list(container_ids)
+        with self._call(f"inspecting container {wanted[0][:12]}" if len(wanted) == 1 else "inspecting containers"):
+            found = self.reads.inspect_containers(wanted) if wanted else []
+        return [_details(info) for info in found if info is not None]
 
     def logs(self, container_id: str, tail: LogTail, since: float | None = None, timestamps: bool = False) -> str:
         """The newest `tail` log entries (stdout and stderr), since `since` if given: always a bounded read."""
         with self._call(f"reading the logs of container {container_id[:12]}"):
             raw = self.reads.logs(container_id, tail, int(since) if since else None, timestamps)
         return raw.decode("utf-8", errors="replace")
+
+    def logs_of(self, since: Mapping[str, float | None], tail: LogTail) -> dict[str, str]:
+        """Each container's newest `tail` log entries since its time, asked all at once (a gone one's are empty)."""
+        with self._call("reading the logs of containers"):
+            found = self.reads.logs_of([(container_id, int(moment) if moment else None)
+                                        for container_id, moment in since.items()], tail)
+        return {container_id: raw.decode("utf-8", errors="replace") for container_id, raw in zip(since, found,
+                                                                                                 strict=True)}
 
     def read_file(self, container_id: str, path: str, limit: int) -> str | None:
         """The file's tail by `docker exec` of a reader the image has: `docker cp` does not see a tmpfs."""

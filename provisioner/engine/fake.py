@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ..desired import labels
@@ -208,6 +208,9 @@ class FakeEngine:
         lines = container.output if tail == "all" else container.output[-tail:] if tail else []
         stamp = FAKE_LOG_TIME + " " if timestamps else ""
         return "".join(stamp + line + "\n" for line in lines)
+
+    def logs_of(self, since: Mapping[str, float | None], tail: LogTail) -> dict[str, str]:
+        return {container_id: self.logs(container_id, tail, moment) for container_id, moment in since.items()}
 
     def follow_logs(self, container_id: str, tail: LogTail, since: float | None = None,
                     timestamps: bool = False) -> Iterator[str]:

@@ -2,7 +2,7 @@
 API with the standard library: importing docker-py and requests costs more than a no-op plan's whole work, and these
 few GETs need neither. Writes, ssh:// and TLS engines stay docker-py's (see docker_engine.py).
 
-`DockerPyReads` gives docker-py's client the same six methods, so the adapter reads one way whatever the engine.
+`DockerPyReads` gives docker-py's client the same methods, so the adapter reads one way whatever the engine.
 """
 
 from __future__ import annotations
@@ -11,9 +11,14 @@ import json
 import socket
 import struct
 import threading
+from collections.abc import Sequence
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
+from ..parallel import map_parallel
+
+# Requests written at once on one connection: 50 inspects go on two connections, which the engine answers side by side.
+PIPELINED = 25
 # A read that hangs this long is an engine in trouble, not a slow one (docker-py's own default is 60 s).
 READ_TIMEOUT_SECONDS = 60
 
@@ -33,6 +38,8 @@ class EngineReads(Protocol):
 
     def inspect_container(self, container_id: str) -> dict[str, Any] | None: ...
 
+    def inspect_containers(self, container_ids: Sequence[str]) -> list[dict[str, Any] | None]: ...
+
     def inspect_image(self, image: str) -> dict[str, Any] | None: ...
 
     def info(self) -> dict[str, Any]: ...
@@ -41,6 +48,10 @@ class EngineReads(Protocol):
 
     def archive(self, container_id: str, path: str) -> bytes | None:
         """A tar of the file at `path` in the container, running or not (a volume's too; not a tmpfs's)."""
+
+    def logs_of(self, wanted: Sequence[tuple[str, int | None]], tail: int | str,
+                timestamps: bool = False) -> list[bytes]:
+        """The logs of each (container, since), in order."""
 
 
 def raw_reads_for(base_url: str, api_version: str) -> RawReads | None:
@@ -79,35 +90,52 @@ class RawReads:
         return connection, connection.makefile("rb")
 
     def _get(self, path: str, query: dict[str, Any] | None = None) -> bytes | None:
-        target = f"/v{self.api_version}{path}" + (f"?{urlencode(query)}" if query else "")
-        status, reason, body = self._answer(f"GET {target} HTTP/1.1\r\nHost: docker\r\n\r\n".encode())
-        if status == 404:
-            return None
-        if status >= 400:
-            try:
-                explanation = json.loads(body).get("message") or ""
-            except (ValueError, AttributeError):
-                explanation = body.decode("utf-8", errors="replace").strip()
-            raise ApiRefusal(status, explanation or f"{status} {reason}")
+        [body] = self._get_all([(path, query)])
         return body
 
-    def _answer(self, request: bytes) -> tuple[int, str, bytes]:
-        with self._idle_guard:
-            kept = self._idle.pop() if self._idle else None
-        if kept is not None:
-            try:
-                return self._exchange(kept, request)
-            except ConnectionError:  # the engine closed the idle connection meanwhile: a GET is safe to send again
-                pass
-        return self._exchange(self._connect(), request)
+    def _get_all(self, wanted: Sequence[tuple[str, dict[str, Any] | None]]) -> list[bytes | None]:
+        """Each GET's body (None: not found), in order. Several are written at once on a connection and answered in
+        order (HTTP/1.1 pipelining), a few connections side by side: a status of 50 tunnels asks 100 things, and a
+        thread and a round trip per read cost Python more than reading the answers."""
+        requests = [f"GET /v{self.api_version}{path}{'?' + urlencode(query) if query else ''} HTTP/1.1\r\n"
+                    f"Host: docker\r\n\r\n".encode() for path, query in wanted]
+        batches = [requests[start:start + PIPELINED] for start in range(0, len(requests), PIPELINED)]
+        answers = [answer for batch in map_parallel(self._answers, batches) for answer in batch]
+        return [_body(*answer) for answer in answers]
 
-    def _exchange(self, connection: tuple[socket.socket, BinaryIO], request: bytes) -> tuple[int, str, bytes]:
-        """Send the request and read its answer; the connection goes back to the idle ones if it may carry another,
-        else it is closed (also when anything fails)."""
+    def _answers(self, requests: list[bytes]) -> list[tuple[int, str, bytes]]:
+        answers: list[tuple[int, str, bytes]] = []
+        while len(answers) < len(requests):
+            with self._idle_guard:
+                kept = self._idle.pop() if self._idle else None
+            answered = len(answers)
+            try:
+                self._carry(kept or self._connect(), requests[answered:], answers)
+            except ConnectionError:
+                # an idle connection the engine had closed, or one it closed after some answers: the rest are sent
+                # again on another (GETs are safe to repeat); a new connection that answers nothing is the engine's
+                # trouble
+                if kept is None and len(answers) == answered:
+                    raise
+        return answers
+
+    def _carry(self, connection: tuple[socket.socket, BinaryIO], requests: list[bytes],
+               answers: list[tuple[int, str, bytes]]) -> None:
+        """Send the requests and add their answers: the first alone, then, if the engine keeps the connection open,
+        the others at once. The connection goes back to the idle ones if it may carry more, else it is closed (also
+        when anything fails)."""
         sock, reader = connection
         try:
-            sock.sendall(request)
-            status, reason, body, reusable = read_answer(reader)
+            reusable = True
+            for sending in (requests[:1], requests[1:]):
+                if not sending or not reusable:
+                    break
+                sock.sendall(b"".join(sending))
+                for _ in sending:
+                    status, reason, body, reusable = read_answer(reader)
+                    answers.append((status, reason, body))
+                    if not reusable:
+                        break
         except BaseException:
             reader.close()
             sock.close()
@@ -118,7 +146,6 @@ class RawReads:
         else:
             reader.close()
             sock.close()
-        return status, reason, body
 
     def _json(self, path: str, query: dict[str, Any] | None = None) -> Any:
         body = self._get(path, query)
@@ -130,6 +157,11 @@ class RawReads:
     def inspect_container(self, container_id: str) -> dict[str, Any] | None:
         return self._json(f"/containers/{quote(container_id, safe='')}/json")
 
+    def inspect_containers(self, container_ids: Sequence[str]) -> list[dict[str, Any] | None]:
+        bodies = self._get_all([(f"/containers/{quote(container_id, safe='')}/json", None)
+                                for container_id in container_ids])
+        return [None if body is None else json.loads(body) for body in bodies]
+
     def inspect_image(self, image: str) -> dict[str, Any] | None:
         return self._json(f"/images/{quote(image, safe='/:@')}/json")
 
@@ -137,16 +169,32 @@ class RawReads:
         return self._json("/info") or {}
 
     def logs(self, container_id: str, tail: int | str, since: int | None, timestamps: bool = False) -> bytes:
-        query: dict[str, Any] = {"stdout": 1, "stderr": 1, "tail": tail}
-        if since:
-            query["since"] = since
-        if timestamps:
-            query["timestamps"] = 1
-        body = self._get(f"/containers/{quote(container_id, safe='')}/logs", query)
-        return b"" if body is None else demultiplexed(body)
+        [output] = self.logs_of([(container_id, since)], tail, timestamps)
+        return output
+
+    def logs_of(self, wanted: Sequence[tuple[str, int | None]], tail: int | str,
+                timestamps: bool = False) -> list[bytes]:
+        bodies = self._get_all([(f"/containers/{quote(container_id, safe='')}/logs",
+                                 {"stdout": 1, "stderr": 1, "tail": tail, **({"since": since} if since else {}),
+                                  **({"timestamps": 1} if timestamps else {})})
+                                for container_id, since in wanted])
+        return [b"" if body is None else demultiplexed(body) for body in bodies]
 
     def archive(self, container_id: str, path: str) -> bytes | None:
         return self._get(f"/containers/{quote(container_id, safe='')}/archive", {"path": path})
+
+
+def _body(status: int, reason: str, body: bytes) -> bytes | None:
+    """The body of a good answer, None for a 404 (the object does not exist); a refusal in the engine's words."""
+    if status == 404:
+        return None
+    if status >= 400:
+        try:
+            explanation = json.loads(body).get("message") or ""
+        except (ValueError, AttributeError):
+            explanation = body.decode("utf-8", errors="replace").strip()
+        raise ApiRefusal(status, explanation or f"{status} {reason}")
+    return body
 
 
 def read_answer(reader: BinaryIO) -> tuple[int, str, bytes, bool]:
@@ -226,6 +274,9 @@ class DockerPyReads:
         except self.errors.NotFound:
             return None
 
+    def inspect_containers(self, container_ids: Sequence[str]) -> list[dict[str, Any] | None]:
+        return map_parallel(self.inspect_container, container_ids)  # a round trip each: side by side
+
     def inspect_image(self, image: str) -> dict[str, Any] | None:
         try:
             return self.api.inspect_image(image)
@@ -247,3 +298,7 @@ class DockerPyReads:
         except self.errors.NotFound:
             return None
         return b"".join(stream)
+
+    def logs_of(self, wanted: Sequence[tuple[str, int | None]], tail: int | str,
+                timestamps: bool = False) -> list[bytes]:
+        return map_parallel(lambda one: self.logs(one[0], tail, one[1], timestamps), wanted)

@@ -27,13 +27,16 @@ DAEMON_LOG = f"{CLIENT_ENVIRONMENT['XDG_STATE_HOME']}/pinggy-cli/logs/daemon.log
 DAEMON_LOG_TAIL = 64 * 1024
 
 
-def client_session(engine: Engine, container_id: str, running: bool, since: float | None = None) -> SessionOutput:
+def client_session(engine: Engine, container_id: str, running: bool, since: float | None = None,
+                   logs: str | None = None) -> SessionOutput:
     """What the tunnel client says of its session: its output, and, for Pinggy's CLI while it runs, its daemon log,
     the only place that says a session dropped, a login was refused or the server cannot be reached (stdout keeps
     showing the dead URLs, or only a spinner). Its launcher copies that log into the container's logs (layout 4,
     engine/loopback.py), which outlive the client: an exited one still says why its last attempt failed. A container
-    made before is asked for the file itself while it runs (a `docker exec`, about a second)."""
-    logs = engine.logs(container_id, since=since, tail=RECENT_ENTRIES)
+    made before is asked for the file itself while it runs (a `docker exec`, about a second). `logs`: its recent
+    output since `since`, when the caller read it already (status reads every container's at once)."""
+    if logs is None:
+        logs = engine.logs(container_id, since=since, tail=RECENT_ENTRIES)
     session = read_session(logs)
     if not session.is_cli:
         return session

@@ -17,7 +17,7 @@ from ..mcp.protocol import mcp_path, mcp_url
 from ..parallel import map_parallel
 from . import probe
 from .conditions import UP, UP_LOCAL_DOWN, client_session, local_down_note, local_side, serving_urls
-from .pinggy_output import client_problem, read_session
+from .pinggy_output import RECENT_ENTRIES, client_problem, read_session
 from .token_holders import TokenHolders, token_digest
 
 STUCK = "stuck"  # running, but its client will never connect: only a restart helps
@@ -110,12 +110,16 @@ def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel], compare_toke
     listed = {container.tunnel: container for container in owned}
     wanted = {tunnel.name: tunnel for tunnel in tunnels}
     names = list(wanted) + sorted(set(listed) - set(wanted))
+    # Every container's details, then every started one's current run's output, each asked all at once (the engine
+    # answers them in turn without a round trip or a thread each); then each tunnel's own look (its port, and what
+    # only some need: a file in the container, a network's member) side by side.
+    details = {found.id: found for found in engine.inspect(container.id for container in owned)}
+    outputs = engine.logs_of({found.id: found.started_at for found in details.values() if found.started_at},
+                             tail=RECENT_ENTRIES)
 
     def one(name: str) -> TunnelStatus | None:
-        # Each tunnel's reads (inspect, logs, its port) one after another, tunnels side by side: the engine answers
-        # one tunnel's inspect while another's logs are parsed, rather than every inspect waiting for the last one.
         tunnel = wanted.get(name)
-        found = next(iter(engine.inspect([listed[name].id])), None) if name in listed else None
+        found = details.get(listed[name].id) if name in listed else None
         if found is None and tunnel is None:
             return None  # a container that left the manifest, and is gone since it was listed
         host, port = ((tunnel.settings.host, tunnel.settings.port) if tunnel
@@ -131,7 +135,8 @@ def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel], compare_toke
         if found is None:
             return base
         debugger_port = tunnel.settings.debugger_port if tunnel else None
-        seen = _with_container(engine, replace(base, relay=listed[name].relay_state), found, debugger_port)
+        seen = _with_container(engine, replace(base, relay=listed[name].relay_state), found, debugger_port,
+                               outputs.get(found.id))
         if seen.relay_down and found.state == "running":
             why = (f"its relay to the local server is {seen.relay}, so visitors cannot reach {host}:{port}; "
                    "tunnelctl apply recreates the tunnel with its relay")
@@ -179,10 +184,11 @@ def down_reason(state: str, exit_code: int | None, last_line: str) -> str:
     return "the tunnel client is logging in to Pinggy"
 
 
-def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
-                    debugger_port: int | None) -> TunnelStatus:
+def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails, debugger_port: int | None,
+                    output: str | None) -> TunnelStatus:
+    """`output`: the container's logs since it started (None: it never did)."""
     running = found.state == "running"
-    session = client_session(engine, found.id, running, since=found.started_at) if found.started_at else None
+    session = client_session(engine, found.id, running, logs=output) if output is not None else None
     urls = session.urls if session and running else ()
     if running and not urls and debugger_port and engine.is_local:
         urls = probe.debugger_urls(debugger_port)
