@@ -34,6 +34,16 @@ SOCKET_VOLUME_OPTIONS = {"type": "tmpfs", "device": "tmpfs", "o": "size=64k,mode
 SOCKET = f"{SOCKET_FOLDER}/local-server.sock"
 RELAY_SUFFIX = "-loopback"
 
+# A takeover (run/executor.py): the tunnel container made to take its token's session over from tunnelctl's own previous
+# container gets TAKEOVER_VARIABLE=1 and an anonymous volume on disk at TAKEOVER_FOLDER (it outlives the container's
+# restarts, and goes with it), in which the engine makes the folder TAKEOVER_MARKS, writable by every user (the image's
+# user may be another than root, and Docker makes a new volume root's, mode 0755). LAUNCHER writes TAKEOVER_MARKER there
+# before its one forced login.
+TAKEOVER_VARIABLE = "TUNNELCTL_TAKEOVER"
+TAKEOVER_FOLDER = "/run/tunnelctl-takeover"
+TAKEOVER_MARKS = "marks"
+TAKEOVER_MARKER = f"{TAKEOVER_FOLDER}/{TAKEOVER_MARKS}/forced"
+
 # Put before each line of the CLI's daemon log that LAUNCHER copies to its stderr (observe/pinggy_output.py).
 DAEMON_LOG_LINE = "pinggy-daemon| "
 
@@ -72,24 +82,79 @@ function carry(visitor) {
   path.on('error', () => visitor.destroy());
   visitor.pipe(path).pipe(visitor);
 }
-function run() {
-  const client = spawn(command[0], command.slice(1), { stdio: 'inherit' });
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(signal, () => client.kill(signal));
-  client.on('error', (error) => { console.error(`cannot run ${command[0]}: ${error.message}`); process.exit(127); });
+// A takeover (TAKEOVER_VARIABLE set): the first run of the container's life logs in once with +force and without
+// reconnecting, then the client runs as its arguments say. The marker, on a disk-backed volume that outlives restarts,
+// is written (and synced) before that forced login: a restart of the container (the engine's, the machine's, a crash)
+// finds it and never forces again. No marker written, no force.
+function takingOver() {
+  if (process.env.TAKEOVER_VARIABLE !== '1') return false;
+  try {
+    fs.closeSync(fs.openSync('TAKEOVER_MARKER', 'wx', 0o644));
+    const folder = fs.openSync(require('path').dirname('TAKEOVER_MARKER'), 'r');
+    try { fs.fsyncSync(folder); } finally { fs.closeSync(folder); }
+  } catch (error) {
+    const why = error.code === 'EEXIST' ? 'this container took its session over before' : error.message;
+    process.stderr.write(`PREFIX(tunnelctl's launcher: no takeover: ${why}; logging in without +force)\n`);
+    return false;
+  }
+  return true;
+}
+// The arguments with +force added to the login user (the word after -t: TOKEN[+type]@server) and without
+// reconnecting (npm pinggy 0.5.3's flag; its README's `--autoreconnect false` is not what it parses); null when no
+// user names a token.
+function forcedOnce(args) {
+  const at = args.indexOf('-t'), user = args[at + 1] || '';
+  if (at < 0 || !user.includes('@') || user.startsWith('@')) return null;
+  const [name, server] = [user.slice(0, user.indexOf('@')), user.slice(user.indexOf('@') + 1)];
+  return [...args.slice(0, at), '--no-autoreconnect', '-t', `${name}+force@${server}`, ...args.slice(at + 2)];
+}
+let client = null, stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+  process.on(signal, () => {
+    stopping = true;
+    if (client) client.kill(signal); else process.exit(128 + os.constants.signals[signal]);
+  });
+}
+// The forced run ends when its session does: the CLI without reconnection only says `Disconnected:` and waits.
+function endOnDisconnect(forced) {
+  let tail = '', ending = false;
+  forced.stdout.on('data', (chunk) => {
+    process.stdout.write(chunk);
+    tail = (tail + chunk.toString('utf8')).slice(-4096);
+    if (tail.includes('Disconnected:') && !ending) {
+      ending = true;
+      forced.kill('SIGTERM');
+      setTimeout(() => forced.kill('SIGKILL'), 3000).unref();
+    }
+  });
+}
+function run(args, forced) {
+  client = spawn(args[0], args.slice(1), { stdio: forced ? ['inherit', 'pipe', 'inherit'] : 'inherit' });
+  if (forced) endOnDisconnect(client);
+  client.on('error', (error) => { console.error(`cannot run ${args[0]}: ${error.message}`); process.exit(127); });
   client.on('exit', (code, signal) => {
     copyDaemonLog();
+    if (forced && !stopping) {
+      process.stderr.write(`PREFIX(tunnelctl's launcher: the session taken over ended; logging in without +force)\n`);
+      return run(command, false);
+    }
     process.exit(code ?? 128 + (os.constants.signals[signal] || 0));
   });
 }
+function start() {
+  const forced = forcedOnce(command);
+  if (forced && takingOver()) run(forced, true); else run(command, false);
+}
 dns.lookup(host, { all: true }, (error, addresses) => {
   let pending = error ? 0 : addresses.length;
-  if (!pending) return run();
+  if (!pending) return start();
   for (const { address } of addresses) {
-    const done = () => { if (--pending === 0) run(); };
+    const done = () => { if (--pending === 0) start(); };
     net.createServer(carry).once('error', done).listen(Number(port), address, done);
   }
 });
-""".replace("PREFIX", DAEMON_LOG_LINE)
+""".replace("PREFIX", DAEMON_LOG_LINE).replace("TAKEOVER_VARIABLE", TAKEOVER_VARIABLE).replace(
+    "TAKEOVER_MARKER", TAKEOVER_MARKER)
 
 # In the relay container, on the host network: argv = HOST PORT SOCKET. Each stream on the socket goes to the first
 # address of HOST that accepts (as the client would have tried them).
