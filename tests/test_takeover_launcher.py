@@ -17,7 +17,7 @@ import pytest
 from conftest import wait_until
 from provisioner.engine.loopback import LAUNCHER, TAKEOVER_MARKER, TAKEOVER_VARIABLE
 
-pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed here")
+pytestmark = [pytest.mark.npm, pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed here")]
 
 # Says where it runs, as the CLI does; ends when told (SIGTERM), and, run with --no-autoreconnect while DROP is set,
 # says its session was dropped, as the CLI does, and then waits.
