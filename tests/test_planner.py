@@ -69,3 +69,26 @@ def test_a_tunnel_created_on_one_engine_and_removed_from_another_is_a_move():
     assert (move.tunnel, move.source, move.destination) == ("a", "server", "laptop")
     assert move.remove.replaces[0].id.startswith("id-a")
     assert kinds(remaining["laptop"]) == {"b": UNCHANGED} and remaining["server"].actions == ()
+
+
+def test_a_recreate_takes_the_session_over_only_while_no_other_container_of_ours_runs_with_its_token(tmp_path):
+    from dataclasses import replace
+
+    from test_planner_cases import specs_of
+
+    from provisioner.plan.planner import TAKEOVER_REASON
+
+    def cli_tunnel(keepalive: int) -> ContainerSpec:
+        return specs_of(f"""
+            version: 1
+            project: p
+            tunnels: [{{name: a, port: 1, token: tokenaaaaaaaaa, image: pinggy/pinggy, keepalive: {keepalive}}}]
+        """.replace("\n            ", "\n"), tmp_path)["a"]
+
+    old, new = cli_tunnel(30), cli_tunnel(45)
+    alone = plan("p", [new], Observation((running(old),)))
+    assert alone.actions[0].takes_over and alone.actions[0].reasons[-1] == TAKEOVER_REASON
+    # a tunnel gone from the manifest whose container still runs with the same token
+    other = replace(running(old), id="id-gone-0123456789", name="p-gone", tunnel="gone")
+    shared = plan("p", [new], Observation((running(old), other)))
+    assert not shared.actions[0].takes_over and TAKEOVER_REASON not in shared.actions[0].reasons

@@ -33,6 +33,7 @@ class Action:
     spec: ContainerSpec | None = None  # what the manifest wants (every kind but remove)
     replaces: tuple[ObservedContainer, ...] = ()  # what to remove first (recreate, remove)
     settings: tuple[SettingChange, ...] = ()  # create: every setting given; recreate: the ones that changed
+    takes_over: bool = False  # a recreate whose new client takes the token's session over from the old one
 
     @property
     def creates(self) -> ContainerSpec:
@@ -116,8 +117,53 @@ def _converge(spec: ContainerSpec, current: tuple[ObservedContainer, ...], obser
         return actions
     reasons = (["replacement requested (--replace)"] if replace else []) + ([drift] if drift else [])
     reasons += replacement_reasons(spec, current)
+    takes_over = can_take_over(spec, current, observed)
+    if takes_over:
+        reasons.append(TAKEOVER_REASON)
     return [Action(RECREATE, spec.tunnel, spec.container_name, tuple(reasons), spec=spec, replaces=current,
-                   settings=changed_values(spec, current))]
+                   settings=changed_values(spec, current), takes_over=takes_over)]
+
+
+TAKEOVER_REASON = "the new client takes the session over from the old one: no outage"
+# The settings that say which Pinggy session a client holds: the same in the old and the new container, or the new
+# one's forced login would end another session than the old one's.
+SESSION_SETTINGS = ("token", "server", "region")
+
+
+def can_take_over(spec: ContainerSpec, current: tuple[ObservedContainer, ...], observed: Observation) -> bool:
+    """Whether the new container may log in once with `+force`, ending the old container's session instead of
+    waiting for Pinggy to free the token after the old client left (its release lag: the visitors' outage).
+
+    Why that never ends a session that is not ours. `+force` ends whatever session holds the token when the forced
+    login reaches Pinggy. Here (pure: from the one list call) the tunnel has a token and is not `force: true` (that
+    one forces at every login anyway); its only container is ours (the project's labels), named as the tunnel, and
+    running; old and new log in with the same token to the same server (their setting digests: SESSION_SETTINGS); no
+    other container of the project runs with that token; and the new container's client can force exactly once
+    (Pinggy's CLI under tunnelctl's launcher, engine/loopback.py: a marker on its own volume, written before the
+    forced login, makes every later login, restarts included, an ordinary one). Then, just before starting the new
+    container, the executor reads the old one again (run/executor.py `_session_is_ours`): still running, and up at
+    Pinggy by what its client said since its latest start (its URLs, no drop after them). Pinggy keeps one session per
+    token, so while the old client is up, the session is the old client's, and no one else's.
+
+    What is left is the moment between that read and the forced login (starting a container and the CLI: about a
+    second). If the old session ends in it and someone else logs in with the token, the forced login ends theirs.
+    Pinggy holds a token for its release lag after its client left, refusing ordinary logins meanwhile, so where that
+    lag is longer than the moment (Pinggy's is seconds), no one else's ordinary login comes in. The residual: a session
+    Pinggy ends itself (a drop, the free tier's 60 minutes) frees the token at once, a lag shorter than the moment, and
+    another `+force` login, which needs no free token; each only within that moment, and at most once. After the
+    forced login every login of the new container is ordinary, so a session it loses later is never taken by force.
+    """
+    if len(current) != 1 or not spec.loopback_relay or not spec.settings.token or spec.settings.force:
+        return False
+    old = current[0]
+    if old.name != spec.container_name or old.state != "running" or old.relay_for:
+        return False
+    wanted, held = spec.setting_digests, old.setting_digests
+    if any(wanted.get(name) != held.get(name) for name in SESSION_SETTINGS):
+        return False
+    token = wanted.get("token")
+    return not any(other.alive and other.setting_digests.get("token") == token for other in observed.owned
+                   if other.id != old.id)
 
 
 def created_settings(spec: ContainerSpec) -> tuple[SettingChange, ...]:
