@@ -193,3 +193,18 @@ def test_a_takeover_forces_once_and_is_known_as_uncommitted_until_committed(engi
     assert engine.login_user(container_id) == "tok0123456789+tcp"
     engine.rename(container_id, spec.container_name + "-replaced")  # as a later replacement puts it aside
     assert not engine.observe(project).owned[0].takeover_uncommitted
+
+
+def test_a_running_containers_restart_policy_changes_and_the_one_it_had_is_returned(engine, project, tmp_path):
+    """What a takeover does to the old container (run/executor.py): `no` while the new one takes its session over,
+    its own back if the new one fails."""
+    spec = specs(tmp_path, project, "a")["a"]
+    container_id = engine.create(spec)
+    if not engine.kind.updates_restart_policy:  # Podman 4's Docker API has no update route: replaced as usual
+        with pytest.raises(EngineError, match="refused changing the restart policy of container"):
+            engine.set_restart_policy(container_id, "no")
+        return
+    assert engine.set_restart_policy(container_id, "no") == spec.restart_policy
+    assert engine.set_restart_policy(container_id, spec.restart_policy) == "no"
+    [seen] = engine.observe(project).owned
+    assert seen.alive

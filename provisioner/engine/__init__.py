@@ -105,6 +105,10 @@ class Engine(Protocol):
 
     def start(self, container_id: str) -> None: ...
 
+    def set_restart_policy(self, container_id: str, policy: str) -> str:
+        """Change the container's restart policy (no, on-failure, unless-stopped, always) as it runs; return the one
+        it had."""
+
     def skip_back_off(self, container_id: str) -> None:
         """Start again now a container whose client exited and that Docker's restart policy would start only after
         its back-off delay; nothing when it is running again (or gone) by then."""

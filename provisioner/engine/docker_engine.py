@@ -438,6 +438,13 @@ class DockerEngine:
             return self._known_relays[container_id]
         return [row["Id"] for row in self.reads.containers({"label": [f"{loopback.RELAY_FOR}={container_id}"]})]
 
+    def set_restart_policy(self, container_id: str, policy: str) -> str:
+        """`docker update --restart`: one read for the policy it had, one write (Podman's API takes it too)."""
+        with self._call(f"changing the restart policy of container {container_id[:12]}"):
+            info = self.reads.inspect_container(container_id) or {}
+            self.api.update_container(container_id, restart_policy={"Name": policy})
+        return ((info.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"
+
     def skip_back_off(self, container_id: str) -> None:
         """Asked right after Docker was seen waiting: look again first, since a client Docker has started meanwhile
         may be logging in, and cutting it off could cost a whole token-release lag. Killed at once otherwise (a

@@ -180,6 +180,15 @@ class FakeEngine:
         if first:
             self.on_create(container)  # what a new container does when it first runs
 
+    def set_restart_policy(self, container_id: str, policy: str) -> str:
+        container = self._get(container_id, "update")
+        if not self._kind.updates_restart_policy:
+            raise EngineError(f"the Docker engine at {self.endpoint} refused changing the restart policy of container "
+                              f"{container_id[:12]}: Not Found")
+        self._step("update", container.name, to=f"restart {policy}")
+        before, container.restart_policy = container.restart_policy, policy
+        return before
+
     def skip_back_off(self, container_id: str) -> None:
         container = self.containers.get(container_id)
         if container is None or container.state != "restarting":
@@ -240,7 +249,8 @@ class FakeEngine:
         """`login_user`: what its login file says, if not the spec's user (a takeover's)."""
         container = FakeContainer(next(self._ids), spec.container_name, spec.image, tuple(spec.command),
                                   {**spec.labels, **spec.annotations}, network=spec.network,
-                                  relay_state="created" if spec.loopback_relay else None)
+                                  relay_state="created" if spec.loopback_relay else None,
+                                  restart_policy=spec.restart_policy)
         if login_user or spec.login_user:
             container.files[login_file.CONFIG] = login_file.config_text(login_user or spec.login_user or "")
         self.containers[container.id] = container
