@@ -14,6 +14,7 @@ from provisioner import manifest
 from provisioner.desired.model import ContainerSpec
 from provisioner.desired.specs import desired_specs, engine_specs
 from provisioner.engine.fake import FakeEngine
+from provisioner.engine.loopback import TAKEOVER_VARIABLE
 from provisioner.plan.fleet import plan_fleet
 from provisioner.plan.kinds import CONFLICT, CREATE, MOVE, RECREATE, REMOVE
 from provisioner.plan.planner import plan
@@ -257,3 +258,78 @@ def test_replacements_on_every_engine_share_the_applys_one_deadline(tmp_path):
     restored = ("the new container did not come up: no public URL within 60s; last output: starting; the previous "
                 "container was restored and runs again")
     assert {outcome.action.tunnel: outcome.error for outcome in outcomes} == dict.fromkeys(placement, restored)
+
+
+def cli_specs(tmp_path, keepalive: int) -> ContainerSpec:
+    """A tunnel of Pinggy's CLI (the default image, under tunnelctl's launcher) with a token of its own."""
+    path = tmp_path / "tunnels.yaml"
+    path.write_text(manifest_text("""
+        version: 1
+        project: p
+        tunnels: [{name: a, port: 1, token: tokenaaaaaaaaa, image: pinggy/pinggy, keepalive: $keepalive}]
+    """, keepalive=keepalive))
+    [spec] = desired_specs(manifest.load(path, {}))
+    return spec
+
+
+def cli_engine(old: ContainerSpec, **options) -> FakeEngine:
+    """The old container of the tunnel runs and is up at Pinggy; new ones come up as soon as they start."""
+    engine = FakeEngine(images={"pinggy/pinggy": "sha256:2"}, **options)
+    engine.run(old).print(BANNER, *URLS)
+    engine.on_create = lambda container: container.print(BANNER, *URLS)
+    engine.calls.clear()
+    return engine
+
+
+BANNER = "You can access local server via following URL(s):"
+
+
+def test_a_recreate_whose_session_is_ours_takes_it_over_while_the_old_one_serves(tmp_path):
+    engine = cli_engine(cli_specs(tmp_path, 30))
+    old = engine.named("p-a")
+    aside = f"p-a-replaced-{old.id[:12]}"
+    [outcome] = carry_out(engine, [cli_specs(tmp_path, 45)], wait_timeout=30)
+    assert outcome.action.takes_over and not outcome.failed
+    # never stopped before the new one is up: the new one's one forced login ends its session
+    assert engine.calls == [("rename", f"p-a->{aside}"), ("update", f"{aside}->restart no"),
+                            ("create", "p-a-takeover"), ("start", "p-a-takeover"), ("commit_takeover", "p-a-takeover"),
+                            ("stop", aside), ("remove", aside)]
+    new = engine.named("p-a")
+    assert (new.id, new.restart_policy) == (outcome.container_id, "unless-stopped")
+    assert new.environment[TAKEOVER_VARIABLE] == "1" and names(engine) == {"p-a": "running"}
+
+
+def test_an_old_container_that_is_not_up_is_replaced_as_usual(tmp_path):
+    engine = cli_engine(cli_specs(tmp_path, 30))
+    old = engine.named("p-a")
+    old.output[:] = ["starting"]  # nothing since its latest start says it is up
+    aside = f"p-a-replaced-{old.id[:12]}"
+    [outcome] = carry_out(engine, [cli_specs(tmp_path, 45)], wait_timeout=30)
+    assert not outcome.failed
+    assert engine.calls == [("rename", f"p-a->{aside}"), ("update", f"{aside}->restart no"),
+                            ("create", "p-a-takeover"), ("remove", "p-a-takeover"),
+                            ("update", f"{aside}->restart unless-stopped"),
+                            ("create", "p-a"), ("stop", aside), ("start", "p-a"), ("remove", aside)]
+    assert TAKEOVER_VARIABLE not in engine.named("p-a").environment
+
+
+def test_a_takeover_that_does_not_come_up_gives_the_old_container_back_with_its_restart_policy(tmp_path):
+    engine = cli_engine(cli_specs(tmp_path, 30))
+    old_id = engine.named("p-a").id
+    engine.on_create = lambda container: container.exit(1, "✖ Error: Failed to start tunnel: refused")
+    [outcome] = carry_out(engine, [cli_specs(tmp_path, 45)], wait_timeout=5)
+    assert (outcome.error or "").endswith("; the previous container was restored and runs again"), outcome.error
+    old = engine.named("p-a")
+    assert (old.id, old.state, old.restart_policy) == (old_id, "running", "unless-stopped")
+    assert names(engine) == {"p-a": "running"}
+
+
+@pytest.mark.parametrize("why", ["--no-wait", "an engine that cannot change a restart policy"])
+def test_without_a_wait_or_a_restart_policy_to_change_the_replacement_is_the_usual_one(tmp_path, why):
+    from provisioner.engine.platforms import describe
+
+    podman = {"kind": describe({"BuildahVersion": "1.28.0", "ServerVersion": "4.3.1"})} if why != "--no-wait" else {}
+    engine = cli_engine(cli_specs(tmp_path, 30), **podman)
+    [outcome] = carry_out(engine, [cli_specs(tmp_path, 45)], wait_timeout=None if why == "--no-wait" else 30)
+    assert not outcome.failed and outcome.action.takes_over
+    assert [call for call, _ in engine.calls] == ["rename", "create", "stop", "start", "remove"]

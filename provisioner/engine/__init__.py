@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 
 from ..desired.model import ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from ..errors import EngineError
+from . import login_file, loopback
 from .platforms import EngineKind
 
 LogTail = int | Literal["all"]  # how many of the newest log entries: a number, or all that the engine kept
@@ -37,13 +38,19 @@ class EngineVersion:
     used: str  # the one tunnelctl speaks to it
 
 
-def check_takeover(spec: ContainerSpec, kind: EngineKind) -> None:
-    """Raise unless an engine of `kind` can make `spec`'s container take its token over (Engine.create_takeover)."""
-    if not spec.login_user:
-        raise TypeError(f"container '{spec.container_name}' has no login file to take its token over with")
+def takeover_form(spec: ContainerSpec, kind: EngineKind) -> tuple[ContainerSpec, str | None]:
+    """What an engine of `kind` makes for `spec`'s container to take its token over (Engine.create_takeover): the
+    spec, and the login user its file says (OpenSSH: login_file.forced), or the spec whose environment asks its
+    launcher to force once (Pinggy's CLI: loopback.taking_over) and no login user. Raises where it cannot."""
+    if not spec.login_user and not spec.loopback_relay:
+        raise TypeError(f"container '{spec.container_name}' has no login file or launcher to take its token over "
+                        "with")
     if not kind.updates_restart_policy:
         raise EngineError(f"{kind.label} cannot change a container's restart policy after making it, which taking a "
                           "token over needs")
+    if spec.login_user:
+        return spec, login_file.forced(spec.login_user)
+    return loopback.taking_over(spec), None
 
 
 class Engine(Protocol):

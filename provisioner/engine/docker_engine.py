@@ -15,7 +15,7 @@ from .. import pause_points
 from ..desired import labels
 from ..desired.model import ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from ..errors import EngineError
-from . import EngineVersion, LogTail, check_takeover, login_file, loopback, platforms
+from . import EngineVersion, LogTail, login_file, loopback, platforms, takeover_form
 from . import errors as engine_errors
 from .config import (
     BUILT_IN_NETWORKS,
@@ -254,17 +254,17 @@ class DockerEngine:
     def create_takeover(self, spec: ContainerSpec, start: bool = True) -> str:
         """A container whose first login says +force and that Docker does not start again (restart policy `no`),
         under its takeover name (label TAKEOVER_NAME) until commit_takeover."""
-        check_takeover(spec, self.kind)
+        made, login_user = takeover_form(spec, self.kind)
         name = spec.container_name + login_file.TAKEOVER_SUFFIX
-        return self._make(spec, start, name, "no", login_file.forced(spec.login_user or ""),
-                          {labels.TAKEOVER_NAME: name})
+        return self._make(made, start, name, "no", login_user, {labels.TAKEOVER_NAME: name})
 
     def commit_takeover(self, container_id: str, spec: ContainerSpec) -> None:
         """The file first and the name last: killed in between, the container keeps its takeover name and the next
         plan removes it, whatever it was given already."""
         with self._call(f"committing the takeover of container {container_id[:12]}"):
-            self._write_login(container_id, spec.image, spec.login_user or "")
-            pause_points.reached("takeover-login-rewritten")
+            if spec.login_user:
+                self._write_login(container_id, spec.image, spec.login_user)
+                pause_points.reached("takeover-login-rewritten")
             self.api.update_container(container_id, restart_policy={"Name": spec.restart_policy})
             pause_points.reached("takeover-restart-policy-set")
             self.api.rename(container_id, spec.container_name)
@@ -330,10 +330,14 @@ class DockerEngine:
                 where = (spec.local_host, spec.local_port)
                 socket_folder = Mount(loopback.SOCKET_FOLDER, None, type="volume",  # anonymous: removed with it
                                       driver_config=DriverConfig("local", loopback.SOCKET_VOLUME_OPTIONS))
-                tunnel_config = host_config(spec.network, port_bindings=ports, mounts=[socket_folder])
+                # a takeover's marker folder: disk-backed and anonymous, it outlives restarts and goes with it
+                marks = [Mount(loopback.TAKEOVER_FOLDER, None, type="volume")] if loopback.takes_over(spec) else []
+                tunnel_config = host_config(spec.network, port_bindings=ports, mounts=[socket_folder, *marks])
                 container_id = self._create(spec, name, tags, tunnel_config,
                                             entrypoint=loopback.launcher_entrypoint(entrypoint, *where))["Id"]
                 try:
+                    if marks:
+                        self.api.put_archive(container_id, loopback.TAKEOVER_FOLDER, loopback.marks_archive())
                     self._known_relays[container_id] = [self._create_relay(
                         spec, container_id, loopback.relay_entrypoint(entrypoint, *where),
                         host_config("host", volumes_from=[container_id]))]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ..desired import labels
 from ..desired.model import ALIVE_STATES, ContainerDetails, ContainerSpec, Observation, ObservedContainer
 from ..errors import EngineError
-from . import EngineVersion, LogTail, check_takeover, login_file
+from . import EngineVersion, LogTail, login_file, takeover_form
 from .config import BUILT_IN_NETWORKS
 from .platforms import LINUX_DOCKER, EngineKind
 
@@ -37,6 +37,7 @@ class FakeContainer:
     files: dict[str, str] = field(default_factory=dict)  # path → what the client wrote there (its daemon log)
     relay_state: str | None = None  # its relay container's (engine/loopback.py), made, started and removed with it
     restart_policy: str = "unless-stopped"
+    environment: dict[str, str] = field(default_factory=dict)
 
     def print(self, *lines: str) -> None:
         self.output.extend(lines)
@@ -117,15 +118,15 @@ class FakeEngine:
         return self._make(spec, start, spec.container_name, spec.restart_policy, spec.login_user)
 
     def create_takeover(self, spec: ContainerSpec, start: bool = True) -> str:
-        check_takeover(spec, self._kind)
+        made, login_user = takeover_form(spec, self._kind)
         name = spec.container_name + login_file.TAKEOVER_SUFFIX
-        return self._make(spec, start, name, "no", login_file.forced(spec.login_user or ""),
-                          {labels.TAKEOVER_NAME: name})
+        return self._make(made, start, name, "no", login_user, {labels.TAKEOVER_NAME: name})
 
     def commit_takeover(self, container_id: str, spec: ContainerSpec) -> None:
         container = self._get(container_id, "commit_takeover")
         self._step("commit_takeover", container.name)
-        container.files[login_file.CONFIG] = login_file.config_text(spec.login_user or "")
+        if spec.login_user:
+            container.files[login_file.CONFIG] = login_file.config_text(spec.login_user)
         container.restart_policy = spec.restart_policy
         container.name = spec.container_name
 
@@ -250,7 +251,7 @@ class FakeEngine:
         container = FakeContainer(next(self._ids), spec.container_name, spec.image, tuple(spec.command),
                                   {**spec.labels, **spec.annotations}, network=spec.network,
                                   relay_state="created" if spec.loopback_relay else None,
-                                  restart_policy=spec.restart_policy)
+                                  restart_policy=spec.restart_policy, environment=dict(spec.environment))
         if login_user or spec.login_user:
             container.files[login_file.CONFIG] = login_file.config_text(login_user or spec.login_user or "")
         self.containers[container.id] = container

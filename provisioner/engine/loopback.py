@@ -21,9 +21,13 @@ Pure data: the Docker adapter (docker_engine.py) and the spec hash (desired/spec
 
 from __future__ import annotations
 
+import io
 import os
+import tarfile
+from dataclasses import replace
 
 from ..desired.labels import LABEL_PREFIX, digest
+from ..desired.model import ContainerSpec
 
 RELAY_FOR = LABEL_PREFIX + "loopback-relay-for"  # on a relay container: the id of the tunnel container it serves
 SOCKET_FOLDER = "/run/tunnelctl-loopback"  # in both containers: the tunnel container's anonymous volume
@@ -200,3 +204,24 @@ def launcher_entrypoint(entrypoint: list[str], host: str, port: int) -> list[str
 
 def relay_entrypoint(entrypoint: list[str], host: str, port: int) -> list[str]:
     return [interpreter(entrypoint), "-e", RELAY, "--", host, str(port), SOCKET]
+
+
+def taking_over(spec: ContainerSpec) -> ContainerSpec:
+    """The spec of a container whose launcher logs in once with +force (LAUNCHER): its environment says so (outside
+    the spec hash, which is the spec's own)."""
+    return replace(spec, environment={**spec.environment, TAKEOVER_VARIABLE: "1"})
+
+
+def takes_over(spec: ContainerSpec) -> bool:
+    return spec.loopback_relay and spec.environment.get(TAKEOVER_VARIABLE) == "1"
+
+
+def marks_archive() -> bytes:
+    """What the engine puts into a takeover container's volume before its first start: the folder TAKEOVER_MARKS,
+    sticky and writable by every user (a tar stream, for Docker's archive PUT)."""
+    stream = io.BytesIO()
+    with tarfile.open(fileobj=stream, mode="w") as archive:
+        folder = tarfile.TarInfo(TAKEOVER_MARKS)
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o1777
+        archive.addfile(folder)
+    return stream.getvalue()

@@ -6,6 +6,10 @@ new one fails, the old one gets its name back and is started again. A real serve
 client left, so the new client's first logins may be refused: Docker's restart policy retries them, and readiness
 judges the newest attempt (see readiness.py), so that is not a failure. Killed at any step, the process leaves
 containers that the next plan recognises (renamed, stopped, created-never-started) and the next apply cleans up.
+
+Where the old container's session is tunnelctl's own (plan/planner.py `can_take_over`), a replacement does not wait
+for that: the old one serves on, renamed aside, until the new one's one forced login takes its session over
+(`_take_over`).
 """
 
 from __future__ import annotations
@@ -140,6 +144,10 @@ def _swap(project: str, old_engine: Engine, previous: ObservedContainer | None, 
     if previous and same_engine:
         old_engine.rename(previous.id, f"{previous.name}-replaced-{previous.short_id}")
         pause_points.reached("renamed-aside")
+        if action.takes_over and wait_timeout is not None:
+            taken_over = _take_over(project, old_engine, previous, action, wait_timeout)
+            if taken_over:
+                return taken_over
     new_id = None
     try:
         new_id = new_engine.create(action.creates, start=False)
@@ -159,6 +167,52 @@ def _swap(project: str, old_engine: Engine, previous: ObservedContainer | None, 
         old_engine.remove(previous.id)
         pause_points.reached("removed-old")
     return new_id
+
+
+def _take_over(project: str, engine: Engine, previous: ObservedContainer, action: Action,
+               wait_timeout: float | Deadline) -> str | None:
+    """The replacement that keeps visitors' tunnel, once the old container is renamed aside: it keeps serving while
+    the new one is made, and the new one's one forced login ends its session (plan/planner.py `can_take_over` says
+    when that session is ours to end). The old one will not be restarted meanwhile (its client, its session ended,
+    must not come back for the token); the new one is made as a takeover (the engine: it forces once, and keeps a name
+    of its own until committed), started only if the old one is still up at Pinggy, and committed once up; then the
+    old one goes. None when the old one was not up: it runs on, renamed aside, for the caller to replace as usual. If
+    the new one fails, the old one gets its name and restart policy back, and runs on."""
+    try:
+        policy = engine.set_restart_policy(previous.id, "no")
+    except EngineError:
+        return None  # an engine that cannot change it (an older Podman): replaced as usual
+    new_id = None
+    try:
+        new_id = engine.create_takeover(action.creates, start=False)
+        if not _session_is_ours(engine, previous):
+            engine.remove(new_id)
+            engine.set_restart_policy(previous.id, policy)
+            return None
+        engine.start(new_id)
+        pause_points.reached("started-new")
+        _wait_for(engine, project, action, new_id, wait_timeout)
+        engine.commit_takeover(new_id, action.creates)
+        pause_points.reached("committed-new")
+    except EngineError as error:
+        restored = _restore(engine, previous, engine, new_id, renamed=True, restart_policy=policy)
+        raise EngineError(f"{error.message}; {restored}") from None
+    engine.remove(previous.id, stop_first=True)
+    pause_points.reached("removed-old")
+    return new_id
+
+
+def _session_is_ours(engine: Engine, container: ObservedContainer) -> bool:
+    """Whether the container still runs and its client is up at Pinggy by what it said since its latest start (its
+    URLs, and no drop or refusal after them): read right before the forced login, to keep short the moment in which
+    its session could become someone else's."""
+    from ..observe.conditions import client_session
+
+    details = engine.inspect([container.id])
+    if not details or details[0].state != "running":
+        return False
+    session = client_session(engine, container.id, running=True, since=details[0].started_at)
+    return bool(session.urls) and not session.daemon_died
 
 
 def _remove_then_create(project: str, engine: Engine, previous: ObservedContainer, action: Action,
@@ -186,13 +240,16 @@ def _wait_for(engine: Engine, project: str, action: Action, container_id: str, t
 
 
 def _restore(old_engine: Engine, previous: ObservedContainer, new_engine: Engine, new_id: str | None,
-             renamed: bool) -> str:
-    """Give the old container back its name and start it: the user keeps the tunnel that worked."""
+             renamed: bool, restart_policy: str | None = None) -> str:
+    """Give the old container back its name (and the restart policy it had, if a takeover changed it) and start it:
+    the user keeps the tunnel that worked."""
     try:
         if new_id:
             new_engine.remove(new_id, stop_first=True)
         if renamed:
             old_engine.rename(previous.id, previous.name)
+        if restart_policy:
+            old_engine.set_restart_policy(previous.id, restart_policy)
         old_engine.start(previous.id)
     except EngineError as error:
         return f"restoring the previous container failed too ({error.message}); the next apply will clean up"
