@@ -98,6 +98,12 @@ json readJson(const std::string &path) {
     }
 }
 
+/* Every session that ended, kept for the server's life rather than freed: a visitor's channel still closing when its
+ * session ended calls back into that session from a timer (libpinggy 0.1.7's Channel::closeTimeoutTriggered locks a
+ * weak pointer it does not check), and a freed one crashed the server (visitors through the edge during a takeover).
+ * A test server's few hundred sessions are cheap to keep. */
+std::vector<SessionPtr> endedSessions;
+
 bool exists(const std::string &path) {
     struct stat st;
     return stat(path.c_str(), &st) == 0;
@@ -367,6 +373,8 @@ public:
             return Finish("closed", "client-disconnected", "", settings.releaseLag);
         if (session && !connectionGone)
             session->Cleanup();
+        if (session)
+            endedSessions.push_back(session);
         session = nullptr;
         self = nullptr;
     }
