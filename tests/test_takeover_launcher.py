@@ -1,6 +1,6 @@
 """The launcher's one forced login (engine/loopback.py LAUNCHER), run with this machine's node against a stand-in for
 Pinggy's CLI that writes down its arguments: what a takeover container does on its first start and on every later one.
-The real CLI against the Pinggy-protocol stand-in: tests/test_takeover.py."""
+The real CLI against the Pinggy-protocol stand-in: tests/test_pinggy_real.py."""
 
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ from provisioner.engine.loopback import LAUNCHER, TAKEOVER_MARKER, TAKEOVER_VARI
 pytestmark = [pytest.mark.npm, pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed here")]
 
 # Says where it runs, as the CLI does; ends when told (SIGTERM), and, run with --no-autoreconnect while DROP is set,
-# says its session was dropped, as the CLI does, and then waits.
+# warns that its session was dropped (on stderr, as the CLI does), and then waits.
 CLIENT = r"""
 const fs = require('fs');
 fs.appendFileSync(process.env.RUNS, JSON.stringify(process.argv.slice(2)) + '\n');
 console.log('Remote URLs:\n  http://one-p4000.a.pinggy.link');
 if (process.argv.includes('--no-autoreconnect') && process.env.DROP)
-  setTimeout(() => console.log('\u26a0 Warning: Disconnected: Tunnel closed by the server (session dropped)'), 300);
+  setTimeout(() => console.warn('\u26a0 Warning: Disconnected: Tunnel closed by the server (session dropped)'), 300);
 process.on('SIGTERM', () => process.exit(0));
 setInterval(() => {}, 1000);
 """
@@ -89,8 +89,8 @@ def test_when_the_forced_session_ends_the_client_logs_in_again_without_force(tmp
     assert container.logins(2) == [FORCED, ARGUMENTS]
     time.sleep(0.5)
     assert len(container.logins(2)) == 2  # once, not in a loop
-    code, out, said = container.stop()
-    assert code == 0 and "Disconnected: Tunnel closed by the server" in out  # the client's words reach the logs
+    code, _, said = container.stop()
+    assert code == 0 and "Disconnected: Tunnel closed by the server" in said  # the client's words reach the logs
     assert "the session taken over ended; logging in without +force" in said
 
 

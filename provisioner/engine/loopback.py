@@ -119,11 +119,12 @@ for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
     if (client) client.kill(signal); else process.exit(128 + os.constants.signals[signal]);
   });
 }
-// The forced run ends when its session does: the CLI without reconnection only says `Disconnected:` and waits.
+// The forced run ends when its session does: the CLI without reconnection only warns `Disconnected:` (on stderr) and
+// waits.
 function endOnDisconnect(forced) {
   let tail = '', ending = false;
-  forced.stdout.on('data', (chunk) => {
-    process.stdout.write(chunk);
+  forced.stderr.on('data', (chunk) => {
+    process.stderr.write(chunk);
     tail = (tail + chunk.toString('utf8')).slice(-4096);
     if (tail.includes('Disconnected:') && !ending) {
       ending = true;
@@ -133,7 +134,7 @@ function endOnDisconnect(forced) {
   });
 }
 function run(args, forced) {
-  client = spawn(args[0], args.slice(1), { stdio: forced ? ['inherit', 'pipe', 'inherit'] : 'inherit' });
+  client = spawn(args[0], args.slice(1), { stdio: forced ? ['inherit', 'inherit', 'pipe'] : 'inherit' });
   if (forced) endOnDisconnect(client);
   client.on('error', (error) => { console.error(`cannot run ${args[0]}: ${error.message}`); process.exit(127); });
   client.on('exit', (code, signal) => {
