@@ -17,7 +17,9 @@ issue 19's tunnelctl side extends these tests with what apply, status and logs m
 from __future__ import annotations
 
 import contextlib
+import http.client
 import ipaddress
+import itertools
 import json
 import os
 import re
@@ -25,6 +27,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -37,6 +40,7 @@ from test_mcp import SERVER_NAME, mcp_server
 from conftest import SUPPORT, manifest_text, remove_project, run_tunnelctl, wait_until
 from provisioner.engine.loopback import DAEMON_LOG_LINE, RELAY_FOR
 from provisioner.mcp.protocol import edge_addresses, request
+from provisioner.plan.planner import TAKEOVER_REASON
 
 REAL_ENGINE = "real"
 REAL_AS_DEFAULT = "pinggy/pinggy:tunnelctl-test-real"  # the real CLI's image, named as the default image is
@@ -669,3 +673,138 @@ def test_a_burst_of_logins_is_throttled_before_tls(real_image, tmp_path):
         for connection in reversed(opened):
             connection.close()
         server.stop()
+
+
+# A recreate that takes the session over (issue 23): visitors through the edge barely notice it whatever the server's
+# release lag, the new client forces once and never again (a dropped session, a restart), and a token held by a client
+# that is not tunnelctl's is never taken. The pieces alone: test_takeover_launcher.py (the launcher), test_executor.py
+# and planner_cases/ (the sequence, and who is eligible).
+TAKEOVER_LAG = 5  # seconds Pinggy holds a token after its client left: far longer than a takeover's gap
+
+
+
+class Visitors:
+    """A visitor asking the token's live session through the edge every 20 ms (each session has a URL of its own):
+    the longest time between two answers is what visitors missed."""
+
+    def __init__(self, protocol, token: str, edge: tuple[str, int]):
+        self.protocol, self.token, self.edge = protocol, token, edge
+        self.answered: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._visit, daemon=True)
+
+    def _visit(self) -> None:
+        while not self._stop.is_set():
+            live = [record for record in self.protocol.records(self.token) if record.get("status") == "active"]
+            if live:
+                connection = http.client.HTTPConnection(*self.edge, timeout=1)
+                try:
+                    connection.request("GET", "/", headers={"Host": live[-1]["urls"][0].split("://", 1)[1]})
+                    if connection.getresponse().status == 200:
+                        self.answered.append(time.monotonic())
+                except OSError:
+                    pass
+                finally:
+                    connection.close()
+            time.sleep(0.02)
+
+    def __enter__(self) -> Visitors:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def longest_gap(self, start: float, end: float) -> float:
+        moments = [max([moment for moment in self.answered if moment <= start], default=start), *[
+            moment for moment in self.answered if start < moment < end], end]
+        return max(later - earlier for earlier, later in itertools.pairwise(moments))
+
+
+def test_a_recreate_takes_its_own_session_over_and_the_new_client_never_forces_again(
+        real_engine, real_image, pinggy_protocol, real_project, local_server, tmp_path):
+    port, _ = local_server
+    token = new_token(pinggy_protocol, release_lag=TAKEOVER_LAG)
+    env = {"TUNNELCTL_EDGE": pinggy_protocol.edge}
+
+    def write(keepalive: int) -> None:  # keepalive: a setting the CLI ignores, changed to recreate the tunnel
+        (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
+            - {name: web, port: $port, token: "$token", keepalive: $keepalive}
+        """, real_engine.image, port=port, token=token, keepalive=keepalive))
+
+    with real_engine.reaching(port):
+        write(30)
+        assert run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env).returncode == 0
+        old = pinggy_protocol.wait_for_record(token, status="active")
+        write(45)
+        planned = run_tunnelctl("plan", cwd=tmp_path, env=env)
+        assert TAKEOVER_REASON in planned.stdout, planned.stdout
+        with Visitors(pinggy_protocol, token, edge_addresses(env)["http"]) as visitors:
+            time.sleep(1)
+            started = time.monotonic()
+            applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
+            ended = time.monotonic()
+            time.sleep(0.5)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert visitors.longest_gap(started, ended + 0.5) < TAKEOVER_LAG / 2  # the session moved over: no lag
+        assert pinggy_protocol.wait_for_status(old, "kicked")["end_reason"] == "kicked"
+        new = pinggy_protocol.records(token)[-1]
+        assert (new["force"], new["status"]) == (True, "active")
+        assert [record["status"] for record in pinggy_protocol.records(token)] == ["kicked", "active"]  # no refusal
+        [container] = tunnel_containers(real_engine, real_project)
+        assert container["Names"] == [f"/{real_project}-web"]  # committed: its own name, its own restart policy
+        assert real_engine.api.inspect_container(container["Id"])["HostConfig"]["RestartPolicy"]["Name"] != "no"
+
+        # Its next session without a lag: libpinggy 0.1.7's CLI never retries a refused login (its daemon dies:
+        # standin/README.md), and the restart below would be refused for the lag.
+        pinggy_protocol.configure_token(token, release_lag=0)
+        pinggy_protocol.drop(token)  # the session taken over ends: the client logs in again, without +force
+        again = pinggy_protocol.wait_for_record(token, newer_than=new, status="active", timeout=60)
+        assert again["force"] is False
+
+        # and after a restart too: its marker is kept
+        real_engine.api.restart(container["Id"], timeout=10)
+        restarted = pinggy_protocol.wait_for_record(token, newer_than=again, status="active", timeout=90)
+        assert restarted["force"] is False
+        said = real_engine.api.logs(container["Id"]).decode()
+        assert "no takeover: this container took its session over before; logging in without +force" in said
+        assert [record["force"] for record in pinggy_protocol.records(token)].count(True) == 1
+
+
+def test_a_token_whose_session_is_not_ours_is_never_taken_over(real_engine, real_image, pinggy_protocol,
+                                                                 real_project, local_server, tmp_path):
+    """Our tunnel's container is not up: a client started outside tunnelctl holds the token. The plan may offer the
+    takeover (it sees only our running container), but the executor reads the old one again and replaces it as
+    before: the stranger's session stays."""
+    port, _ = local_server
+    token = new_token(pinggy_protocol, release_lag=0)
+    with real_engine.reaching(port):
+        (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
+            - {name: web, port: $port, token: "$token", keepalive: 30}
+        """, real_engine.image, port=port, token=token))
+        first = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path)
+        assert first.returncode == 0, first.stdout + first.stderr
+        try:
+            ours = pinggy_protocol.wait_for_record(token, status="active", timeout=60)
+        except TimeoutError:
+            for row in tunnel_containers(real_engine, real_project):
+                print("DEBUG", row["Names"], row["State"], real_engine.api.logs(row["Id"]).decode()[-2000:])
+            raise
+        stranger = real_engine.api.create_container(
+            real_image, pinggy_protocol.cli_args(token, f"localhost:{port}", force=True),
+            host_config=client_host_config(real_engine), labels={"io.tunnelctl.test": "stranger"})
+        try:
+            real_engine.api.start(stranger)
+            theirs = pinggy_protocol.wait_for_record(token, newer_than=ours, status="active", timeout=60)
+            (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
+                - {name: web, port: $port, token: "$token", keepalive: 45}
+            """, real_engine.image, port=port, token=token))
+            applied = run_tunnelctl("apply", "--auto-approve", "--timeout", "15", cwd=tmp_path)
+            assert applied.returncode == 1, applied.stdout + applied.stderr  # refused while the stranger holds it
+            assert pinggy_protocol.records(token)[-1]["force"] is False
+            assert [record["force"] for record in pinggy_protocol.records(token)] == [False, True] + [False] * (
+                len(pinggy_protocol.records(token)) - 2)  # ours, the stranger's, then only ordinary attempts
+            assert pinggy_protocol.wait_for_status(theirs, "active")["status"] == "active"
+        finally:
+            real_engine.api.remove_container(stranger, force=True)
