@@ -333,3 +333,35 @@ def test_without_a_wait_or_a_restart_policy_to_change_the_replacement_is_the_usu
     [outcome] = carry_out(engine, [cli_specs(tmp_path, 45)], wait_timeout=None if why == "--no-wait" else 30)
     assert not outcome.failed and outcome.action.takes_over
     assert [call for call, _ in engine.calls] == ["rename", "create", "stop", "start", "remove"]
+
+
+class Killed(BaseException):
+    """The apply's process dying at that step (what test_safe_apply.py does to a real one, with SIGKILL)."""
+
+
+@pytest.mark.parametrize("step", range(7))
+def test_a_takeover_killed_at_any_step_leaves_nothing_that_could_force_again_and_the_next_apply_converges(
+        tmp_path, step):
+    engine = cli_engine(cli_specs(tmp_path, 30))
+    wanted = cli_specs(tmp_path, 45)
+    steps, record = [0], engine._step
+
+    def dying(operation: str, target: str, to: str = "") -> None:
+        if steps[0] == step:
+            raise Killed
+        steps[0] += 1
+        record(operation, target, to)
+
+    engine._step = dying  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        carry_out(engine, [wanted], wait_timeout=30)
+    engine._step = record  # type: ignore[method-assign]
+    # a takeover container that never ran has not written its marker: it must never be started, only removed
+    assert not [container for container in engine.containers.values()
+                if TAKEOVER_VARIABLE in container.environment and container.started_at is None
+                and container.name == wanted.container_name]
+    carry_out(engine, [wanted], wait_timeout=30)
+    [survivor] = engine.containers.values()
+    assert (survivor.name, survivor.state, survivor.restart_policy) == ("p-a", "running", "unless-stopped")
+    again = plan("p", [wanted], engine.observe("p", [wanted.container_name]))
+    assert not again.has_changes
