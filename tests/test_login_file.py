@@ -260,3 +260,48 @@ def test_killed_between_create_and_commit_it_never_forces_twice(docker_api, ping
     [replacement] = engine.observe(project).owned
     assert (replacement.name, replacement.takeover_uncommitted) == (spec.container_name, False)
     assert [user for user, _ in logins(pinggy, token)].count(token + "+force") == 1
+
+
+def test_a_recreate_of_an_openssh_tunnel_takes_its_own_session_over_without_an_outage(
+        docker_api, pinggy, project, local_server, tmp_path):
+    """At a release lag of 2 s visitors through the edge miss no more than the takeover (a stop-then-start would
+    make them wait the lag), and the server saw exactly one forced login: the takeover's."""
+    from test_pinggy_real import Visitors
+
+    from conftest import run_tunnelctl
+    from provisioner.mcp.protocol import edge_addresses
+    from provisioner.plan.planner import TAKEOVER_REASON
+    from standin import fixture
+
+    port, _ = local_server
+    token = new_standin_token(pinggy, release_lag=2)
+    env = {"TUNNELCTL_EDGE": pinggy.start_edge(), "LOGIN_TOKEN": token}
+
+    def write(keepalive: int) -> None:  # a changed keepalive recreates the tunnel
+        (tmp_path / "tunnels.yaml").write_text(textwrap.dedent(f"""
+            version: 1
+            project: {project}
+            tunnels:
+              - {{name: web, port: {port}, image: "{OPENSSH}", server: 127.0.0.1, server_port: {fixture.DEFAULT_PORT},
+                 token: "{{{{ env.LOGIN_TOKEN }}}}", keepalive: {keepalive}, allow_cidrs: [127.0.0.0/8]}}
+        """))
+
+    write(30)
+    assert run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env).returncode == 0
+    old = pinggy.wait_for_record(token, status="active")
+    write(45)
+    planned = run_tunnelctl("plan", cwd=tmp_path, env=env)
+    assert TAKEOVER_REASON in planned.stdout, planned.stdout
+    with Visitors(pinggy, token, edge_addresses(env)["http"]) as visitors:
+        time.sleep(1)
+        started = time.monotonic()
+        applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
+        ended = time.monotonic()
+        time.sleep(0.5)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert visitors.longest_gap(started, ended + 0.5) < 1.5  # well under the lag plus a login
+    assert pinggy.wait_for_status(old, "kicked")["end_reason"] == "kicked"
+    assert logins(pinggy, token) == [(token, "kicked"), (token + "+force", "active")]  # no refusal, one force
+    [container] = docker_api.containers(filters={"label": f"io.tunnelctl.project={project}"})
+    assert container["Names"] == [f"/{project}-web"]
+    assert docker_api.inspect_container(container["Id"])["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"

@@ -140,7 +140,9 @@ def can_take_over(spec: ContainerSpec, current: tuple[ObservedContainer, ...], o
     running; old and new log in with the same token to the same server (their setting digests: SESSION_SETTINGS); no
     other container of the project runs with that token; and the new container's client can force exactly once
     (Pinggy's CLI under tunnelctl's launcher, engine/loopback.py: a marker on its own volume, written before the
-    forced login, makes every later login, restarts included, an ordinary one). Then, just before starting the new
+    forced login, makes every later login, restarts included, an ordinary one; an OpenSSH client, engine/login_file.py:
+    its login file says +force and its restart policy is `no` until the executor commits the takeover after that
+    login, so it never logs in again before, and never with +force after). Then, just before starting the new
     container, the executor reads the old one again (run/executor.py `_session_is_ours`): still running, and up at
     Pinggy by what its client said since its latest start (its URLs, no drop after them). Pinggy keeps one session per
     token, so while the old client is up, the session is the old client's, and no one else's.
@@ -153,7 +155,8 @@ def can_take_over(spec: ContainerSpec, current: tuple[ObservedContainer, ...], o
     another `+force` login, which needs no free token; each only within that moment, and at most once. After the
     forced login every login of the new container is ordinary, so a session it loses later is never taken by force.
     """
-    if len(current) != 1 or not spec.loopback_relay or not spec.settings.token or spec.settings.force:
+    if len(current) != 1 or not (spec.loopback_relay or spec.login_user) or not spec.settings.token \
+            or spec.settings.force:
         return False
     old = current[0]
     if old.name != spec.container_name or old.state != "running" or old.relay_for:
