@@ -137,6 +137,19 @@ def test_a_refusal_then_the_daemons_death_says_both_and_names_the_holder(tmp_pat
            "daemon died" in item.problem
 
 
+def test_a_client_that_printed_urls_before_it_lost_the_session_names_the_holder_too(tmp_path, engine):
+    """Status lists every project's containers while it looks at the tunnels when a live one printed no URL; one
+    that printed its URLs, then lost its session, is explained all the same (that list is made after)."""
+    run(engine, load(tmp_path, "other"), BANNER, *URLS)
+    mine = load(tmp_path, "mine")
+    dropped = ('2026-12-06T05:32:58.043Z [tunnel:7db5743c] [info] Tunnel will reconnect {"error":"Login is not '
+               'allowed: A tunnel with the same token is already active.","messages":["Reconnecting"]}')
+    cli_with_daemon(engine, mine, [DAEMON_STARTED, STARTING_TUNNEL, dropped], daemon_alive=True).print(BANNER, *URLS)
+    item = status_of(engine, mine)
+    assert (item.condition, item.urls) == ("connecting", ())
+    assert item.problem.startswith("its token is also used by tunnel 'web' of project 'other'")
+
+
 def wait(engine: FakeEngine, loaded, timeout: float = 10.0, compare: bool = True):
     [spec] = desired_specs(loaded)
     container = engine.named(spec.container_name)

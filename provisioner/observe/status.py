@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from ..desired.model import ALIVE_STATES, ContainerDetails, ObservedContainer
@@ -14,7 +14,7 @@ from ..errors import UserError
 from ..manifest import Manifest, Tunnel
 from ..manifest.domain_checks import is_loopback
 from ..mcp.protocol import mcp_path, mcp_url
-from ..parallel import map_parallel
+from ..parallel import both, map_parallel
 from . import probe
 from .conditions import UP, UP_LOCAL_DOWN, client_session, local_down_note, local_side, serving_urls
 from .pinggy_output import RECENT_ENTRIES, client_problem, read_session
@@ -143,14 +143,23 @@ def gather(engine: Engine, project: str, tunnels: Iterable[Tunnel], compare_toke
             seen = replace(seen, problem="; ".join(part for part in (why, seen.problem) if part))
         return replace(seen, urls=serving_urls(seen.urls, bool(tunnel and tunnel.settings.https_only)))
 
-    statuses = [item for item in map_parallel(one, names) if item is not None]
-    return _explained_by_token_holders(engine, project, owned, statuses) if compare_tokens else statuses
+    def each_tunnel() -> list[TunnelStatus]:
+        return [item for item in map_parallel(one, names) if item is not None]
+
+    if not compare_tokens:
+        return each_tunnel()
+    # Who else holds a token takes a list of every project's containers, wanted when a tunnel runs without a URL:
+    # when a live container printed none, that list is made while the tunnels are looked at, not after.
+    if any(container.alive and "://" not in outputs.get(container.id, "") for container in owned):
+        holders, statuses = both(lambda: TokenHolders(engine), each_tunnel)
+        return _explained_by_token_holders(lambda: holders, project, owned, statuses)
+    return _explained_by_token_holders(lambda: TokenHolders(engine), project, owned, each_tunnel())
 
 
-def _explained_by_token_holders(engine: Engine, project: str, owned: Iterable[ObservedContainer],
-                                statuses: list[TunnelStatus]) -> list[TunnelStatus]:
-    """Each tunnel that runs but is not up, explained by another container of ours that holds its token (one list of
-    every project's containers, only when there is such a tunnel)."""
+def _explained_by_token_holders(token_holders: Callable[[], TokenHolders], project: str,
+                                owned: Iterable[ObservedContainer], statuses: list[TunnelStatus]) -> list[TunnelStatus]:
+    """Each tunnel that runs but is not up, explained by another container of ours that holds its token (asked of
+    `token_holders` only when there is such a tunnel)."""
     containers = {container.name: container for container in owned}
     asking = {index: (containers[item.container].id, digest) for index, item in enumerate(statuses)
               if item.container in containers and item.state in ALIVE_STATES and not item.is_up
@@ -158,7 +167,7 @@ def _explained_by_token_holders(engine: Engine, project: str, owned: Iterable[Ob
                                           (containers[item.container].setting_values or {}).get("force")))}
     if not asking:
         return statuses
-    holders = TokenHolders(engine)
+    holders = token_holders()
     explained = list(statuses)
     for index, (container_id, digest) in asking.items():
         holder = holders.holder(project, container_id, digest)
