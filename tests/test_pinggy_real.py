@@ -808,3 +808,44 @@ def test_a_token_whose_session_is_not_ours_is_never_taken_over(real_engine, real
             assert pinggy_protocol.wait_for_status(theirs, "active")["status"] == "active"
         finally:
             real_engine.api.remove_container(stranger, force=True)
+
+
+def test_a_takeover_killed_once_its_new_client_forced_converges_without_forcing_again(
+        real_engine, real_image, pinggy_protocol, real_project, local_server, tmp_path):
+    """Killed at the riskiest step (the new client has forced and holds the session, uncommitted; the old one is
+    renamed aside and kicked): the next apply converges to one container, and nothing ever forces again."""
+    port, _ = local_server
+    token = new_token(pinggy_protocol, release_lag=0)
+
+    def write(keepalive: int) -> None:
+        (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
+            - {name: web, port: $port, token: "$token", keepalive: $keepalive}
+        """, real_engine.image, port=port, token=token, keepalive=keepalive))
+
+    with real_engine.reaching(port):
+        write(30)
+        assert run_tunnelctl("apply", "--auto-approve", cwd=tmp_path).returncode == 0
+        old = pinggy_protocol.wait_for_record(token, status="active")
+        write(45)
+        applying = subprocess.Popen([sys.executable, "-m", "provisioner", "apply", "--auto-approve"], cwd=tmp_path,
+                                    env={**os.environ, "TUNNELCTL_TEST_PAUSE_AT": "started-new"},
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            assert applying.stderr is not None
+            while "paused at started-new" not in (line := applying.stderr.readline()):
+                assert line, "apply ended before it started the new client"
+            forced = pinggy_protocol.wait_for_record(token, newer_than=old, status="active", timeout=60)
+            assert forced["force"] is True
+        finally:
+            applying.kill()
+            applying.wait()
+        left = sorted(row["Names"][0].removeprefix(f"/{real_project}-web") for row in
+                      tunnel_containers(real_engine, real_project))
+        assert [name[:len("-replaced-")] for name in left] == ["-replaced-", "-takeover"]
+        again = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path)
+        assert again.returncode == 0, again.stdout + again.stderr
+        [container] = tunnel_containers(real_engine, real_project)
+        assert container["Names"] == [f"/{real_project}-web"] and container["State"] == "running"
+        plan = run_tunnelctl("plan", "--detailed-exitcode", cwd=tmp_path)
+        assert plan.returncode == 0, plan.stdout
+    assert [record["force"] for record in pinggy_protocol.records(token)].count(True) == 1
