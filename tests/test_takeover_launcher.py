@@ -69,8 +69,8 @@ class Container:
         return wait_until(enough, 10, f"{count} runs of the client")
 
 
-FORCED = ["-p", "443", "-R0:localhost:8000", "-o", "StrictHostKeyChecking=no", "--no-autoreconnect", "-t",
-          "tokentokentoken+force@a.pinggy.io", "x:https"]
+FORCED = ["-p", "443", "-R0:localhost:8000", "-o", "StrictHostKeyChecking=no", "--no-autoreconnect", "--force", "-t",
+          "tokentokentoken@a.pinggy.io", "x:https"]
 
 
 def test_a_takeover_container_logs_in_once_with_force_and_never_again_after_a_restart(tmp_path):

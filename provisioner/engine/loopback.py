@@ -103,14 +103,12 @@ function takingOver() {
   }
   return true;
 }
-// The arguments with +force added to the login user (the word after -t: TOKEN[+type]@server) and without
-// reconnecting (npm pinggy 0.5.3's flag; its README's `--autoreconnect false` is not what it parses); null when no
-// user names a token.
+// The arguments with --force (the CLI's flag for `+force`, which it reads wherever the token comes from) and without
+// reconnecting (npm pinggy 0.5.3's flag; its README's `--autoreconnect false` is not what it parses), put before
+// `-t`, which tunnelctl always writes; null without it.
 function forcedOnce(args) {
-  const at = args.indexOf('-t'), user = args[at + 1] || '';
-  if (at < 0 || !user.includes('@') || user.startsWith('@')) return null;
-  const [name, server] = [user.slice(0, user.indexOf('@')), user.slice(user.indexOf('@') + 1)];
-  return [...args.slice(0, at), '--no-autoreconnect', '-t', `${name}+force@${server}`, ...args.slice(at + 2)];
+  const at = args.indexOf('-t');
+  return at < 0 ? null : [...args.slice(0, at), '--no-autoreconnect', '--force', ...args.slice(at)];
 }
 let client = null, stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
