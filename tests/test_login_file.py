@@ -266,11 +266,8 @@ def test_a_recreate_of_an_openssh_tunnel_takes_its_own_session_over_without_an_o
         docker_api, pinggy, project, local_server, tmp_path):
     """At a release lag of 2 s visitors through the edge miss no more than the takeover (a stop-then-start would
     make them wait the lag), and the server saw exactly one forced login: the takeover's."""
-    from test_pinggy_real import Visitors
+    from test_pinggy_real import recreated_while_visited
 
-    from conftest import run_tunnelctl
-    from provisioner.mcp.protocol import edge_addresses
-    from provisioner.plan.planner import TAKEOVER_REASON
     from standin import fixture
 
     port, _ = local_server
@@ -286,20 +283,8 @@ def test_a_recreate_of_an_openssh_tunnel_takes_its_own_session_over_without_an_o
                  token: "{{{{ env.LOGIN_TOKEN }}}}", keepalive: {keepalive}, allow_cidrs: [127.0.0.0/8]}}
         """))
 
-    write(30)
-    assert run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env).returncode == 0
-    old = pinggy.wait_for_record(token, status="active")
-    write(45)
-    planned = run_tunnelctl("plan", cwd=tmp_path, env=env)
-    assert TAKEOVER_REASON in planned.stdout, planned.stdout
-    with Visitors(pinggy, token, edge_addresses(env)["http"]) as visitors:
-        time.sleep(1)
-        started = time.monotonic()
-        applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
-        ended = time.monotonic()
-        time.sleep(0.5)
-    assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert visitors.longest_gap(started, ended + 0.5) < 1.5  # well under the lag plus a login
+    old, gap = recreated_while_visited(pinggy, token, tmp_path, env, write)
+    assert gap < 1.5  # well under the lag plus a login
     assert pinggy.wait_for_status(old, "kicked")["end_reason"] == "kicked"
     assert logins(pinggy, token) == [(token, "kicked"), (token + "+force", "active")]  # no refusal, one force
     [container] = docker_api.containers(filters={"label": f"io.tunnelctl.project={project}"})

@@ -30,7 +30,7 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -722,6 +722,27 @@ class Visitors:
         return max(later - earlier for earlier, later in itertools.pairwise(moments))
 
 
+def recreated_while_visited(server, token: str, cwd: Path, env: dict[str, str],
+                            write: Callable[[int], None]) -> tuple[dict, float]:
+    """Apply the tunnel as `write(30)` makes it, then recreate it (`write(45)`: a keepalive the clients need not
+    heed), which the plan must say takes the session over, while a visitor asks through the edge: the old session's
+    record, and the longest time visitors went without an answer."""
+    write(30)
+    assert run_tunnelctl("apply", "--auto-approve", cwd=cwd, env=env).returncode == 0
+    old = server.wait_for_record(token, status="active")
+    write(45)
+    planned = run_tunnelctl("plan", cwd=cwd, env=env)
+    assert TAKEOVER_REASON in planned.stdout, planned.stdout
+    with Visitors(server, token, edge_addresses(env)["http"]) as visitors:
+        time.sleep(1)
+        started = time.monotonic()
+        applied = run_tunnelctl("apply", "--auto-approve", cwd=cwd, env=env)
+        ended = time.monotonic()
+        time.sleep(0.5)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    return old, visitors.longest_gap(started, ended + 0.5)
+
+
 def test_a_recreate_takes_its_own_session_over_and_the_new_client_never_forces_again(
         real_engine, real_image, pinggy_protocol, real_project, local_server, tmp_path):
     port, _ = local_server
@@ -734,20 +755,8 @@ def test_a_recreate_takes_its_own_session_over_and_the_new_client_never_forces_a
         """, real_engine.image, port=port, token=token, keepalive=keepalive))
 
     with real_engine.reaching(port):
-        write(30)
-        assert run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env).returncode == 0
-        old = pinggy_protocol.wait_for_record(token, status="active")
-        write(45)
-        planned = run_tunnelctl("plan", cwd=tmp_path, env=env)
-        assert TAKEOVER_REASON in planned.stdout, planned.stdout
-        with Visitors(pinggy_protocol, token, edge_addresses(env)["http"]) as visitors:
-            time.sleep(1)
-            started = time.monotonic()
-            applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
-            ended = time.monotonic()
-            time.sleep(0.5)
-        assert applied.returncode == 0, applied.stdout + applied.stderr
-        assert visitors.longest_gap(started, ended + 0.5) < TAKEOVER_LAG / 2  # the session moved over: no lag
+        old, gap = recreated_while_visited(pinggy_protocol, token, tmp_path, env, write)
+        assert gap < TAKEOVER_LAG / 2  # the session moved over: no lag
         assert pinggy_protocol.wait_for_status(old, "kicked")["end_reason"] == "kicked"
         new = pinggy_protocol.records(token)[-1]
         assert (new["force"], new["status"]) == (True, "active")
