@@ -316,6 +316,7 @@ public:
                                                         peer ? peer->GetPort() : 0, peer ? peer->GetIp() : "",
                                                         protocol::ChannelType_Stream, forward.mode, forward.id);
         visitor->SetPollController(poller);
+        visitors.push_back(visitor);
         protocol::NewChannelConnectionForwarderPtr(channel, visitor, nullptr)->Start();
     }
 
@@ -355,6 +356,9 @@ public:
         for (auto &[port, forward] : forwards)
             forward.listener->CloseConn();
         forwards.clear();
+        for (auto &visitor : visitors)
+            visitor->CloseConn();
+        visitors.clear();
         for (auto task : {answerTask, limitTask})
             if (task)
                 task->DisArm();
@@ -435,6 +439,9 @@ private:
     std::vector<std::string> options, urls;
     std::vector<tPort> ports;
     std::map<tPort, Forward> forwards;
+    // Visitors' connections carried down this session: closed when it ends, as its tunnel is gone (else a visitor's
+    // request in flight when the session was taken over or dropped hung until the visitor gave up).
+    std::vector<net::NetworkConnectionPtr> visitors;
     std::map<std::string, tPort> routes;  // each host of the session → the visitor port that serves it
     std::vector<std::pair<tReqId, tPort>> pendingAnswers;
     common::PollableTaskPtr answerTask, limitTask, closeTask;
