@@ -23,7 +23,7 @@ def test_each_domain_is_a_domain_forwarding_beside_the_default_one_and_in_the_ha
     spec, = desired_specs(load(write_manifest, f"- {{name: mcp, port: 3845, token: tok1, access_keys: [{KEY}],\n"
                                                "   domains: [mcp.example.com, myname.a.pinggy.link]}\n"))
     assert spec.command[:6] == ("-p", "443", "-R0:127.0.0.1:3845", "-Rmcp.example.com:0:127.0.0.1:3845",
-                                "-Rmyname.a.pinggy.link:0:127.0.0.1:3845", "-o")
+                                "-Rmyname.a.pinggy.link:0:127.0.0.1:3845", "--conf")
     assert spec.spec_hash != plain.spec_hash
     assert spec.target == "127.0.0.1:3845 → pro.pinggy.io:443 as mcp.example.com as myname.a.pinggy.link"
     assert "domains" in set(spec.setting_digests) - {name for name, digest in plain.setting_digests.items()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_specs import FIGMA_DOCKER_RUN, shell_words
+from test_specs import FIGMA_DOCKER_RUN, in_login_file_form, shell_words
 
 from provisioner import manifest
 from provisioner.desired.specs import desired_specs
@@ -17,5 +17,5 @@ def test_example_manifest_is_the_figma_command():
     [spec] = desired_specs(loaded)
     # the brief's command, but with the Host header rewritten (u:) rather than added a second time (a:)
     words = [word.replace("a:Host:", "u:Host:") for word in shell_words(FIGMA_DOCKER_RUN)]
-    assert spec.command == tuple(words[words.index("pinggy/pinggy") + 1:])
+    assert spec.command == tuple(in_login_file_form(words[words.index("pinggy/pinggy") + 1:], cli=True))
     assert spec.container_name == "figma-tunnel"

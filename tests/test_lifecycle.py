@@ -91,9 +91,9 @@ def test_a_users_day(docker_api, project, bystanders, tmp_path):
     assert a["HostConfig"]["NetworkMode"] == "host"
     assert a["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
     assert a["HostConfig"]["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "3"}}
-    assert a["Config"]["Cmd"] == ["-p", "443", "-R0:127.0.0.1:3845", "-o", "StrictHostKeyChecking=no",
-                                  "-o", "ServerAliveInterval=30", "-t", "tokAAAA1111@pro.pinggy.io",
-                                  "k:keyAAAA9999", "x:https"]
+    assert a["Config"]["Cmd"] == ["-p", "443", "-R0:127.0.0.1:3845", "-F", "/run/tunnelctl-login/ssh_config",
+                                  "-o", "StrictHostKeyChecking=no", "-o", "ServerAliveInterval=30",
+                                  "-t", "pro.pinggy.io", "k:keyAAAA9999", "x:https"]  # the user: its login file
     assert a["Config"]["Labels"]["io.tunnelctl.managed-by"] == "tunnelctl"
     assert a["Config"]["Labels"]["io.tunnelctl.project"] == project
     first_ids = ids_of(containers)
@@ -112,7 +112,7 @@ def test_a_users_day(docker_api, project, bystanders, tmp_path):
     assert "Plan: 0 to create, 1 to recreate, 0 to remove." in changed.stdout
     assert run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path, env=SECRETS).returncode == 0
     containers = project_containers(docker_api, project)
-    assert containers["b"]["Config"]["Cmd"][6] == "ServerAliveInterval=45"
+    assert "ServerAliveInterval=45" in containers["b"]["Config"]["Cmd"]
     assert containers["b"]["Id"] != first_ids["b"]
     assert (containers["a"]["Id"], containers["c"]["Id"]) == (first_ids["a"], first_ids["c"])
 
@@ -169,7 +169,7 @@ def test_figma_container_matches_the_hand_typed_docker_run(docker_api, project, 
     is the sleeper under the name `pinggy/pinggy` plays in the brief's line."""
     import subprocess
 
-    from test_specs import FIGMA_DOCKER_RUN, FIGMA_ENV, FIGMA_MANIFEST, shell_words
+    from test_specs import FIGMA_DOCKER_RUN, FIGMA_ENV, FIGMA_MANIFEST, in_login_file_form, shell_words
 
     image, by_hand, ours = f"tunnelctl-test/pinggy-{project}", f"{project}-by-hand", f"{project}-figma-tunnel"
     request.addfinalizer(lambda: remove_image(docker_api, f"{image}:latest"))
@@ -185,7 +185,8 @@ def test_figma_container_matches_the_hand_typed_docker_run(docker_api, project, 
     applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path, env=FIGMA_ENV)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     mine, theirs = docker_api.inspect_container(ours), docker_api.inspect_container(by_hand)
-    for section, key in [("Config", "Cmd"), ("Config", "Entrypoint"),
-                         ("HostConfig", "NetworkMode"), ("HostConfig", "RestartPolicy")]:
+    # the token is in the container's login file, not its arguments (an OpenSSH-style image: the sleeper)
+    assert mine["Config"]["Cmd"] == in_login_file_form(theirs["Config"]["Cmd"], cli=False)
+    for section, key in [("Config", "Entrypoint"), ("HostConfig", "NetworkMode"), ("HostConfig", "RestartPolicy")]:
         assert mine[section][key] == theirs[section][key], key
     assert mine["Image"] == theirs["Image"]  # the same image ID

@@ -46,11 +46,16 @@ def test_an_openssh_client_with_a_token_names_no_user_in_its_arguments(write_man
     assert forced.login_user == "tok0123456789+force"  # `force: true` forces at every login, as it always did
 
 
-def test_pinggys_cli_and_anonymous_tunnels_keep_their_arguments(write_manifest):
-    cli = spec_of(write_manifest, "- {name: t, port: 1, token: tok0123456789}")  # pinggy/pinggy: T's launcher
+def test_pinggys_cli_reads_its_token_from_its_conf_file_and_anonymous_tunnels_keep_their_arguments(write_manifest):
+    cli = spec_of(write_manifest, "- {name: t, port: 1, token: tok0123456789, type: tcp, force: true}")
+    assert cli.login_user is None and cli.cli_config == '{"token": "tok0123456789", "force": true}\n'
+    assert list(cli.command[3:]) == ["--conf", login_file.CLI_CONFIG, "--type", "tcp", "-o", "StrictHostKeyChecking=no",
+                                     "-o", "ServerAliveInterval=30", "-t", "pro.pinggy.io"]
+    assert not any("tok0123456789" in word for word in cli.command)
     anonymous = spec_of(write_manifest, f"- {{name: t, port: 1, type: tcp, image: {OPENSSH}}}")
-    assert cli.login_user is None and cli.command[-1] == "tok0123456789@pro.pinggy.io"
-    assert anonymous.login_user is None and anonymous.command[-1] == "tcp@free.pinggy.io"
+    assert (anonymous.login_user, anonymous.cli_config) == (None, None)
+    assert anonymous.command[-1] == "tcp@free.pinggy.io"
+    assert spec_of(write_manifest, "- {name: t, port: 1, type: tcp}").command[-1] == "tcp@free.pinggy.io"
 
 
 def test_a_new_token_still_recreates_the_container(write_manifest):
@@ -63,8 +68,10 @@ def test_a_new_token_still_recreates_the_container(write_manifest):
 def test_the_file_names_the_user_first_and_keeps_the_systems_config():
     assert login_file.config_text("tok+tcp") == "User tok+tcp\nInclude /etc/ssh/ssh_config\n"
     assert login_file.forced("tok+tcp") == "tok+tcp+force" and login_file.forced("tok+force") == "tok+force"
-    assert login_file.file_in_archive(login_file.archive("tok+tcp", 4321)) == login_file.config_text("tok+tcp")
+    assert login_file.file_in_archive(login_file.archive(login_file.contents("tok+tcp", None), 4321)) == \
+        login_file.config_text("tok+tcp")
     assert login_file.user_in(login_file.config_text("tok+tcp")) == "tok+tcp"
+    assert login_file.user_in(login_file.cli_config_text("tok", force=False)) == "tok"
 
 
 @pytest.mark.parametrize("image_user, uid", [("", 0), ("4321", 4321), ("4321:99", 4321), ("pinggy", 1000),

@@ -12,6 +12,7 @@ import yaml
 from conftest import REPO, manifest_text, run_tunnelctl
 from provisioner import manifest
 from provisioner.desired.specs import desired_specs
+from provisioner.engine import login_file
 from provisioner.errors import ManifestError
 from provisioner.manifest import schema
 
@@ -54,22 +55,27 @@ def test_every_option_lands_in_the_exact_argv(write_manifest):
             labels: {team: design}
     """, key=STRONG_KEY))
     assert spec.command == (
-        "-p", "443", "-R0:127.0.0.1:8080", "-L0.0.0.0:4301:localhost:4300",
+        "-p", "443", "-R0:127.0.0.1:8080", "-L0.0.0.0:4301:localhost:4300", "--conf", login_file.CLI_CONFIG,
         "-o", "StrictHostKeyChecking=no", "-o", "ServerAliveInterval=15",
         "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveCountMax=3",
-        "-t", "tok1+force@eu.pro.pinggy.io",
+        "-t", "eu.pro.pinggy.io",
         f"k:{STRONG_KEY}", '"b:alice:open sesame"', "w:203.0.113.0/24,2001:db8::/32", "x:https", "x:xff:X-Real-IP",
         "x:fullurl", "x:noreverseproxy", "x:passpreflight", "x:localServerTls:mcp.local", "u:Host:localhost:8080")
+    assert spec.cli_config == '{"token": "tok1", "force": true}\n'  # its --conf file (engine/login_file.py)
     assert spec.labels["team"] == "design"
 
 
-@pytest.mark.parametrize("kind, user", [("tcp", "tok1+tcp@pro.pinggy.io"), ("tlstcp", "tok1+tlstcp@pro.pinggy.io")])
-def test_the_type_goes_into_the_ssh_user(write_manifest, kind, user):
-    [spec] = specs_of(write_manifest, manifest_text("""
+@pytest.mark.parametrize("kind", ["tcp", "tlstcp"])
+def test_the_type_goes_into_the_ssh_user_or_the_clis_type_option(write_manifest, kind):
+    """OpenSSH's user (in its login file) says it after the token; Pinggy's CLI, whose token is in its --conf file,
+    takes it as --type."""
+    cli, openssh = (specs_of(write_manifest, manifest_text("""
         version: 1
-        tunnels: [{name: db, port: 5432, type: $kind, token: tok1, allow_cidrs: [10.0.0.0/8]}]
-    """, kind=kind))
-    assert user in spec.command
+        tunnels: [{name: db, port: 5432, type: $kind, token: tok1, allow_cidrs: [10.0.0.0/8], image: $image}]
+    """, kind=kind, image=image))[0] for image in ("pinggy/pinggy", "tunnelctl-test/pinggy-ssh:latest"))
+    assert openssh.login_user == f"tok1+{kind}"
+    at = cli.command.index("--type")
+    assert cli.command[at + 1] == kind
 
 
 def test_anonymous_typed_tunnel_logs_in_as_the_type(write_manifest):

@@ -14,11 +14,12 @@ import subprocess
 import textwrap
 
 import pytest
-from test_pinggy_options import CASES, load_case
+from test_pinggy_options import CASES, load_case, specs_of
 
 from conftest import REPO, manifest_text
 from provisioner import manifest
 from provisioner.desired.specs import container_spec, desired_specs
+from provisioner.engine import login_file
 from provisioner.engine.platforms import describe
 
 INSTALL = REPO / "scripts" / "install-pinggy-cli"
@@ -63,20 +64,33 @@ def tunnel_list(template: str, **values: object) -> str:
     return textwrap.indent(manifest_text(template, **values), "  ")
 
 
+def runnable(spec, write_manifest) -> tuple[str, ...]:
+    """The spec's argv, its `--conf` file (the token: engine/login_file.py) where the CLI here reads it: the container's
+    path is not on this machine."""
+    if not spec.cli_config:
+        return spec.command
+    conf = write_manifest(spec.cli_config, f"{spec.tunnel}-pinggy.json")
+    return tuple(str(conf) if word == login_file.CLI_CONFIG else word for word in spec.command)
+
+
 def argv_of(write_manifest, tunnels: str) -> dict[str, tuple[str, ...]]:
     text = "version: 1\nproject: p\ntunnels:\n" + tunnels
-    return {spec.tunnel: spec.command for spec in desired_specs(manifest.load(write_manifest(text), {}))}
+    return {spec.tunnel: runnable(spec, write_manifest)
+            for spec in desired_specs(manifest.load(write_manifest(text), {}))}
 
 
 @pytest.mark.parametrize("path", CASES, ids=[path.stem for path in CASES])
-def test_each_options_case_means_to_the_cli_what_it_says(pinggy_cli, path):
-    """tests/pinggy_options/: the argv each case expects of tunnelctl, parsed by the CLI into what the case says."""
+def test_each_options_case_means_to_the_cli_what_it_says(pinggy_cli, write_manifest, path):
+    """tests/pinggy_options/: the argv each case expects of tunnelctl (with its --conf file), parsed by the CLI into
+    what the case says."""
     case = load_case(path)
+    [spec] = specs_of(write_manifest, case["tunnel"])
+    assert list(spec.command) == case["argv"]
     if "cli_refuses" in case:
         with pytest.raises(AssertionError, match=case["cli_refuses"]):
-            parse(pinggy_cli, tuple(case["argv"]))
+            parse(pinggy_cli, runnable(spec, write_manifest))
         return
-    config = parse(pinggy_cli, tuple(case["argv"]))
+    config = parse(pinggy_cli, runnable(spec, write_manifest))
     assert {key: config[key] for key in case["cli"]} == case["cli"]
 
 
@@ -173,7 +187,7 @@ def test_the_argv_off_the_host_network_is_accepted_docker_desktop_and_a_service_
           - {name: figma, port: 3845, token: tok3, debugger_port: 4301, access_keys: [$key]}
           - {name: web, port: 80, token: tok4, network: app, host: web, debugger_port: 4302, access_keys: [$key]}
     """, key=KEY)), {})
-    figma, web = (container_spec("p", tunnel, desktop).command for tunnel in loaded.tunnels)
+    figma, web = (runnable(container_spec("p", tunnel, desktop), write_manifest) for tunnel in loaded.tunnels)
     config = parse(pinggy_cli, figma)
     assert config["forwarding"] == [{"address": "host.docker.internal:3845", "type": "http"}]
     assert config["webDebugger"] == "0.0.0.0:4301"

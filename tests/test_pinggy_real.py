@@ -289,6 +289,9 @@ def test_another_user_of_the_machine_cannot_read_the_token_from_the_clis_control
 
         isolated = neighbour_probe(real_engine, token)
         assert isolated["open"] and isolated["token_at"] == [], isolated  # the local server's relay answers
+        # nor in any process's arguments: the CLI reads it from its --conf file (engine/login_file.py)
+        assert token not in json.dumps(details["Args"]), details["Args"]
+        assert [pid for pid in os.listdir("/proc") if pid.isdigit() and token in _arguments_of(pid)] == []
 
         stopping = time.monotonic()
         real_engine.api.stop(tunnel["Id"], timeout=10)
@@ -313,6 +316,13 @@ def test_another_user_of_the_machine_cannot_read_the_token_from_the_clis_control
             assert neighbour_probe(real_engine, token)["token_at"]
         finally:
             real_engine.api.remove_container(exposed, force=True)
+
+
+def _arguments_of(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:  # gone meanwhile
+        return ""
 
 
 def test_an_image_that_runs_as_another_user_than_root_comes_up_in_its_own_namespace(

@@ -9,6 +9,7 @@ from dataclasses import replace
 from provisioner import manifest
 from provisioner.desired import labels, model
 from provisioner.desired.specs import desired_specs
+from provisioner.engine import login_file
 
 # The command from the developers' brief, as people paste it today.
 FIGMA_DOCKER_RUN = """docker run --name figma-tunnel -d --restart unless-stopped --net=host pinggy/pinggy -p 443 \\
@@ -34,6 +35,19 @@ FIGMA_MANIFEST = """
 FIGMA_ENV = {"PINGGY_TOKEN": "TOKEN", "FIGMA_ACCESS_KEY": "ACCESSKEY"}
 
 
+def in_login_file_form(arguments: list[str], cli: bool) -> list[str]:
+    """A hand-written client argv (`… -t USER@SERVER …`) as tunnelctl writes it, the user in the container's login
+    file (engine/login_file.py) and not in the argv: OpenSSH's `-F FILE`, or Pinggy's CLI's `--conf FILE` and its
+    type with `--type`, before the options."""
+    at = arguments.index("-t") + 1
+    user, _, server = arguments[at].rpartition("@")
+    kind = [word for word in user.split("+")[1:] if word != "force"]
+    named = ((["--conf", login_file.CLI_CONFIG] + (["--type", *kind] if kind else [])) if cli
+             else ["-F", login_file.CONFIG])
+    first_option = arguments.index("-o")
+    return arguments[:first_option] + named + arguments[first_option:at] + [server] + arguments[at + 1:]
+
+
 def shell_words(command: str) -> list[str]:
     command = command.replace("\\\n", " ")  # a shell joins backslash-continued lines
     return shlex.split(command.replace("k:ACCESS_KEY", "k:ACCESSKEY"))
@@ -47,7 +61,8 @@ def test_figma_example_produces_exactly_the_hand_written_docker_run(write_manife
     [spec] = spec_for(write_manifest, FIGMA_MANIFEST, FIGMA_ENV)
     words = shell_words(FIGMA_DOCKER_RUN)
     image_at = words.index("pinggy/pinggy")
-    assert spec.command == tuple(words[image_at + 1:])
+    assert spec.command == tuple(in_login_file_form(words[image_at + 1:], cli=True))
+    assert login_file.user_in(spec.cli_config or "") == "TOKEN" and '"force": true' in (spec.cli_config or "")
     assert spec.container_name == words[words.index("--name") + 1]
     assert spec.restart_policy == words[words.index("--restart") + 1]
     assert spec.image == "pinggy/pinggy:latest"  # the same image `pinggy/pinggy` names

@@ -29,7 +29,8 @@ MANAGER = "tunnelctl"
 # network namespace of its own, with a relay container to the local server (engine/loopback.py); only those
 # containers' hashes changed, so only they are recreated. 5: an OpenSSH-based client with a token reads its login user
 # from a file on a volume of its container, not from its arguments (engine/login_file.py); only those are recreated.
-SPEC_FORMAT = "5"
+# 6: Pinggy's CLI with a token reads it from its `--conf` file on that volume too.
+SPEC_FORMAT = "6"
 
 
 def ownership_filter(project: str | None) -> list[str]:

@@ -115,6 +115,8 @@ class ContainerSpec:
     # An OpenSSH-based client with a token: the ssh user (`TOKEN[+type][+force]`) its login file says
     # (engine/login_file.py); its arguments then name no user. None: the arguments carry it (Pinggy's CLI, anonymous).
     login_user: str | None = field(default=None, repr=False)
+    # Pinggy's CLI with a token: the text of its `--conf` file on that volume (its token, and force: true).
+    cli_config: str | None = field(default=None, repr=False)
 
     # Computed only when a container is created or a plan explains a change: most runs change nothing.
     @cached_property

@@ -98,7 +98,9 @@ def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER
     network = OWN_NAMESPACE_NETWORK if relayed else network_mode(settings, kind)
     forward_to = forwarded_host(settings, kind)
     command = tuple(ssh_arguments(settings, forward_to, host_network=network == HOST_NETWORK))
-    login_user = ssh_user(settings) if logs_in_from_file(settings) else None
+    login_user = ssh_user(settings) if logs_in_from_file(settings) and not runs_pinggy_cli(settings.image) else None
+    cli_config = (login_file.cli_config_text(settings.token or "", bool(settings.force))
+                  if logs_in_from_file(settings) and runs_pinggy_cli(settings.image) else None)
     logging = log_bounds(settings)
     published: tuple[tuple[str, int, int], ...] = ()
     if settings.debugger_port and network != HOST_NETWORK:  # reachable on this machine's loopback only
@@ -117,8 +119,8 @@ def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER
         runtime["published"] = [list(binding) for binding in published]
     if relayed:
         runtime["loopback_relay"] = loopback.PROGRAMS
-    if login_user:  # the file, as the argv was before it: a new token or type recreates the container
-        runtime["login_file"] = [login_file.CONFIG, login_file.config_text(login_user)]
+    if login_user or cli_config:  # the file, as the argv was before it: a new token or type recreates the container
+        runtime["login_file"] = sorted(login_file.contents(login_user, cli_config).items())[0]
     where = f"{settings.host}:{settings.port}"
     if settings.network and network != HOST_NETWORK:
         where += f" in network {network}"
@@ -144,6 +146,7 @@ def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER
         sensitive=sensitive_settings(settings, secrets),
         loopback_relay=relayed,
         login_user=login_user,
+        cli_config=cli_config,
     )
 
 
@@ -163,9 +166,10 @@ def ssh_user(settings: Settings) -> str | None:
 
 
 def logs_in_from_file(settings: Settings) -> bool:
-    """Whether the client reads its ssh user from its login file (engine/login_file.py): an OpenSSH-based image with
-    a token. Pinggy's CLI keeps it in its arguments, and an anonymous tunnel's user (its type) is no secret."""
-    return bool(settings.token) and not runs_pinggy_cli(settings.image)
+    """Whether the client reads its token from its login file (engine/login_file.py), not its arguments: any client
+    with a token (OpenSSH its user, `-F`; Pinggy's CLI its `--conf`). An anonymous tunnel's user (its type) is no
+    secret."""
+    return bool(settings.token)
 
 
 def server_name(settings: Settings) -> str:
@@ -193,7 +197,9 @@ def ssh_arguments(settings: Settings, forward_to: str | None = None, host_networ
     if settings.debugger_port:
         bind = "" if host_network else "0.0.0.0:"
         arguments.append(f"-L{bind}{settings.debugger_port}:localhost:{DEBUGGER_CONTAINER_PORT}")
-    if logs_in_from_file(settings):
+    if logs_in_from_file(settings) and runs_pinggy_cli(settings.image):  # its type, which the user said before
+        arguments += ["--conf", login_file.CLI_CONFIG] + (["--type", settings.type] if settings.type != "http" else [])
+    elif logs_in_from_file(settings):
         arguments += ["-F", login_file.CONFIG]
     arguments += ["-o", "StrictHostKeyChecking=no", "-o", f"ServerAliveInterval={settings.keepalive}"]
     for name, value in sorted((settings.ssh_options or {}).items()):

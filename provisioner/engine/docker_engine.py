@@ -248,7 +248,7 @@ class DockerEngine:
     def create(self, spec: ContainerSpec, start: bool = True) -> str:
         """Create the container and start it unless told not to; return its id. Pulls the image when the engine
         lacks it. A spec with `loopback_relay` gets its relay container too (loopback.py), made right after it; one
-        with a `login_user` its login file (login_file.py), written before it first starts."""
+        with a token its login file (login_file.py), written before it first starts."""
         return self._make(spec, start, spec.container_name, spec.restart_policy, spec.login_user)
 
     def create_takeover(self, spec: ContainerSpec, start: bool = True) -> str:
@@ -263,7 +263,7 @@ class DockerEngine:
         plan removes it, whatever it was given already."""
         with self._call(f"committing the takeover of container {container_id[:12]}"):
             if spec.login_user:
-                self._write_login(container_id, spec.image, spec.login_user)
+                self._write_login(container_id, spec.image, login_file.contents(spec.login_user, None))
                 pause_points.reached("takeover-login-rewritten")
             self.api.update_container(container_id, restart_policy={"Name": spec.restart_policy})
             pause_points.reached("takeover-restart-policy-set")
@@ -271,11 +271,11 @@ class DockerEngine:
 
     def login_user(self, container_id: str) -> str | None:
         with self._call(f"reading the login file of container {container_id[:12]}"):
-            data = self.reads.archive(container_id, login_file.CONFIG)
+            data = self.reads.archive(container_id, login_file.FOLDER)
         text = login_file.file_in_archive(data) if data else None
         return login_file.user_in(text) if text else None
 
-    def _write_login(self, container_id: str, image: str, user: str) -> None:
+    def _write_login(self, container_id: str, image: str, files: Mapping[str, str]) -> None:
         """An archive PUT into the container's login volume (a created container's too), owned by the user its image
         runs as: ssh runs as that user, and nobody else need read the token."""
         if image not in self._image_users:
@@ -289,7 +289,7 @@ class DockerEngine:
         uid = login_file.uid_of(image_user, passwd)
         if uid is None:
             raise EngineError(f"image {image} runs as user '{image_user}', whom its /etc/passwd does not name")
-        self.api.put_archive(container_id, login_file.FOLDER, login_file.archive(user, uid))
+        self.api.put_archive(container_id, login_file.FOLDER, login_file.archive(files, uid))
 
     def _make(self, spec: ContainerSpec, start: bool, name: str, restart_policy: str, login_user: str | None,
               extra_labels: Mapping[str, str] | None = None) -> str:
@@ -307,9 +307,10 @@ class DockerEngine:
 
             ports = {f"{inside}/tcp": (address, port) for address, port, inside in spec.published}
             tags = {**spec.labels, **spec.annotations, **(extra_labels or {})}
+            login = login_file.contents(login_user, spec.cli_config)
+            # disk-backed and anonymous: the login file outlives restarts and goes with the container
+            mounts = [Mount(login_file.FOLDER, None, type="volume")] if login else []
             if not spec.loopback_relay:
-                # disk-backed and anonymous: the login file outlives restarts and goes with the container
-                mounts = [Mount(login_file.FOLDER, None, type="volume")] if login_user else []
                 try:
                     created = self._create(spec, name, tags, host_config(spec.network, port_bindings=ports,
                                                                          mounts=mounts))
@@ -319,9 +320,9 @@ class DockerEngine:
                                                                          mounts=mounts))
                 container_id = created["Id"]
                 self._known_relays[container_id] = []
-                if login_user:
+                if login:
                     try:
-                        self._write_login(container_id, spec.image, login_user)
+                        self._write_login(container_id, spec.image, login)
                     except Exception:
                         self.remove(container_id)
                         raise
@@ -332,12 +333,15 @@ class DockerEngine:
                                       driver_config=DriverConfig("local", loopback.SOCKET_VOLUME_OPTIONS))
                 # a takeover's marker folder: disk-backed and anonymous, it outlives restarts and goes with it
                 marks = [Mount(loopback.TAKEOVER_FOLDER, None, type="volume")] if loopback.takes_over(spec) else []
-                tunnel_config = host_config(spec.network, port_bindings=ports, mounts=[socket_folder, *marks])
+                tunnel_config = host_config(spec.network, port_bindings=ports,
+                                            mounts=[socket_folder, *marks, *mounts])
                 container_id = self._create(spec, name, tags, tunnel_config,
                                             entrypoint=loopback.launcher_entrypoint(entrypoint, *where))["Id"]
                 try:
                     if marks:
                         self.api.put_archive(container_id, loopback.TAKEOVER_FOLDER, loopback.marks_archive())
+                    if login:
+                        self._write_login(container_id, spec.image, login)
                     self._known_relays[container_id] = [self._create_relay(
                         spec, container_id, loopback.relay_entrypoint(entrypoint, *where),
                         host_config("host", volumes_from=[container_id]))]

@@ -125,14 +125,14 @@ class FakeEngine:
     def commit_takeover(self, container_id: str, spec: ContainerSpec) -> None:
         container = self._get(container_id, "commit_takeover")
         self._step("commit_takeover", container.name)
-        if spec.login_user:
-            container.files[login_file.CONFIG] = login_file.config_text(spec.login_user)
+        container.files.update(login_file.contents(spec.login_user, None))
         container.restart_policy = spec.restart_policy
         container.name = spec.container_name
 
     def login_user(self, container_id: str) -> str | None:
         container = self.containers.get(container_id)
-        text = container.files.get(login_file.CONFIG) if container else None
+        text = next((container.files[path] for path in (login_file.CONFIG, login_file.CLI_CONFIG)
+                     if path in container.files), None) if container else None
         return login_file.user_in(text) if text else None
 
     def _make(self, spec: ContainerSpec, start: bool, name: str, restart_policy: str, login_user: str | None,
@@ -252,8 +252,7 @@ class FakeEngine:
                                   {**spec.labels, **spec.annotations}, network=spec.network,
                                   relay_state="created" if spec.loopback_relay else None,
                                   restart_policy=spec.restart_policy, environment=dict(spec.environment))
-        if login_user or spec.login_user:
-            container.files[login_file.CONFIG] = login_file.config_text(login_user or spec.login_user or "")
+        container.files.update(login_file.contents(login_user or spec.login_user, spec.cli_config))
         self.containers[container.id] = container
         return container
 

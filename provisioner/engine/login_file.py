@@ -13,18 +13,23 @@ after every dropped session; a tmpfs volume is emptied at every stop) and is rem
 writes it with an archive PUT before the container first starts (allowed on a read-only root: the volume is not the
 root), readable by the image's user only; on the host the volume is root's, like the container's configuration.
 
-Pinggy's own CLI (the pinggy/pinggy image) keeps its argv: it is not OpenSSH. Pure data, as loopback.py: the Docker
-adapter, the in-memory engine and the spec hash use it.
+Pinggy's own CLI (the pinggy/pinggy image) is not OpenSSH: it reads its token from CLI_CONFIG on the same volume
+(`--conf`, JSON; its argv names the server alone, and its type with `--type`), and forces once by its launcher's
+doing (loopback.py), not the file's. Pure data, as loopback.py: the Docker adapter, the in-memory engine and the spec
+hash use it.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import time
+from collections.abc import Mapping
 
 FOLDER = "/run/tunnelctl-login"  # the anonymous volume
 CONFIG = f"{FOLDER}/ssh_config"
+CLI_CONFIG = f"{FOLDER}/pinggy.json"  # Pinggy's CLI's `--conf`: what it takes as the base of its options
 FORCE = "+force"
 # A container made to take its token over, until its takeover is committed: its name while it may still log in with
 # +force (the label TAKEOVER_NAME records it, so that a container renamed since is known as committed).
@@ -36,19 +41,37 @@ def config_text(user: str) -> str:
     return f"User {user}\nInclude /etc/ssh/ssh_config\n"
 
 
+def cli_config_text(token: str, force: bool) -> str:
+    """Pinggy's CLI's `--conf` file: its token, and `force` when the tunnel forces at every login (`force: true`)."""
+    return json.dumps({"token": token, **({"force": True} if force else {})}) + "\n"
+
+
+def contents(login_user: str | None, cli_config: str | None) -> dict[str, str]:
+    """The files of a container's login volume: OpenSSH's (its user) or Pinggy's CLI's (its `--conf` text)."""
+    return {**({CONFIG: config_text(login_user)} if login_user else {}),
+            **({CLI_CONFIG: cli_config} if cli_config else {})}
+
+
+def reads_login(command: tuple[str, ...]) -> bool:
+    """Whether a container's arguments name a login file (so its token is there, not in them)."""
+    return CONFIG in command or CLI_CONFIG in command
+
+
 def forced(user: str) -> str:
     """The user that takes the token over at its login."""
     return user if user.endswith(FORCE) else user + FORCE
 
 
-def archive(user: str, uid: int) -> bytes:
-    """A tar holding the file, owned by the image's user and readable by it alone (an archive PUT's body)."""
-    data = config_text(user).encode()
-    entry = tarfile.TarInfo(CONFIG.rpartition("/")[2])
-    entry.size, entry.mode, entry.uid, entry.mtime = len(data), 0o400, uid, int(time.time())
+def archive(files: Mapping[str, str], uid: int) -> bytes:
+    """A tar holding the files (path in FOLDER → text), owned by the image's user and readable by it alone (an archive
+    PUT's body, into FOLDER)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        tar.addfile(entry, io.BytesIO(data))
+        for path, text in files.items():
+            data = text.encode()
+            entry = tarfile.TarInfo(path.rpartition("/")[2])
+            entry.size, entry.mode, entry.uid, entry.mtime = len(data), 0o400, uid, int(time.time())
+            tar.addfile(entry, io.BytesIO(data))
     return buffer.getvalue()
 
 
@@ -64,7 +87,13 @@ def file_in_archive(data: bytes) -> str | None:
 
 
 def user_in(text: str) -> str | None:
-    """The user a login file names."""
+    """The user a login file names (Pinggy's CLI's: its token)."""
+    if text.lstrip().startswith("{"):
+        try:
+            token = json.loads(text).get("token")
+        except (ValueError, AttributeError):
+            return None
+        return token if isinstance(token, str) and token else None
     for line in text.splitlines():
         key, _, value = line.strip().partition(" ")
         if key.lower() == "user" and value.strip():

@@ -231,5 +231,5 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
 def container_secrets(engine: Engine, found: ContainerDetails) -> set[str]:
     """The secrets a container was given, from its arguments and its login file (engine/login_file.py), to mask
     what it printed when the manifest cannot tell them."""
-    login_user = engine.login_user(found.id) if login_file.CONFIG in found.command else None
+    login_user = engine.login_user(found.id) if login_file.reads_login(found.command) else None
     return secrets_in_command(found.command, login_user)
