@@ -5,14 +5,15 @@ test_tunnels_e2e.py: the same judgements on real clients.)"""
 from __future__ import annotations
 
 import socket
+import threading
 
-from test_status import BANNER, URLS
+from test_status import BANNER, URLS, WILL_RECONNECT
 
 from conftest import manifest_text
 from provisioner import manifest
 from provisioner.desired.specs import desired_specs
 from provisioner.engine.fake import FakeContainer, FakeEngine
-from provisioner.observe.conditions import UP, UP_LOCAL_DOWN
+from provisioner.observe.conditions import DAEMON_LOG, UP, UP_LOCAL_DOWN
 from provisioner.run.readiness import FAILED, STARTING, Readiness, Target, wait_until_up
 
 REFUSAL = "Login is not allowed: A tunnel with the same token tok1 is already active."
@@ -71,6 +72,24 @@ def test_a_refusal_that_lasts_until_docker_gives_up_is_a_failure_in_pinggys_word
     engine, target = started(tmp_path, listening_port, lambda container: container.exit(1, REFUSAL))
     result, _ = judged(engine, target)
     assert result.state == FAILED and result.problem.startswith(f"Pinggy refused the login: {REFUSAL}")
+
+
+def test_a_client_that_gives_up_after_refusals_only_its_daemon_log_told_fails_in_pinggys_words(tmp_path,
+                                                                                              listening_port):
+    """A CLI whose container does not restart (a takeover's, before its commit) gives up after Pinggy refused it;
+    the refusal was only in its daemon log, gone with the container: the refusal read while it ran is the cause."""
+    refusal = "Login is not allowed: the domain x.example.com is not associated with this token"
+
+    def refused_then_gives_up(container: FakeContainer) -> None:
+        container.print("\u2714 Initialized", "\u2819 Tunnel 9b318a6a \u2014 waiting for connection...")
+        container.files[DAEMON_LOG] = WILL_RECONNECT % refusal + "\n"
+        threading.Timer(0.3, container.exit, (1, "\u2716 Error: Failed to start tunnel: Maximum reconnection "
+                                                 "attempts reached. Exiting.")).start()
+
+    engine, target = started(tmp_path, listening_port, refused_then_gives_up)
+    result, _ = judged(engine, target)
+    assert result.state == FAILED and result.problem.startswith(f"Pinggy refused the login: {refusal}; then "), result
+    assert "gave up reconnecting" in result.problem
 
 
 def test_a_client_that_exits_is_a_failure_with_its_last_words(tmp_path, listening_port):

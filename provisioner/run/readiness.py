@@ -154,6 +154,11 @@ def wait_until_up(engine: Engine, project: str, targets: list[Target], timeout: 
             if result.state == STARTING and target.tunnel not in reading and (previous.token_held or (
                     previous.problem.startswith(REFUSED) and not result.problem.startswith(REFUSED))):
                 result = previous  # what the daemon log or the token's holder said stands until the next read
+            elif result.state == FAILED and previous.problem.startswith(REFUSED) and REFUSED not in result.problem:
+                # It gave up or exited after Pinggy refused it, and only the daemon log, gone with it, said why: the
+                # refusal read while it ran is the cause (a takeover's client, restart policy `no`, exits for good).
+                result = replace(result, problem=f"{refusal_problem(previous.problem.removeprefix(REFUSED))}; then "
+                                                 f"{result.problem}")
             results[target.tunnel] = result
             if result.state in (UP, UP_LOCAL_DOWN) and target.server not in grown:
                 grown.add(target.server)
