@@ -6,10 +6,15 @@ import json
 import shlex
 from dataclasses import replace
 
+import pytest
+
+from conftest import manifest_text
 from provisioner import manifest
 from provisioner.desired import labels, model
 from provisioner.desired.specs import desired_specs
 from provisioner.engine import login_file
+from provisioner.errors import ManifestError
+from provisioner.manifest.domain_checks import OPENSSH, PINGGY_CLI, image_client
 
 # The command from the developers' brief, as people paste it today.
 FIGMA_DOCKER_RUN = """docker run --name figma-tunnel -d --restart unless-stopped --net=host pinggy/pinggy -p 443 \\
@@ -133,3 +138,81 @@ def test_every_tunnel_runs_hardened_and_the_hardening_is_part_of_the_hash(write_
     after = specs.container_spec("p", manifest.load(path, {}).tunnels[0])
     assert before.spec_hash != after.spec_hash and after.hardening.max_processes == 128
     assert before.hardening.drop_all_capabilities and before.hardening.read_only_root
+
+
+@pytest.mark.parametrize(("image", "client"), [
+    ("pinggy/pinggy", PINGGY_CLI), ("pinggy/pinggy:latest", PINGGY_CLI), ("docker.io/pinggy/pinggy:1", PINGGY_CLI),
+    ("registry.example:5000/pinggy/pinggy", PINGGY_CLI), ("registry.example:5000/pinggy/pinggy:2026", PINGGY_CLI),
+    ("ghcr.io/x/pinggy/pinggy@sha256:" + "0" * 64, PINGGY_CLI),
+    ("ghcr.io/acme/pinggy-cli", OPENSSH), ("tunnelctl-test/pinggy-real:latest", OPENSSH),
+    ("tunnelctl-test/pinggy-ssh:latest", OPENSSH), ("notpinggy/pinggy", OPENSSH), ("pinggy/pinggy-ssh", OPENSSH),
+])
+def test_the_client_is_known_by_the_images_repository_mirrors_included(image, client):
+    assert image_client(image) == client
+
+
+def test_a_mirror_and_any_image_set_to_the_cli_get_the_clis_layout_and_openssh_its_own(write_manifest):
+    """Pinggy's CLI (a mirror, or another name with `client: pinggy-cli`): its token in its --conf file, in a network
+    namespace of its own with a relay; OpenSSH (another image, or the default one with `client: openssh`): -F and
+    its login user, on the host network."""
+    specs = {spec.tunnel: spec for spec in spec_for(write_manifest, """
+        version: 1
+        defaults: {allow_cidrs: [127.0.0.0/8]}
+        tunnels:
+          - {name: mirror, port: 1, token: tok0123456789, image: "registry.example:5000/pinggy/pinggy:1"}
+          - {name: renamed, port: 2, token: tok1123456789, image: "ghcr.io/acme/pinggy-cli", client: pinggy-cli}
+          - {name: ssh, port: 3, token: tok2123456789, image: "tunnelctl-test/pinggy-ssh:latest"}
+          - {name: default-as-ssh, port: 4, token: tok3123456789, client: openssh}
+    """)}
+    for name in ("mirror", "renamed"):
+        spec = specs[name]
+        assert login_file.CLI_CONFIG in spec.command and "-F" not in spec.command, spec.command
+        assert (spec.loopback_relay, spec.network, spec.login_user) == (True, "bridge", None)
+        assert (login_file.user_in(spec.cli_config or "") or "").startswith("tok")
+    for name in ("ssh", "default-as-ssh"):
+        spec = specs[name]
+        assert login_file.CONFIG in spec.command and "--conf" not in spec.command, spec.command
+        assert (spec.loopback_relay, spec.network, spec.cli_config) == (False, "host", None)
+        assert (spec.login_user or "").startswith("tok")
+
+
+def test_naming_the_client_the_image_implies_recreates_nothing(write_manifest):
+    """`client` is in no spec hash: a tunnel's container is what its layout makes it, so saying what was already
+    implied (or upgrading to a tunnelctl that knows the setting) changes no container."""
+    def hashes(client: str) -> list[str]:
+        return [spec.spec_hash for spec in spec_for(write_manifest, manifest_text("""
+            version: 1
+            defaults: {allow_cidrs: [127.0.0.0/8]}
+            tunnels:
+              - {name: cli, port: 1, token: tok0123456789 $cli}
+              - {name: ssh, port: 2, token: tok1123456789, image: "tunnelctl-test/pinggy-ssh:latest" $ssh}
+        """, cli=client and ", client: pinggy-cli", ssh=client and ", client: openssh"))]
+
+    assert hashes("") == hashes("named")
+
+
+def test_a_client_tunnelctl_does_not_know_is_refused_where_it_is_written(write_manifest):
+    path = write_manifest("""
+        version: 1
+        tunnels:
+          - {name: a, port: 1, client: ssh}
+    """)
+    with pytest.raises(ManifestError) as caught:
+        manifest.load(path, {})
+    assert caught.value.details == [
+        f"{path}:4:24: tunnels[0].client (tunnel 'a'): 'ssh' is not one of ['pinggy-cli', 'openssh']"]
+
+
+def test_the_clis_rules_follow_the_client_not_the_images_name(write_manifest):
+    """validate warns of what Pinggy's CLI refuses or ignores wherever the client is the CLI, and nowhere else."""
+    loaded = manifest.load(write_manifest("""
+        version: 1
+        defaults: {allow_cidrs: [127.0.0.0/8]}
+        tunnels:
+          - {name: renamed, port: 1, token: short1, image: "ghcr.io/acme/pinggy-cli", client: pinggy-cli}
+          - {name: default-as-ssh, port: 2, token: short2, client: openssh, keepalive: 10}
+    """), {})
+    assert [line.split(": warning: ", 1)[1] for line in loaded.warnings] == [
+        "tunnels[0].token (tunnel 'renamed'): token is shorter than 10 characters: Pinggy's CLI (the pinggy/pinggy "
+        "image) refuses it before connecting ('Token must be at least 10 characters long'); copy the whole token "
+        "from the Pinggy dashboard"], loaded.warnings

@@ -52,7 +52,7 @@ def relays_loopback(settings: Settings, kind: EngineKind) -> bool:
     through a relay container (engine/loopback.py): Pinggy's CLI, which would otherwise open its unauthenticated
     control port on the machine's loopback. Not a `network` the user chose, nor a server elsewhere than loopback
     (host networking then; README, Security), nor OpenSSH-based images (no control port)."""
-    return (network_mode(settings, kind) == HOST_NETWORK and not settings.network and runs_pinggy_cli(settings.image)
+    return (network_mode(settings, kind) == HOST_NETWORK and not settings.network and runs_pinggy_cli(settings)
             and is_loopback(settings.host))
 
 
@@ -98,9 +98,9 @@ def container_spec(project: str, tunnel: Tunnel, kind: EngineKind = LINUX_DOCKER
     network = OWN_NAMESPACE_NETWORK if relayed else network_mode(settings, kind)
     forward_to = forwarded_host(settings, kind)
     command = tuple(ssh_arguments(settings, forward_to, host_network=network == HOST_NETWORK))
-    login_user = ssh_user(settings) if logs_in_from_file(settings) and not runs_pinggy_cli(settings.image) else None
+    login_user = ssh_user(settings) if logs_in_from_file(settings) and not runs_pinggy_cli(settings) else None
     cli_config = (login_file.cli_config_text(settings.token or "", bool(settings.force))
-                  if logs_in_from_file(settings) and runs_pinggy_cli(settings.image) else None)
+                  if logs_in_from_file(settings) and runs_pinggy_cli(settings) else None)
     logging = log_bounds(settings)
     published: tuple[tuple[str, int, int], ...] = ()
     if settings.debugger_port and network != HOST_NETWORK:  # reachable on this machine's loopback only
@@ -197,7 +197,7 @@ def ssh_arguments(settings: Settings, forward_to: str | None = None, host_networ
     if settings.debugger_port:
         bind = "" if host_network else "0.0.0.0:"
         arguments.append(f"-L{bind}{settings.debugger_port}:localhost:{DEBUGGER_CONTAINER_PORT}")
-    if logs_in_from_file(settings) and runs_pinggy_cli(settings.image):  # its type, which the user said before
+    if logs_in_from_file(settings) and runs_pinggy_cli(settings):  # its type, which the user said before
         arguments += ["--conf", login_file.CLI_CONFIG] + (["--type", settings.type] if settings.type != "http" else [])
     elif logs_in_from_file(settings):
         arguments += ["-F", login_file.CONFIG]

@@ -18,8 +18,11 @@ from .schema import Path
 from .settings import Settings
 
 MIN_KEY_BITS = 128
-# The default image runs Pinggy's own CLI, not OpenSSH: it accepts ssh's -o options and ignores them.
-PINGGY_CLI_IMAGES = ("pinggy/pinggy", "docker.io/pinggy/pinggy", "docker.io/library/pinggy/pinggy")
+# The tunnel clients (the `client` setting). The default image runs Pinggy's own CLI, not OpenSSH: it accepts ssh's -o
+# options and ignores them, but refuses OpenSSH's -F.
+PINGGY_CLI, OPENSSH = "pinggy-cli", "openssh"
+# The default image's repository; a mirror keeps it as its path (`registry.example:5000/pinggy/pinggy`).
+PINGGY_CLI_REPOSITORY = "pinggy/pinggy"
 # The CLI refuses a shorter token before it connects (`Validation failed: … Token must be at least 10 characters long`).
 CLI_MIN_TOKEN_LENGTH = 10
 
@@ -147,17 +150,29 @@ def _tunnel_problems(settings: Settings, where) -> Iterator[tuple[str, Path, str
             f"host {settings.host!r} is not a loopback or local address: the tunnel exposes whatever answers there")
 
 
-def runs_pinggy_cli(image: str) -> bool:
-    """Whether the image is Pinggy's own, which runs Pinggy's CLI rather than OpenSSH."""
+def image_client(image: str) -> str:
+    """The client an image runs, as its name says: Pinggy's CLI for pinggy/pinggy and its mirrors (any registry or
+    prefix before `/pinggy/pinggy`), else OpenSSH."""
     repository = image.partition("@")[0]
     repository = repository.rpartition(":")[0] if ":" in repository.rpartition("/")[2] else repository
-    return repository in PINGGY_CLI_IMAGES
+    return PINGGY_CLI if (repository == PINGGY_CLI_REPOSITORY or repository.endswith("/" + PINGGY_CLI_REPOSITORY)) \
+        else OPENSSH
+
+
+def tunnel_client(settings: Settings) -> str:
+    """The client the tunnel's image runs: its `client`, else what the image's name implies."""
+    return settings.client or image_client(settings.image)
+
+
+def runs_pinggy_cli(settings: Settings) -> bool:
+    """Whether the tunnel's client is Pinggy's CLI rather than OpenSSH."""
+    return tunnel_client(settings) == PINGGY_CLI
 
 
 def _pinggy_cli_rules(tunnels, where) -> Iterator[tuple[str, Path, str]]:
     """What Pinggy's CLI refuses or ignores that OpenSSH would take."""
     for index, (_name, settings) in enumerate(tunnels):
-        if not runs_pinggy_cli(settings.image):
+        if not runs_pinggy_cli(settings):
             continue
         token = settings.token or ""
         if token and (len(token) < CLI_MIN_TOKEN_LENGTH or not token.strip()):  # the value may be the environment's

@@ -127,6 +127,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("debugger_port", "integer", "local port of Pinggy's web debugger, read by `status`",
            "`-L<port>:localhost:4300`", "`webDebugger`"),
     Option("image", "string", "tunnel client image, by tag or digest", default="`pinggy/pinggy:latest`"),
+    Option("client", "string", "the client `image` runs: `pinggy-cli` (Pinggy's CLI: `--conf`, a network namespace of "
+           "its own) or `openssh` (`-F`); set it for Pinggy's CLI under another name",
+           default="`pinggy-cli` for `pinggy/pinggy` and its mirrors (`…/pinggy/pinggy`), else `openssh`"),
     Option("restart", "string", "Docker restart policy", "`--restart`", default="`unless-stopped`"),
     Option("log_rotation", "mapping", "`{max_size: 1m, max_files: 3}`: Docker keeps at most this much of the "
            "client's output", "`--log-opt` (json-file)", default="`1m` × `3`"),

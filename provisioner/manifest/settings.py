@@ -32,6 +32,7 @@ class Settings:
     log_rotation: Mapping[str, Any]
     restart: str
     network: str | None = None
+    client: str | None = None  # None: what the image's name implies (domain_checks.tunnel_client)
     token: str | None = None
     server: str | None = None
     region: str | None = None
