@@ -114,6 +114,23 @@ def test_an_image_without_the_client_fails_at_once_in_the_init_process_words(tmp
                                      "failed: No such file or directory)")
 
 
+def test_a_client_given_the_other_clients_arguments_fails_at_once_saying_which_client_to_set(tmp_path,
+                                                                                            listening_port):
+    """Pinggy's CLI under a name tunnelctl does not know gets OpenSSH's -F; an OpenSSH image set to `client:
+    pinggy-cli` gets the CLI's --conf. Each refuses the other's option and exits, as the real clients print it."""
+    def said(*lines: str) -> tuple[str, str]:
+        engine, target = started(tmp_path, listening_port, lambda container: container.exit(1, *lines))
+        result, _ = judged(engine, target, timeout=30)
+        return result.state, result.problem
+
+    assert said("\u2716 Fatal Error: Unknown option '-F'. Please check your command or use pinggy -h for "
+                "guidance.") == (FAILED, "the image runs Pinggy's CLI, not OpenSSH (it refuses OpenSSH's -F): set "
+                                         "`client: pinggy-cli` on this tunnel")
+    assert said("unknown option -- -", "usage: ssh [-46AaCfGgKkMNnqsTtVvXxYy] [-B bind_interface]") == (
+        FAILED, "the image runs OpenSSH, not Pinggy's CLI (it refuses the CLI's --conf): set `client: openssh` on "
+                "this tunnel")
+
+
 def test_while_it_starts_the_newest_words_are_said_to_be_whoever_said_them(tmp_path, listening_port):
     from provisioner.cli.render import progress_line
 

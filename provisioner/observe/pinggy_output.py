@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from ..engine.loopback import DAEMON_LOG_LINE
+from ..manifest.domain_checks import OPENSSH, PINGGY_CLI
 
 BANNER = "You can access local server via following URL(s):"
 REFUSAL = "Login is not allowed"
@@ -41,6 +42,17 @@ _INIT_LINE = re.compile(r"^\[(?:FATAL|WARN|INFO|DEBUG|TRACE)\s+tini \(\d+\)\] "
                         r"|^(?:ERROR|WARN|INFO|DEBUG) \(catatonit:\d+\): ")
 # The init process could not start the client: the image has no such program; no restart changes that.
 _INIT_EXEC_FAILED = re.compile(r"^(?:exec .* failed: |failed to exec pid1: )")
+# A client given the other client's arguments (its `client` setting is not what the image runs): Pinggy's CLI refuses
+# OpenSSH's -F (`✖ Fatal Error: Unknown option '-F'. Please check your command or use pinggy -h for guidance.`), and
+# OpenSSH the CLI's --conf (`unknown option -- -`, then its usage; `ssh: ` first on some builds). Both exit at once.
+CLI_REFUSES_OPENSSH = "Unknown option '-F'"
+_OPENSSH_REFUSES_CLI = re.compile(r"^(?:ssh: )?unknown option -- -$")
+WRONG_CLIENT = {
+    PINGGY_CLI: "the image runs Pinggy's CLI, not OpenSSH (it refuses OpenSSH's -F): set `client: pinggy-cli` on this "
+                "tunnel",
+    OPENSSH: "the image runs OpenSSH, not Pinggy's CLI (it refuses the CLI's --conf): set `client: openssh` on this "
+             "tunnel",
+}
 # The daemon died before the session was up: the CLI notices a lost daemon only once a tunnel is established, so it
 # redraws `waiting for connection...` for ever (seen with the real CLI after a SIGSEGV of its daemon).
 DAEMON_DIED = ("the tunnel client's daemon died without shutting down (Pinggy's CLI; with libpinggy 0.1.7 it crashes "
@@ -101,11 +113,14 @@ class SessionOutput:
     daemon_died: bool = False  # the CLI's daemon, which holds the session, is gone without shutting down
     last_speaker: str = CLIENT  # who said last_line: PINGGY, INIT or CLIENT
     init_error: str | None = None  # the init process could not start the client (its words, without its prefix)
+    image_runs: str | None = None  # the client the image turned out to run, refusing the other one's arguments
 
 
 def client_problem(session: SessionOutput) -> str:
     """The client's own verdict, or what its daemon log says of its newest attempt, in words that say whose it is;
     "" when it said nothing."""
+    if session.image_runs:
+        return WRONG_CLIENT[session.image_runs]
     if session.init_error:
         return (f"the container's init process could not start the tunnel client ({session.init_error}): is `image` "
                 "an image of a Pinggy tunnel client, with the client as its entry point?")
@@ -165,6 +180,10 @@ def read_session(text: str) -> SessionOutput:
             state = SessionOutput(urls=_urls_after(lines, index, CLI_URLS))
         elif message.startswith(CLI_RECONNECTED):
             state = SessionOutput(urls=tuple(dict.fromkeys(_URL.findall(message))))
+        elif kind and message.startswith(CLI_REFUSES_OPENSSH):
+            state = SessionOutput(client_error=message, invalid_settings=True, image_runs=PINGGY_CLI)
+        elif _OPENSSH_REFUSES_CLI.match(line):
+            state = SessionOutput(client_error=line, invalid_settings=True, image_runs=OPENSSH)
         elif message.startswith(CLI_INVALID) or _reason(message).startswith(CLI_INVALID):
             rules = [item[2:].strip() for item in _list_after(lines, index)]
             state = SessionOutput(client_error="; ".join(rules) or _reason(message), invalid_settings=True)
@@ -184,7 +203,7 @@ def read_session(text: str) -> SessionOutput:
     last = telling[-1] if telling else ""
     return SessionOutput(state.urls, state.refusal, state.retrying, last, state.client_error, state.invalid_settings,
                          is_cli=any(map(_CLI_STARTED.match, lines)), last_speaker=speaker(last),
-                         init_error=state.init_error)
+                         init_error=state.init_error, image_runs=state.image_runs)
 
 
 def speaker(line: str) -> str:
