@@ -7,7 +7,10 @@ a namespace of their own reach) is relayed to the stand-in, and each test's loca
 from this machine's loopback to that namespace's (tests/support/netns-relay). The machine's own port 443 is never
 used. tunnelctl's tunnels run the image under the default image's name (REAL_AS_DEFAULT), so that they get the
 default image's container layout: the CLI in a network namespace of its own, beside a relay container on the host
-network (provisioner/engine/loopback.py). Visitors reach the tunnels through pinggy-edge in front of the stand-in's
+network (provisioner/engine/loopback.py). The tests of the real image under its own name (real_image) keep the other
+layout of the CLI, the host network without tunnelctl's launcher (status then reads the daemon log with docker exec):
+they say `client: pinggy-cli` (without it that name gets OpenSSH's arguments, which the CLI refuses) and
+`network: host`. Visitors reach the tunnels through pinggy-edge in front of the stand-in's
 sessions, so `check` works as it does on the OpenSSH stand-in.
 
 What the real client printed in each case is written down in standin/README.md (Pinggy's real CLI, what it says);
@@ -516,7 +519,7 @@ def test_a_token_another_project_holds_and_a_daemon_that_died_are_named(real_eng
             for folder, project in ((other, other_project), (mine, real_project)):
                 folder.mkdir()
                 (folder / "tunnels.yaml").write_text(manifest(project, real_engine, """
-                    - {name: web, port: $port, token: "{{ env.REAL_TOKEN }}"}
+                    - {name: web, port: $port, token: "{{ env.REAL_TOKEN }}", client: pinggy-cli, network: host}
                 """, real_image, port=port))
             held = run_tunnelctl("apply", "--auto-approve", cwd=other, env={"REAL_TOKEN": token})
             assert held.returncode == 0, held.stdout + held.stderr
@@ -554,7 +557,7 @@ def test_apply_stops_waiting_when_the_clis_daemon_dies(real_engine, real_image, 
                                                        tmp_path):
     port, _ = local_server
     (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
-        - {name: web, port: $port, token: "$token", server: 127.0.0.2}
+        - {name: web, port: $port, token: "$token", server: 127.0.0.2, client: pinggy-cli, network: host}
     """, real_image, port=port, token="real" + uuid.uuid4().hex[:12]))
     started = time.monotonic()
     applying = subprocess.Popen(
@@ -576,6 +579,22 @@ def test_apply_stops_waiting_when_the_clis_daemon_dies(real_engine, real_image, 
     assert "web: the tunnel client's daemon died without shutting down" in output, output
 
 
+def test_the_cli_under_another_name_without_client_fails_at_once_saying_to_set_it(real_engine, real_image,
+                                                                                 real_project, tmp_path):
+    """The CLI under its own name without `client` gets OpenSSH's arguments (-F) and refuses them: apply fails at
+    once, and apply and status say which client to set."""
+    (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
+        - {name: web, port: 9, token: "$token"}
+    """, real_image, token="real" + uuid.uuid4().hex[:12]))
+    started = time.monotonic()
+    applied = run_tunnelctl("apply", "--auto-approve", "--timeout", "90", cwd=tmp_path)
+    assert applied.returncode == 1, applied.stdout + applied.stderr
+    assert time.monotonic() - started < 60, applied.stdout
+    advice = "the image runs Pinggy's CLI, not OpenSSH (it refuses OpenSSH's -F): set `client: pinggy-cli`"
+    assert f"web: {advice}" in applied.stdout, applied.stdout
+    assert advice in status(tmp_path)["web"]["problem"]
+
+
 def test_a_pro_tokens_subdomain_and_custom_domain_with_the_real_client(real_engine, real_image, pinggy_protocol,
                                                                        real_project, local_server, tmp_path):
     """Issue 22's domain forwarding end to end with Pinggy's real CLI: it sends `-R<domain>:0:host:port` as a
@@ -590,7 +609,7 @@ def test_a_pro_tokens_subdomain_and_custom_domain_with_the_real_client(real_engi
     env = {"TUNNELCTL_EDGE": pinggy_protocol.edge}
     with real_engine.reaching(port):
         (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
-            - {name: web, port: $port, token: "$token", domains: [$owned]}
+            - {name: web, port: $port, token: "$token", domains: [$owned], client: pinggy-cli, network: host}
         """, real_image, port=port, token=token, owned=owned))
         applied = run_tunnelctl("apply", "--auto-approve", cwd=tmp_path, env=env)
         assert applied.returncode == 0, applied.stdout + applied.stderr
@@ -607,7 +626,7 @@ def test_a_pro_tokens_subdomain_and_custom_domain_with_the_real_client(real_engi
         assert answer.status == 200 and seen[-1]["path"] == "/by-subdomain"
 
         (tmp_path / "tunnels.yaml").write_text(manifest(real_project, real_engine, """
-            - {name: web, port: $port, token: "$token", domains: [$stranger]}
+            - {name: web, port: $port, token: "$token", domains: [$stranger], client: pinggy-cli, network: host}
         """, real_image, port=port, token=token, stranger=stranger))
         refused = run_tunnelctl("apply", "--auto-approve", "--timeout", "30", cwd=tmp_path, env=env)
     assert refused.returncode == 1, refused.stdout + refused.stderr
