@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from provisioner import manifest
 from provisioner.cli.console import Console
 from provisioner.desired.specs import _remote_word, container_spec, secrets_in_command
+from provisioner.engine import login_file
 from provisioner.errors import ManifestError
 
 SECRET = "ghp_R3viewSecret0123456789"
@@ -254,6 +255,12 @@ def test_no_field_can_inject_an_ssh_argument(write_manifest, chosen):
     if command[index].startswith("-L"):
         assert re.fullmatch(r"-L(0\.0\.0\.0:)?[0-9]+:localhost:4300", command[index])
         index += 1
+    if command[index] in ("-F", "--conf"):  # a token: in the login file (engine/login_file.py), at a fixed path
+        assert command[index + 1] in (login_file.CONFIG, login_file.CLI_CONFIG)
+        index += 2
+        if command[index] == "--type":
+            assert command[index + 1] in ("tcp", "tls", "udp", "tlstcp")
+            index += 2
     while command[index] == "-o":
         assert OPTION_VALUE.fullmatch(command[index + 1]), command[index + 1]
         index += 2
