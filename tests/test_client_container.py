@@ -14,20 +14,24 @@ from conftest import manifest_text, project_containers, run_tunnelctl, wait_unti
 from standin import fixture
 
 REAL_IMAGE = "tunnelctl-test/pinggy-real:latest"
-CLIENTS = {"real": REAL_IMAGE, "double": fixture.CLI_IMAGE}
+# Each image, and what its tunnel says of its client: the real CLI under its own name says it is the CLI (the name
+# alone gets OpenSSH's -F, which the CLI refuses), on the host network, without tunnelctl's launcher (the CLI's own
+# layout, tests/test_pinggy_real.py); the double passes OpenSSH's arguments on to ssh, as an OpenSSH image.
+CLIENTS = {"real": (REAL_IMAGE, "client: pinggy-cli, network: host"), "double": (fixture.CLI_IMAGE, "")}
 
 
 @pytest.fixture(params=sorted(CLIENTS))
-def cli_image(request, docker_api) -> str:
-    image = CLIENTS[request.param]
+def cli_image(request, docker_api) -> tuple[str, str]:
+    """The image, and its tunnel's client settings (CLIENTS)."""
+    image, client = CLIENTS[request.param]
     try:
         docker_api.inspect_image(image)
     except Exception:
         pytest.fail(f"image {image} is missing; run scripts/setup")
-    return image
+    return image, client
 
 
-def unconnected_tunnel(project: str, image: str) -> str:
+def unconnected_tunnel(project: str, image: str, client: str) -> str:
     """A tunnel whose server refuses every connection (nothing listens on this machine's port 443, nor on port 1),
     so the client keeps trying to connect."""
     return manifest_text("""
@@ -35,12 +39,12 @@ def unconnected_tunnel(project: str, image: str) -> str:
         project: $project
         tunnels:
           - {name: web, port: 8080, image: "$image", server: 127.0.0.1, server_port: 1, token: "{{ env.TOKEN }}",
-             allow_cidrs: [127.0.0.0/8]}
-    """, project=project, image=image)
+             allow_cidrs: [127.0.0.0/8] $client}
+    """, project=project, image=image, client=client and ", " + client)
 
 
-def started(tmp_path, project: str, image: str, docker_api) -> str:
-    (tmp_path / "tunnels.yaml").write_text(unconnected_tunnel(project, image))
+def started(tmp_path, project: str, image: str, client: str, docker_api) -> str:
+    (tmp_path / "tunnels.yaml").write_text(unconnected_tunnel(project, image, client))
     applied = run_tunnelctl("apply", "--auto-approve", "--no-wait", cwd=tmp_path,
                             env={"TOKEN": "tok" + uuid.uuid4().hex[:12]})
     assert applied.returncode == 0, applied.stdout + applied.stderr
@@ -53,7 +57,7 @@ def started(tmp_path, project: str, image: str, docker_api) -> str:
 def test_a_client_that_has_not_connected_yet_stops_at_once(docker_api, project, cli_image, tmp_path):
     """The CLI sets no SIGTERM handler until it connects, and an unhandled SIGTERM sent to PID 1 is ignored: without
     an init process, `docker stop` waited out the grace and killed it (exit 137)."""
-    container = started(tmp_path, project, cli_image, docker_api)
+    container = started(tmp_path, project, *cli_image, docker_api)
     began = time.monotonic()
     docker_api.stop(container, timeout=10)
     took = time.monotonic() - began
@@ -66,11 +70,12 @@ def test_an_image_that_runs_as_another_user_has_its_home_on_the_tmpfs(docker_api
     read-only root (/home/pinggy), with ENOENT. HOME and the XDG folders are the container's tmpfs, writable by any
     user."""
     image = f"tunnelctl-test/nonroot-{uuid.uuid4().hex[:8]}:latest"
-    dockerfile = f"FROM {cli_image}\nUSER 4321:4321\nENV HOME=/home/pinggy\n".encode()
+    base, client = cli_image
+    dockerfile = f"FROM {base}\nUSER 4321:4321\nENV HOME=/home/pinggy\n".encode()
     for _ in docker_api.build(fileobj=io.BytesIO(dockerfile), tag=image, rm=True, decode=True):
         pass
     try:
-        container = started(tmp_path, project, image, docker_api)
+        container = started(tmp_path, project, image, client, docker_api)
         output = docker_api.logs(container).decode(errors="replace")
         assert "Failed to start daemon" not in output and "EACCES" not in output
         assert docker_api.inspect_container(container)["State"]["Running"] is True
