@@ -57,7 +57,8 @@ def started(tmp_path, project: str, image: str, client: str, docker_api) -> str:
 def test_a_client_that_has_not_connected_yet_stops_at_once(docker_api, project, cli_image, tmp_path):
     """The CLI sets no SIGTERM handler until it connects, and an unhandled SIGTERM sent to PID 1 is ignored: without
     an init process, `docker stop` waited out the grace and killed it (exit 137)."""
-    container = started(tmp_path, project, *cli_image, docker_api)
+    image, client = cli_image
+    container = started(tmp_path, project, image, client, docker_api)
     began = time.monotonic()
     docker_api.stop(container, timeout=10)
     took = time.monotonic() - began
