@@ -180,8 +180,8 @@ def test_ssh_only_settings_are_said_to_do_nothing_with_pinggys_own_cli(write_man
     """, key=STRONG_KEY, digest="0" * 64)
     warnings = manifest.load(write_manifest(text), {}).warnings
     assert len(warnings) == 2, warnings  # the shared default is said once; the OpenSSH image gets no warning
-    assert ":3:" in warnings[0] and "defaults.keepalive: keepalive has no effect with the pinggy/pinggy image" in \
-        warnings[0] and "set image to an OpenSSH-based one" in warnings[0]
+    assert ":3:" in warnings[0] and "defaults.keepalive: keepalive has no effect with Pinggy's CLI (client: " \
+        "pinggy-cli)" in warnings[0] and "set image to an OpenSSH-based one" in warnings[0]
     assert "tunnels[0].ssh_options (tunnel 'a'): ssh_options has no effect" in warnings[1]
 
 
@@ -410,5 +410,5 @@ def test_what_pinggys_cli_refuses_or_ignores_is_said_without_printing_the_token(
     assert len(warnings) == 2, warnings  # an OpenSSH image takes both
     assert "tunnels[0].token (tunnel 'short'): token is shorter than 10 characters: Pinggy's CLI" in warnings[0]
     assert "sEcr3t7" not in "".join(warnings)
-    assert "tunnels[1].server_port (tunnel 'dialled'): server_port has no effect with the pinggy/pinggy image: " \
-           "Pinggy's CLI always connects to port 443" in warnings[1]
+    assert "tunnels[1].server_port (tunnel 'dialled'): server_port has no effect with Pinggy's CLI (client: " \
+           "pinggy-cli): it always connects to port 443" in warnings[1]

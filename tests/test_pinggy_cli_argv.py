@@ -171,8 +171,8 @@ def test_options_the_cli_does_not_understand_are_what_validate_warns_about(pingg
     assert parse(pinggy_cli, argvs["tls"])["forwarding"] == [{"address": "127.0.0.1:2", "type": "http"}]  # no https
     warnings = manifest.load(write_manifest("version: 1\ntunnels:\n" + tunnels), {}).warnings
     assert len(warnings) == 2, warnings
-    assert "forwarded_for with a header name has no effect with the pinggy/pinggy image" in warnings[0]
-    assert "local_tls: true has no effect with the pinggy/pinggy image" in warnings[1]
+    assert "forwarded_for with a header name has no effect with Pinggy's CLI (client: pinggy-cli)" in warnings[0]
+    assert "local_tls: true has no effect with Pinggy's CLI (client: pinggy-cli)" in warnings[1]
 
 
 def test_the_argv_off_the_host_network_is_accepted_docker_desktop_and_a_service_on_a_network(pinggy_cli,

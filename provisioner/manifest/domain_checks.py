@@ -177,27 +177,27 @@ def _pinggy_cli_rules(tunnels, where) -> Iterator[tuple[str, Path, str]]:
         token = settings.token or ""
         if token and (len(token) < CLI_MIN_TOKEN_LENGTH or not token.strip()):  # the value may be the environment's
             yield WARNING, where(index, "token"), (
-                f"token is shorter than {CLI_MIN_TOKEN_LENGTH} characters: Pinggy's CLI (the pinggy/pinggy image) "
+                f"token is shorter than {CLI_MIN_TOKEN_LENGTH} characters: Pinggy's CLI (client: pinggy-cli) "
                 "refuses it before connecting ('Token must be at least 10 characters long'); copy the whole token "
                 "from the Pinggy dashboard")
         if where(index, "server_port")[-1] == "server_port":
             yield WARNING, where(index, "server_port"), (
-                "server_port has no effect with the pinggy/pinggy image: Pinggy's CLI always connects to port 443; "
+                "server_port has no effect with Pinggy's CLI (client: pinggy-cli): it always connects to port 443; "
                 "remove it, or set image to an OpenSSH-based one to use another port")
         for field in OPENSSH_ONLY:
             path = where(index, field)
             if path[-1] == field:  # set in the manifest, not just the built-in default
                 yield WARNING, path, (
-                    f"{field} has no effect with the pinggy/pinggy image: it runs Pinggy's own CLI, which ignores "
-                    "ssh's -o options; set image to an OpenSSH-based one to use it, or remove it")
+                    f"{field} has no effect with Pinggy's CLI (client: pinggy-cli), which ignores ssh's -o options; "
+                    "set image to an OpenSSH-based one to use it, or remove it")
         if isinstance(settings.forwarded_for, str):
             yield WARNING, where(index, "forwarded_for"), (
-                "forwarded_for with a header name has no effect with the pinggy/pinggy image: Pinggy's own CLI knows "
+                "forwarded_for with a header name has no effect with Pinggy's CLI (client: pinggy-cli): it knows "
                 "x:xff only and sends no header for x:xff:Name; use true (X-Forwarded-For) or an OpenSSH-based image")
         if settings.local_tls is True:
             yield WARNING, where(index, "local_tls"), (
-                "local_tls: true has no effect with the pinggy/pinggy image: Pinggy's own CLI only turns TLS to the "
-                "local server on with a name (x:localServerTls:NAME); give the name your server's certificate has")
+                "local_tls: true has no effect with Pinggy's CLI (client: pinggy-cli): it only turns TLS to the local "
+                "server on with a name (x:localServerTls:NAME); give the name your server's certificate has")
 
 
 def host_rewrite_problem(settings: Settings) -> str | None:
