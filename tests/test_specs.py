@@ -213,6 +213,6 @@ def test_the_clis_rules_follow_the_client_not_the_images_name(write_manifest):
           - {name: default-as-ssh, port: 2, token: short2, client: openssh, keepalive: 10}
     """), {})
     assert [line.split(": warning: ", 1)[1] for line in loaded.warnings] == [
-        "tunnels[0].token (tunnel 'renamed'): token is shorter than 10 characters: Pinggy's CLI (the pinggy/pinggy "
-        "image) refuses it before connecting ('Token must be at least 10 characters long'); copy the whole token "
+        "tunnels[0].token (tunnel 'renamed'): token is shorter than 10 characters: Pinggy's CLI (client: "
+        "pinggy-cli) refuses it before connecting ('Token must be at least 10 characters long'); copy the whole token "
         "from the Pinggy dashboard"], loaded.warnings

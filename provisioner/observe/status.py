@@ -215,7 +215,9 @@ def _with_container(engine: Engine, base: TunnelStatus, found: ContainerDetails,
     elif not urls and not problem and running and found.restart_count == 0 and session:
         problem = session.last_line  # connecting in its first run: what it said so far is all it said
     elif not urls and not problem:  # exited, or restarted and not (yet) connected: the last words of any run say why
-        problem = down_reason(found.state, found.exit_code, read_session(engine.logs(found.id, tail=50)).last_line)
+        recent = read_session(engine.logs(found.id, tail=50))  # settings it refused, it refuses at every run
+        problem = (client_problem(recent) if recent.invalid_settings else "") or down_reason(
+            found.state, found.exit_code, recent.last_line)
     return TunnelStatus(
         engine=base.engine, tunnel=base.tunnel, container=found.name, in_manifest=base.in_manifest, state=found.state,
         exit_code=found.exit_code,
