@@ -497,6 +497,14 @@ def kill_the_clis_daemon(engine: RealClientEngine, container_id: str) -> int:
     return int(output)
 
 
+def daemon_log(engine: RealClientEngine, container_id: str) -> str:
+    """What the CLI's daemon has logged so far ("" before it has)."""
+    script = ("const fs = require('fs'), file = process.env.XDG_STATE_HOME + '/pinggy-cli/logs/daemon.log'; "
+              "if (fs.existsSync(file)) process.stdout.write(fs.readFileSync(file))")
+    run = engine.api.exec_create(container_id, ["/usr/bin/node", "-e", script])["Id"]
+    return engine.api.exec_start(run).decode(errors="replace")
+
+
 def the_daemon_runs(engine: RealClientEngine, container_id: str, pid: int | None = None) -> bool:
     """Whether the daemon has said where it listens (daemon.json), or, given its pid, whether that process is there."""
     script = (f"require('fs').statSync('/proc/{pid}')" if pid else
@@ -564,12 +572,12 @@ def test_apply_stops_waiting_when_the_clis_daemon_dies(real_engine, real_image, 
         [sys.executable, "-m", "provisioner", "apply", "--auto-approve", "--timeout", "90"], cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        def running_daemon():
+        def daemon_with_the_tunnel():  # killed before, the CLI starts another daemon and hands the tunnel to it
             rows = tunnel_containers(real_engine, real_project)
             return rows[0]["Id"] if rows and rows[0]["State"] == "running" and \
-                the_daemon_runs(real_engine, rows[0]["Id"]) else None
+                "[tunnel:" in daemon_log(real_engine, rows[0]["Id"]) else None
 
-        container = wait_until(running_daemon, 60, "the CLI's daemon to start")
+        container = wait_until(daemon_with_the_tunnel, 60, "the CLI's daemon to take the tunnel")
         kill_the_clis_daemon(real_engine, container)
         output, _ = applying.communicate(timeout=60)
     finally:
