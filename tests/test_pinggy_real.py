@@ -541,8 +541,9 @@ def test_a_token_another_project_holds_and_a_daemon_that_died_are_named(real_eng
         assert token not in applied.stdout + applied.stderr
 
         [container] = tunnel_containers(real_engine, real_project)
-        # apply failed before the CLI's daemon had started, on a busy machine: wait for it
-        wait_until(lambda: the_daemon_runs(real_engine, container["Id"]), 60, "the CLI's daemon to start")
+        # apply failed before the CLI's daemon had started, on a busy machine: wait for it to take the tunnel (killed
+        # before, the CLI starts another daemon)
+        wait_until(lambda: "[tunnel:" in daemon_log(real_engine, container["Id"]), 60, "the daemon to take the tunnel")
         pid = kill_the_clis_daemon(real_engine, container["Id"])
         wait_until(lambda: not the_daemon_runs(real_engine, container["Id"], pid), 20, "the daemon to be gone")
         stuck = status(mine)["web"]
