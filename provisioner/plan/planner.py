@@ -124,7 +124,7 @@ def _converge(spec: ContainerSpec, current: tuple[ObservedContainer, ...], obser
                    settings=changed_values(spec, current), takes_over=takes_over)]
 
 
-TAKEOVER_REASON = "the new client takes the session over from the old one: no outage"
+TAKEOVER_REASON = "the new client takes the session over from the old one, without waiting for Pinggy to free the token"
 # The settings that say which Pinggy session a client holds: the same in the old and the new container, or the new
 # one's forced login would end another session than the old one's.
 SESSION_SETTINGS = ("token", "server", "region")
