@@ -283,7 +283,8 @@ class DockerEngine:
                                            or "")
         image_user = self._image_users[image]
         passwd = None
-        if not image_user.partition(":")[0].isdigit():
+        name = image_user.partition(":")[0]
+        if name and not name.isdigit():  # a name to look up; none (root, most images) or a uid needs no read
             data = self.reads.archive(container_id, "/etc/passwd")
             passwd = login_file.file_in_archive(data) if data else None
         uid = login_file.uid_of(image_user, passwd)
